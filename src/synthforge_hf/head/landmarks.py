@@ -1,0 +1,37 @@
+"""Landmarks embedded in a mesh by face index and barycentric coordinates."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+# The FLAME dynamic contour table has one row per integer yaw in degrees: rows 0..39 for yaw
+# 0..39, rows 40..78 for yaw -1..-39 (the layout of RingNet's `flame_dynamic_embedding.npy`).
+DYNAMIC_CONTOUR_MAX_DEGREES = 39
+
+
+def barycentric_points(
+    vertices: torch.Tensor, faces: torch.Tensor, face_idx: torch.Tensor, bary: torch.Tensor
+) -> torch.Tensor:
+    """Points on a batched mesh. vertices (B,V,3), faces (F,3), face_idx (B,L) or (L,), bary
+    (B,L,3) or (L,3) -> (B,L,3)."""
+    batch = vertices.shape[0]
+    if face_idx.dim() == 1:
+        face_idx = face_idx.expand(batch, -1)
+    if bary.dim() == 2:
+        bary = bary.expand(batch, -1, -1)
+    corner_ids = faces[face_idx]  # (B,L,3)
+    corners = torch.gather(
+        vertices, 1, corner_ids.reshape(batch, -1, 1).expand(-1, -1, 3)
+    ).reshape(batch, -1, 3, 3)
+    return (corners * bary[..., None]).sum(dim=2)
+
+
+def dynamic_contour_rows(yaw_radians: torch.Tensor) -> torch.Tensor:
+    """Row of the dynamic contour table for each head yaw relative to the camera (radians)."""
+    degrees = torch.round(yaw_radians * 180.0 / math.pi).clamp(
+        -DYNAMIC_CONTOUR_MAX_DEGREES, DYNAMIC_CONTOUR_MAX_DEGREES
+    )
+    rows = torch.where(degrees < 0, DYNAMIC_CONTOUR_MAX_DEGREES - degrees, degrees)
+    return rows.long()
