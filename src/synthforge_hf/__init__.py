@@ -1,3 +1,32 @@
-"""SynthForge for the Hugging Face ecosystem."""
+"""SynthForge for the Hugging Face ecosystem: annotated synthetic faces and face-analysis models.
+
+Public classes are imported lazily, so ``import synthforge_hf`` stays cheap; diffusers finds pipeline
+components as attributes of this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "ParametricHeadModel": "synthforge_hf.head.model",
+    "HeadOutput": "synthforge_hf.head.model",
+    "FaceAnnotator": "synthforge_hf.rendering.annotator",
+    "Cameras": "synthforge_hf.rendering.cameras",
+    "FaceGenerator": "synthforge_hf.generators.base",
+    "MeshFaceGenerator": "synthforge_hf.generators.mesh",
+    "SynthForgePipeline": "synthforge_hf.pipelines.synthforge",
+    "SynthForgePipelineOutput": "synthforge_hf.pipelines.synthforge",
+    "SamplingRanges": "synthforge_hf.pipelines.synthforge",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'synthforge_hf' has no attribute {name!r}")

@@ -1,0 +1,53 @@
+"""The interface every image backend (mesh renderer, Next3D) implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from diffusers.configuration_utils import ConfigMixin
+from diffusers.models.modeling_utils import ModelMixin
+
+from ..head.model import HeadOutput, ParametricHeadModel
+from ..rendering.annotator import Annotations
+from ..rendering.cameras import Cameras, head_to_world
+
+
+@dataclass
+class Scene:
+    """Everything known about a batch before its images are made."""
+
+    head: ParametricHeadModel
+    head_output: HeadOutput
+    vertices_world: torch.Tensor
+    landmarks_world: torch.Tensor
+    cameras: Cameras
+    annotations: Annotations
+    latents: torch.Tensor
+    resolution: int
+
+
+class FaceGenerator(ModelMixin, ConfigMixin):
+    """Base class of image backends. Subclasses set ``latent_dim`` in their config and implement
+    `sample_latents` and `forward` (Scene -> images (B,3,H,W) in [0, 1]).
+
+    A subclass's module must import ``ModelMixin`` by name: `DiffusionPipeline.from_pretrained`
+    picks a custom component's loader by looking that name up in the component's module.
+    """
+
+    config_name = "config.json"
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def sample_latents(self, generators: list[torch.Generator | None]) -> torch.Tensor:
+        """One latent vector per sample, each drawn from its own generator (B, latent_dim)."""
+        raise NotImplementedError
+
+    def head_to_world(self, points: torch.Tensor) -> torch.Tensor:
+        """Head-frame points (metres) -> the world this backend renders in."""
+        return head_to_world(points)
+
+    def forward(self, scene: Scene) -> torch.Tensor:
+        raise NotImplementedError

@@ -1,0 +1,242 @@
+"""`SynthForgePipeline`: sample a head, render it, and return the image with exact annotations."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, fields
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers import DiffusionPipeline
+
+from ...generators.base import FaceGenerator, Scene
+from ...head.lbs import axis_angle_to_matrix
+from ...head.model import ParametricHeadModel
+from ...rendering.annotator import FaceAnnotator
+from ...rendering.cameras import DEFAULT_CAMERA_PIVOT, Cameras
+from .pipeline_output import SynthForgePipelineOutput
+from .sampling import SampleParameters, SamplingRanges, sample_parameters, seeds_from_generator
+
+OUTPUT_TYPES = ("pil", "np", "pt")
+
+
+def relative_face_yaw(pose: torch.Tensor, cameras: Cameras) -> torch.Tensor:
+    """Yaw of the face relative to the camera (radians, > 0: face turned to the subject's left)."""
+    rotations = axis_angle_to_matrix(pose.reshape(-1, 5, 3)[:, :2])
+    facing = (rotations[:, 0] @ rotations[:, 1])[:, :, 2]
+    face_azimuth = torch.atan2(facing[:, 0], facing[:, 2])
+    offset = cameras.centers.to(pose) - torch.tensor(
+        DEFAULT_CAMERA_PIVOT, dtype=pose.dtype, device=pose.device
+    )
+    camera_azimuth = torch.atan2(offset[:, 0], offset[:, 2])
+    return torch.remainder(face_azimuth - camera_azimuth + math.pi, 2 * math.pi) - math.pi
+
+
+class SynthForgePipeline(DiffusionPipeline):
+    """Generates face images with segmentation, depth and 68 2D/3D landmarks.
+
+    Components:
+        head_model: a `ParametricHeadModel` (FLAME, ICT-FaceKit or the embedded default head).
+        face_generator: a `FaceGenerator` backend that makes the image (the mesh renderer or Next3D).
+        annotator: a `FaceAnnotator` that rasterizes the posed head into exact labels.
+    """
+
+    model_cpu_offload_seq = "head_model->face_generator->annotator"
+
+    def __init__(
+        self,
+        head_model: ParametricHeadModel,
+        face_generator: FaceGenerator,
+        annotator: FaceAnnotator,
+        sampling_ranges: dict | None = None,
+    ):
+        super().__init__()
+        self.register_modules(head_model=head_model, face_generator=face_generator, annotator=annotator)
+        ranges = SamplingRanges(**(sampling_ranges or {}))
+        self.register_to_config(sampling_ranges={**asdict(ranges), "fov": list(ranges.fov)})
+
+    @classmethod
+    def from_default_head(cls, rasterizer: str = "auto", **sampling_ranges) -> SynthForgePipeline:
+        """The offline default: the embedded procedural head rendered by the mesh backend."""
+        from ...generators.mesh import MeshFaceGenerator
+        from ...head.default_head import build_default_head
+
+        return cls(
+            head_model=build_default_head(),
+            face_generator=MeshFaceGenerator(),
+            annotator=FaceAnnotator(rasterizer=rasterizer),
+            sampling_ranges=sampling_ranges or None,
+        )
+
+    @property
+    def sampling_ranges(self) -> SamplingRanges:
+        ranges = dict(self.config.sampling_ranges)
+        ranges["fov"] = tuple(ranges["fov"])
+        return SamplingRanges(**ranges)
+
+    @staticmethod
+    def _batch_size_of(num_samples: int | None, explicit: dict[str, torch.Tensor | None]) -> int:
+        sizes = {name: value.shape[0] for name, value in explicit.items() if value is not None}
+        if num_samples is not None:
+            sizes["num_samples"] = num_samples
+        if not sizes:
+            return 1
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"inconsistent batch sizes: {sizes}")
+        size = next(iter(sizes.values()))
+        if size < 1:
+            raise ValueError(f"num_samples must be at least 1, got {size}")
+        return size
+
+    def _override(self, params: SampleParameters, explicit: dict[str, torch.Tensor | None]) -> None:
+        for field in fields(params):
+            value = explicit.get(field.name)
+            if value is None:
+                continue
+            current = getattr(params, field.name)
+            value = torch.as_tensor(value, dtype=current.dtype)
+            if value.shape != current.shape:
+                raise ValueError(
+                    f"`{field.name}` must have shape {tuple(current.shape)}, got {tuple(value.shape)}"
+                )
+            setattr(params, field.name, value)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        num_samples: int | None = None,
+        shape: torch.Tensor | None = None,
+        expression: torch.Tensor | None = None,
+        pose: torch.Tensor | None = None,
+        yaw: torch.Tensor | None = None,
+        pitch: torch.Tensor | None = None,
+        fov: torch.Tensor | None = None,
+        latents: torch.Tensor | None = None,
+        resolution: int = 256,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        seeds: list[int] | None = None,
+        batch_size: int = 16,
+        output_type: str = "pil",
+        return_dict: bool = True,
+    ) -> SynthForgePipelineOutput | tuple:
+        """Generate annotated samples.
+
+        Args:
+            num_samples: how many samples; inferred from explicit parameters or ``seeds`` if omitted.
+            shape, expression, pose: explicit head parameters (B, num_shape), (B, num_expression), (B, 15).
+            yaw, pitch: (B,) camera offsets in radians (EG3D orbit; see `rendering.cameras.orbit_cam2world`).
+            fov: (B,) field of view in degrees (EG3D convention).
+            latents: (B, latent_dim) appearance latents of the image backend.
+            resolution: output size in pixels (square).
+            generator: a `torch.Generator` or one per sample; each sample gets its own seed from it.
+            seeds: explicit per-sample seeds (instead of ``generator``): sample i depends only on seeds[i].
+            batch_size: samples rendered together.
+            output_type: "pil" (images as PIL, labels as numpy), "np" or "pt".
+        """
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        if not isinstance(resolution, int) or resolution <= 0:
+            raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        explicit = {
+            "shape": shape,
+            "expression": expression,
+            "pose": pose,
+            "yaw": yaw,
+            "pitch": pitch,
+            "fov": fov,
+            "latents": latents,
+        }
+        explicit = {
+            k: (torch.as_tensor(v).reshape(-1) if k in ("yaw", "pitch", "fov") and v is not None else v)
+            for k, v in explicit.items()
+        }
+        if seeds is not None:
+            explicit["seed"] = torch.as_tensor(seeds)
+        num_samples = self._batch_size_of(num_samples, explicit)
+        if seeds is None:
+            seeds = seeds_from_generator(generator, num_samples)
+
+        head = self.head_model
+        params, generators = sample_parameters(
+            [int(s) for s in seeds], head.num_shape, head.num_expression, self.sampling_ranges
+        )
+        explicit.pop("seed", None)
+        self._override(params, explicit)
+        sampled_latents = self.face_generator.sample_latents(generators)
+        if latents is not None:
+            if latents.shape != sampled_latents.shape:
+                raise ValueError(
+                    f"`latents` must have shape {tuple(sampled_latents.shape)}, got {tuple(latents.shape)}"
+                )
+            sampled_latents = latents.to(sampled_latents.dtype)
+
+        chunks = []
+        with self.progress_bar(total=math.ceil(num_samples / batch_size)) as progress:
+            for start in range(0, num_samples, batch_size):
+                stop = min(start + batch_size, num_samples)
+                chunks.append(self._render(params, sampled_latents, slice(start, stop), resolution))
+                progress.update()
+        merged = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
+        merged["parameters"] = {
+            **{f.name: getattr(params, f.name) for f in fields(params)},
+            "latents": sampled_latents,
+            "camera": merged.pop("camera"),
+        }
+        output = self._format(merged, output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return tuple(output.values())
+        return output
+
+    def _render(
+        self, params: SampleParameters, latents: torch.Tensor, rows: slice, resolution: int
+    ) -> dict[str, torch.Tensor]:
+        device = self.head_model.device
+        head = self.head_model
+        cameras = Cameras.orbit(params.yaw[rows], params.pitch[rows], params.fov[rows]).to(device)
+        pose = params.pose[rows].to(device)
+        head_output = head(
+            shape=params.shape[rows].to(device),
+            expression=params.expression[rows].to(device),
+            pose=pose,
+            contour_yaw=relative_face_yaw(pose, cameras),
+        )
+        vertices_world = self.face_generator.head_to_world(head_output.vertices)
+        landmarks_world = self.face_generator.head_to_world(head_output.landmarks_3d)
+        annotations = self.annotator(head, vertices_world, landmarks_world, cameras, resolution)
+        scene = Scene(
+            head=head,
+            head_output=head_output,
+            vertices_world=vertices_world,
+            landmarks_world=landmarks_world,
+            cameras=cameras,
+            annotations=annotations,
+            latents=latents[rows].to(device),
+            resolution=resolution,
+        )
+        images = self.face_generator(scene)
+        return {
+            "images": images.float().cpu(),
+            "segmentation": annotations.segmentation.cpu(),
+            "landmarks_2d": annotations.landmarks_2d.float().cpu(),
+            "landmarks_3d": annotations.landmarks_3d.float().cpu(),
+            "landmark_visibility": annotations.landmark_visibility.cpu(),
+            "depth": annotations.depth.float().cpu(),
+            "camera": cameras.conditioning.float().cpu(),
+        }
+
+    @staticmethod
+    def _format(merged: dict, output_type: str) -> SynthForgePipelineOutput:
+        if output_type == "pt":
+            return SynthForgePipelineOutput(**merged)
+        as_np = {k: v.numpy() for k, v in merged.items() if k != "parameters"}
+        as_np["parameters"] = {k: v.numpy() for k, v in merged["parameters"].items()}
+        images = as_np["images"].transpose(0, 2, 3, 1)
+        if output_type == "pil":
+            as_np["images"] = [PIL.Image.fromarray(np.round(im * 255).astype(np.uint8)) for im in images]
+        else:
+            as_np["images"] = images
+        return SynthForgePipelineOutput(**as_np)

@@ -1,0 +1,83 @@
+"""Per-sample parameter sampling: each sample is a pure function of its own seed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ...head.model import POSE_DIM
+
+MAX_SEED = 2**63 - 1
+
+
+@dataclass
+class SamplingRanges:
+    """Defaults follow the SynthForge paper: iid U(-2,2) shape and expression coefficients, zero pose,
+    camera yaw and pitch offsets U(-0.8,0.8) rad, FOV U(12,27) degrees."""
+
+    shape: float = 2.0
+    expression: float = 2.0
+    yaw: float = 0.8
+    pitch: float = 0.8
+    fov: tuple[float, float] = (12.0, 27.0)
+    jaw_open: float = 0.0
+
+
+@dataclass
+class SampleParameters:
+    seed: torch.Tensor
+    shape: torch.Tensor
+    expression: torch.Tensor
+    pose: torch.Tensor
+    yaw: torch.Tensor
+    pitch: torch.Tensor
+    fov: torch.Tensor
+
+
+def seeds_from_generator(
+    generator: torch.Generator | list[torch.Generator] | None, num_samples: int
+) -> list[int]:
+    """One seed per sample: drawn from each generator of a list, or in turn from a single generator."""
+    if isinstance(generator, list):
+        if len(generator) != num_samples:
+            raise ValueError(f"got {len(generator)} generators for {num_samples} samples")
+        return [int(torch.randint(0, MAX_SEED, (1,), generator=g)) for g in generator]
+    return [int(s) for s in torch.randint(0, MAX_SEED, (num_samples,), generator=generator)]
+
+
+def sample_parameters(
+    seeds: list[int], num_shape: int, num_expression: int, ranges: SamplingRanges
+) -> tuple[SampleParameters, list[torch.Generator]]:
+    """Draw each sample's parameters from ``torch.Generator().manual_seed(seed)``, always in the same
+    order, and return the generators (positioned after these draws) for the backend's latents."""
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    rows = []
+    for g in generators:
+        uniform = lambda n, g=g: torch.rand(n, generator=g) * 2 - 1  # noqa: E731
+        shape = uniform(num_shape) * ranges.shape
+        expression = uniform(num_expression) * ranges.expression
+        yaw, pitch, fov01, jaw01 = torch.rand(4, generator=g)
+        pose = torch.zeros(POSE_DIM)
+        pose[6] = jaw01 * ranges.jaw_open
+        rows.append(
+            (
+                shape,
+                expression,
+                pose,
+                (yaw * 2 - 1) * ranges.yaw,
+                (pitch * 2 - 1) * ranges.pitch,
+                ranges.fov[0] + fov01 * (ranges.fov[1] - ranges.fov[0]),
+            )
+        )
+    columns = list(zip(*rows, strict=True))
+    params = SampleParameters(
+        seed=torch.tensor(seeds, dtype=torch.int64),
+        shape=torch.stack(columns[0]),
+        expression=torch.stack(columns[1]),
+        pose=torch.stack(columns[2]),
+        yaw=torch.stack(columns[3]),
+        pitch=torch.stack(columns[4]),
+        fov=torch.stack(columns[5]),
+    )
+    return params, generators

@@ -1,0 +1,120 @@
+"""`FaceAnnotator`: exact labels from the posed head mesh: segmentation, depth, landmarks, visibility."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+
+from ..constants import SEGMENTATION_CLASSES, SEGMENTATION_COLORS
+from ..head.model import ParametricHeadModel
+from .cameras import WORLD_UNITS_PER_METRE, Cameras
+from .fragments import Fragments
+from .rasterizer import BACKENDS, get_rasterizer
+
+
+@dataclass
+class Annotations:
+    """Labels of one rendered batch.
+
+    ``segmentation`` (B,H,W) class ids (0 = background); ``depth`` (B,H,W) metres along the optical axis,
+    0 on background; ``landmarks_2d`` (B,68,2) pixels (x right, y down, pixel centres at i + 0.5);
+    ``landmarks_3d`` (B,68,3) camera coordinates in metres (x right, y down, z forward);
+    ``landmark_visibility`` (B,68) bool: inside the image and not hidden by the head itself.
+    """
+
+    fragments: Fragments
+    segmentation: torch.Tensor
+    depth: torch.Tensor
+    landmarks_2d: torch.Tensor
+    landmarks_3d: torch.Tensor
+    landmark_visibility: torch.Tensor
+
+
+def pixel_labels(head: ParametricHeadModel, fragments: Fragments) -> torch.Tensor:
+    """Class id of each pixel from the head's UV label map or per-vertex labels; 0 on background."""
+    face_ids = fragments.face_index.clamp_min(0)
+    if head.config.segmentation_source == "uv":
+        from ..head.segmentation_texture import labels_at_uv
+
+        uv = fragments.interpolate(head.uvs, head.uv_faces)
+        labels = labels_at_uv(head.uv_label_map, uv)
+    else:
+        nearest_corner = fragments.barycentric.argmax(dim=-1, keepdim=True)
+        vertex_ids = torch.gather(head.faces[face_ids], -1, nearest_corner)[..., 0]
+        labels = head.vertex_labels[vertex_ids]
+    return torch.where(fragments.foreground, labels.long(), torch.zeros_like(face_ids))
+
+
+def landmark_visibility(
+    pixels: torch.Tensor, depth: torch.Tensor, depth_map: torch.Tensor, tolerance: float
+) -> torch.Tensor:
+    """Visible if inside the image and no nearer surface covers it: the landmark depth must not exceed
+    the farthest surface depth in its 3x3 pixel neighbourhood by more than ``tolerance``."""
+    batch, height, width = depth_map.shape
+    local_max = F.max_pool2d(depth_map[:, None], 3, stride=1, padding=1)[:, 0]
+    col = pixels[..., 0].floor().long()
+    row = pixels[..., 1].floor().long()
+    inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).reshape(batch, -1)
+    surface = torch.gather(local_max.reshape(batch, -1), 1, flat)
+    return inside & (surface > 0) & (depth <= surface + tolerance)
+
+
+class FaceAnnotator(ModelMixin, ConfigMixin):
+    """Rasterizes the posed head and derives the annotations of each pixel and landmark.
+
+    Args:
+        rasterizer: "auto" (PyTorch3D on CUDA, Open3D on CPU), "open3d" or "pytorch3d".
+        visibility_tolerance: metres a landmark may lie behind the visible surface and still count
+            as visible (covers rasterization error at grazing angles).
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(self, rasterizer: str = "auto", visibility_tolerance: float = 0.008):
+        super().__init__()
+        if rasterizer not in BACKENDS:
+            raise ValueError(f"unknown rasterizer {rasterizer!r}; choose one of {BACKENDS}")
+        colors = [SEGMENTATION_COLORS[name] for name in SEGMENTATION_CLASSES]
+        self.register_buffer("class_colors", torch.tensor(colors, dtype=torch.uint8))
+
+    def colorize(self, segmentation: torch.Tensor) -> torch.Tensor:
+        """Class ids (...,H,W) -> the official colour-coded mask (...,H,W,3) uint8."""
+        return self.class_colors.to(segmentation.device)[segmentation.long()]
+
+    def rasterize(
+        self, vertices_world: torch.Tensor, faces: torch.Tensor, cameras: Cameras, resolution: int
+    ) -> Fragments:
+        backend = get_rasterizer(self.config.rasterizer, vertices_world.device)
+        return backend.rasterize(vertices_world, faces, cameras, resolution)
+
+    def forward(
+        self,
+        head: ParametricHeadModel,
+        vertices_world: torch.Tensor,
+        landmarks_world: torch.Tensor,
+        cameras: Cameras,
+        resolution: int,
+    ) -> Annotations:
+        """Annotate a batch whose head vertices and landmarks are already in world units."""
+        if resolution <= 0:
+            raise ValueError(f"resolution must be a positive number of pixels, got {resolution}")
+        cameras = cameras.to(vertices_world.device)
+        fragments = self.rasterize(vertices_world, head.faces, cameras, resolution)
+        pixels, lmk_depth = cameras.project(landmarks_world, resolution)
+        visible = landmark_visibility(
+            pixels, lmk_depth, fragments.depth, self.config.visibility_tolerance * WORLD_UNITS_PER_METRE
+        )
+        return Annotations(
+            fragments=fragments,
+            segmentation=pixel_labels(head, fragments),
+            depth=fragments.depth / WORLD_UNITS_PER_METRE,
+            landmarks_2d=pixels,
+            landmarks_3d=cameras.world_to_camera(landmarks_world) / WORLD_UNITS_PER_METRE,
+            landmark_visibility=visible,
+        )

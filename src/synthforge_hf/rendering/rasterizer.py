@@ -1,0 +1,35 @@
+"""Choosing a rasterizer backend."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from .cameras import Cameras
+from .fragments import Fragments
+
+BACKENDS = ("auto", "open3d", "pytorch3d")
+
+
+class Rasterizer(Protocol):
+    name: str
+
+    def rasterize(
+        self, vertices: torch.Tensor, faces: torch.Tensor, cameras: Cameras, resolution: int
+    ) -> Fragments: ...
+
+
+def get_rasterizer(backend: str = "auto", device: torch.device | str = "cpu") -> Rasterizer:
+    """``"auto"`` picks PyTorch3D on CUDA and Open3D (Embree ray casting) on CPU."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown rasterizer backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "auto":
+        backend = "pytorch3d" if torch.device(device).type == "cuda" else "open3d"
+    if backend == "open3d":
+        from .open3d_backend import Open3DRasterizer
+
+        return Open3DRasterizer()
+    from .pytorch3d_backend import PyTorch3DRasterizer
+
+    return PyTorch3DRasterizer()

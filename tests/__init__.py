@@ -1,0 +1,1 @@
+"""Test suite (a package, so test helpers import as `from .meshes import ...`)."""
