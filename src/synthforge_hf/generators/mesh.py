@@ -156,7 +156,8 @@ class MeshFaceGenerator(FaceGenerator):
     ) -> None:
         """Sclera, iris and pupil by the angle between a pixel's eyeball point and the gaze axis."""
         fragments = scene.annotations.fragments
-        points = fragments.interpolate(scene.vertices_world, scene.head.faces)
+        rays = scene.cameras.ray_directions(scene.resolution).to(fragments.depth)
+        points = scene.cameras.centers.to(rays)[:, None, None] + fragments.depth[..., None] * rays
         joints_world = scene.head_output.joints
         for eye, joint in (("left_eyeball", 3), ("right_eyeball", 4)):
             mask = labels == CLASS_ID[eye]

@@ -65,9 +65,7 @@ def read_obj(path: str | Path, what: str = "OBJ mesh", where: str = "") -> ObjMe
     has_uv = all(len(c.split("/")) > 1 and c.split("/")[1] for _, p in polys for c in p)
     for line_no, corners in polys:
         vids = [_parse_index(c.split("/")[0], len(vertices), path, line_no) for c in corners]
-        tids = (
-            [_parse_index(c.split("/")[1], len(uvs), path, line_no) for c in corners] if has_uv else None
-        )
+        tids = [_parse_index(c.split("/")[1], len(uvs), path, line_no) for c in corners] if has_uv else None
         for k in range(1, len(corners) - 1):
             faces.append([vids[0], vids[k], vids[k + 1]])
             if tids is not None:

@@ -9,6 +9,8 @@ given. Anything else stops loading with `UnsafePickleError`.
 
 from __future__ import annotations
 
+import _compat_pickle
+import codecs
 import io
 import pickle
 from pathlib import Path
@@ -79,7 +81,7 @@ def _default_allowed() -> dict[tuple[str, str], Any]:
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
         ("copyreg", "_reconstructor"): copyreg._reconstructor,
-        ("__builtin__", "object"): object,
+        ("_codecs", "encode"): codecs.encode,  # protocol-2 pickles store bytes as latin-1 text
         ("builtins", "object"): object,
         ("collections", "OrderedDict"): OrderedDict,
         ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
@@ -117,6 +119,10 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.inert_prefixes = inert_prefixes
 
     def find_class(self, module: str, name: str) -> Any:
+        # Python 2 names (copy_reg, __builtin__, ...), as pickles written by Python 2 use them.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) in self.allowed:
             return self.allowed[(module, name)]
         if any(module == p or module.startswith(p + ".") for p in self.inert_prefixes):

@@ -29,10 +29,11 @@ class Fragments:
         batch = self.face_index.shape[0]
         if values.dim() == 2:
             values = values.expand(batch, -1, -1)
-        face_ids = self.face_index.clamp_min(0)
-        corners = faces[face_ids]  # (B,H,W,3)
-        gathered = torch.gather(
-            values, 1, corners.reshape(batch, -1, 1).expand(-1, -1, values.shape[-1])
-        ).reshape(*corners.shape, values.shape[-1])
-        out = (gathered * self.barycentric[..., None].to(values)).sum(dim=-2)
-        return out * self.foreground[..., None]
+        foreground = self.foreground
+        batch_ids = torch.arange(batch, device=values.device)[:, None, None].expand_as(foreground)[foreground]
+        corners = faces[self.face_index[foreground]]  # (N,3)
+        corner_values = values[batch_ids[:, None], corners]  # (N,3,C)
+        weights = self.barycentric[foreground].to(values)
+        out = values.new_zeros(*foreground.shape, values.shape[-1])
+        out[foreground] = torch.einsum("nkc,nk->nc", corner_values, weights)
+        return out

@@ -95,7 +95,10 @@ class SynthForgePipeline(DiffusionPipeline):
             if value is None:
                 continue
             current = getattr(params, field.name)
-            value = torch.as_tensor(value, dtype=current.dtype)
+            value = torch.as_tensor(value)
+            if current.is_floating_point() and not value.is_floating_point():
+                raise TypeError(f"`{field.name}` must be a floating-point tensor, got {value.dtype}")
+            value = value.to(current.dtype)
             if value.shape != current.shape:
                 raise ValueError(
                     f"`{field.name}` must have shape {tuple(current.shape)}, got {tuple(value.shape)}"
