@@ -1,0 +1,187 @@
+"""The embedded default head: geometry, labels, landmarks, skinning and bases, checked on the mesh."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from synthforge_hf.constants import CLASS_ID, LANDMARK_FLIP_PERMUTATION, SEGMENTATION_FLIP_PERMUTATION
+from synthforge_hf.head.default_head import EXPRESSION_COMPONENTS, IDENTITY_COMPONENTS, build_default_head
+from synthforge_hf.head.model import ParametricHeadModel
+
+
+@pytest.fixture(scope="module")
+def head() -> ParametricHeadModel:
+    return build_default_head()
+
+
+def _landmark_vertices(head):
+    corners = head.faces[head.landmark_face_idx]
+    return corners[torch.arange(68), head.landmark_bary.argmax(dim=1)]
+
+
+def _face_normals(vertices, faces):
+    corners = vertices[faces]
+    return torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+
+
+def test_build_is_deterministic_and_sized_for_fast_rendering(head):
+    again = build_default_head()
+    for name, buffer in head.state_dict().items():
+        assert torch.equal(buffer, again.state_dict()[name]), name
+    assert 10_000 <= head.faces.shape[0] <= 45_000
+    assert head.config.num_shape == len(IDENTITY_COMPONENTS) >= 20
+    assert head.config.num_expression == len(EXPRESSION_COMPONENTS) >= 10
+    assert torch.allclose(head.lbs_weights.sum(1), torch.ones(head.v_template.shape[0]), atol=1e-6)
+    assert torch.allclose(head.joint_regressor.sum(1), torch.ones(5), atol=1e-6)
+
+
+def test_every_segmentation_class_is_present(head):
+    present = set(head.vertex_labels.unique().tolist())
+    assert present == set(range(1, 20))
+
+
+def test_neutral_mesh_is_mirror_symmetric_with_swapped_labels(head):
+    v = head.v_template
+    mirrored = v * torch.tensor([-1.0, 1.0, 1.0])
+    distance, partner = torch.cdist(mirrored, v, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1)
+    assert distance.max() < 1e-6
+    flip = torch.tensor(SEGMENTATION_FLIP_PERMUTATION)
+    assert torch.equal(flip[head.vertex_labels], head.vertex_labels[partner])
+    landmarks = head(batch_size=1).landmarks_3d[0]
+    swapped = landmarks[list(LANDMARK_FLIP_PERMUTATION)] * torch.tensor([-1.0, 1.0, 1.0])
+    assert torch.allclose(swapped, landmarks, atol=1e-6)
+
+
+def test_landmarks_sit_on_the_right_anatomy(head):
+    lmk = head(batch_size=1).landmarks_3d[0]
+    labels = head.vertex_labels[_landmark_vertices(head)]
+    # Subject's right eye (36-41) has x < 0, left eye (42-47) x > 0; jaw runs right to left.
+    assert (lmk[36:42, 0] < 0).all() and (lmk[42:48, 0] > 0).all()
+    assert (torch.diff(lmk[0:9, 0]) > 0).all() and (torch.diff(lmk[8:17, 0]) > 0).all()
+    assert lmk[8, 1] == lmk[:17, 1].min()  # chin is the lowest jaw point
+    # Nose tip is the most forward point of the face; brows above eyes above nose above mouth.
+    face = (head.vertex_labels != CLASS_ID["left_ear"]) & (head.vertex_labels != CLASS_ID["right_ear"])
+    assert lmk[30, 2] == pytest.approx(head.v_template[face, 2].max().item(), abs=1e-6)
+    assert lmk[17:27, 1].min() > lmk[36:48, 1].max() > lmk[30, 1] > lmk[48:68, 1].max()
+    # Outer eye corners about 9 cm apart, as on adult faces.
+    assert 0.08 < (lmk[45] - lmk[36]).norm().item() < 0.10
+
+    def names(indices):
+        return {head.vertex_labels[_landmark_vertices(head)][i].item() for i in indices}
+
+    assert names(range(17, 22)) == {CLASS_ID["right_eyebrow"]}
+    assert names(range(22, 27)) == {CLASS_ID["left_eyebrow"]}
+    assert names(range(27, 36)) == {CLASS_ID["nose"]}
+    assert names(range(36, 42)) == {CLASS_ID["right_eye_region"]}
+    assert names(range(42, 48)) == {CLASS_ID["left_eye_region"]}
+    lips = {CLASS_ID["upper_lip"], CLASS_ID["lower_lip"]}
+    assert names([i for i in range(48, 68) if i not in (48, 54)]) <= lips
+    assert labels[list(range(0, 17))].eq(CLASS_ID["face"]).all()
+    # The mouth corners lie on the lip border: a lip vertex within 2 mm.
+    lip_vertices = head.v_template[torch.isin(head.vertex_labels, torch.tensor(sorted(lips)))]
+    for corner in (48, 54):
+        assert torch.cdist(lmk[corner][None], lip_vertices).min() < 0.002
+
+
+def test_jaw_rotation_opens_the_mouth_and_leaves_the_skull(head):
+    pose = torch.zeros(2, 15)
+    pose[1, 6] = 0.3  # jaw about +x
+    out = head(pose=pose)
+    gap = (out.landmarks_3d[:, 66] - out.landmarks_3d[:, 62]).norm(dim=-1)
+    assert gap[1] > gap[0] + 0.015
+    skull = (head.v_template[:, 1] > 0.03) & (head.vertex_labels != CLASS_ID["left_eyeball"])
+    assert torch.allclose(out.vertices[1, skull], out.vertices[0, skull], atol=1e-7)
+    assert torch.allclose(
+        out.vertices[1, head.vertex_labels == CLASS_ID["scalp"]],
+        out.vertices[0, head.vertex_labels == CLASS_ID["scalp"]],
+        atol=1e-7,
+    )
+    chin = out.landmarks_3d[:, 8]
+    assert chin[1, 1] < chin[0, 1]  # the chin drops
+
+
+def test_eye_rotation_moves_only_the_eyeballs(head):
+    pose = torch.zeros(2, 15)
+    pose[1, 9:15] = torch.tensor([0.0, 0.3, 0.0, 0.0, 0.3, 0.0])
+    out = head(pose=pose)
+    moved = (out.vertices[1] - out.vertices[0]).norm(dim=-1) > 1e-7
+    eyeballs = torch.isin(
+        head.vertex_labels, torch.tensor([CLASS_ID["left_eyeball"], CLASS_ID["right_eyeball"]])
+    )
+    assert moved[eyeballs].all() and not moved[~eyeballs].any()
+    # The eyeball turns about its own centre: the distance to it is unchanged.
+    centre = out.joints[0, 3]
+    left = head.vertex_labels == CLASS_ID["left_eyeball"]
+    assert torch.allclose(
+        (out.vertices[1, left] - centre).norm(dim=-1),
+        (out.vertices[0, left] - centre).norm(dim=-1),
+        atol=1e-6,
+    )
+
+
+def test_blink_closes_the_eye(head):
+    expression = torch.zeros(2, head.num_expression)
+    expression[1, EXPRESSION_COMPONENTS.index("blink_right")] = 2.0
+    lmk = head(expression=expression).landmarks_3d
+    opening = (lmk[:, 37:39, 1] - lmk[:, [41, 40], 1]).mean(dim=1)
+    assert opening[0] > 0.005 and opening[1] < 0.25 * opening[0]
+    assert torch.allclose(lmk[1, 42:48], lmk[0, 42:48])  # the other eye stays open
+
+
+def test_random_heads_stay_valid(head):
+    generator = torch.Generator().manual_seed(0)
+    shape = torch.rand(64, head.num_shape, generator=generator) * 4 - 2
+    expression = torch.rand(64, head.num_expression, generator=generator) * 4 - 2
+    out = head(shape=shape, expression=expression)
+    assert torch.isfinite(out.vertices).all()
+    rest = _face_normals(head.v_template, head.faces)
+    # Folds are allowed only at the eye and mouth margins (hidden in the lid and lip creases).
+    margins = torch.isin(
+        head.vertex_labels,
+        torch.tensor(
+            [
+                CLASS_ID[c]
+                for c in ("inner_mouth", "upper_lip", "lower_lip", "left_eye_region", "right_eye_region")
+            ]
+        ),
+    )
+    free = ~margins[head.faces].any(dim=1)
+    areas = []
+    for b in range(64):
+        normals = _face_normals(out.vertices[b], head.faces)
+        assert ((normals * rest).sum(-1)[free] > 0).all()
+        areas.append(normals.norm(dim=-1))
+    assert torch.stack(areas).min() > 0  # no degenerate triangle
+    # Each identity component changes the head by millimetres, not centimetres.
+    span = (out.vertices - head.v_template).norm(dim=-1).max()
+    assert 0.005 < span.item() < 0.05
+
+
+def test_outward_normals_on_the_face(head):
+    normals = _face_normals(head.v_template, head.faces)
+    centres = head.v_template[head.faces].mean(dim=1)
+    face = head.vertex_labels[head.faces[:, 0]] == CLASS_ID["face"]
+    # On the cheeks and jaw the surface faces away from the head's vertical axis.
+    radial = centres - torch.tensor([0.0, 0.0, -0.02])
+    radial[:, 1] = 0
+    assert ((normals[face] * radial[face]).sum(-1) > 0).float().mean() > 0.97
+
+
+def test_save_pretrained_round_trip(head, tmp_path):
+    head.save_pretrained(tmp_path)
+    loaded = ParametricHeadModel.from_pretrained(tmp_path)
+    generator = torch.Generator().manual_seed(1)
+    shape = torch.rand(2, head.num_shape, generator=generator)
+    assert torch.equal(head(shape=shape).vertices, loaded(shape=shape).vertices)
+    assert loaded.config.name == "default" and math.isclose(loaded.config.shape_scale, 2.0)
+    assert np.array_equal(loaded.vertex_labels.numpy(), head.vertex_labels.numpy())
+
+
+def test_component_names_match_the_bases():
+    from synthforge_hf.head import default_head
+
+    topology = default_head._topology()
+    identity, expression = default_head._fields(default_head._sculpt(topology), topology)
+    assert tuple(identity) == IDENTITY_COMPONENTS and tuple(expression) == EXPRESSION_COMPONENTS

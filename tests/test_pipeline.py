@@ -1,0 +1,164 @@
+"""End-to-end behaviour of SynthForgePipeline on the embedded default head (CPU, small sizes)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from synthforge_hf.constants import CLASS_ID, LANDMARK_FLIP_PERMUTATION, SEGMENTATION_FLIP_PERMUTATION
+from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+from synthforge_hf.pipelines.synthforge.pipeline_synthforge import relative_face_yaw
+from synthforge_hf.rendering.cameras import Cameras
+
+RES = 96
+NOT_FACE = {CLASS_ID[n] for n in ("background", "neck", "neck_back", "scalp", "left_ear", "right_ear")}
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    pipeline = SynthForgePipeline.from_default_head()
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def _frontal(pipe, n=1, **overrides):
+    head = pipe.head_model
+    args = dict(
+        shape=torch.zeros(n, head.num_shape),
+        expression=torch.zeros(n, head.num_expression),
+        yaw=torch.zeros(n),
+        pitch=torch.zeros(n),
+        fov=torch.full((n,), 18.0),
+    )
+    args.update(overrides)
+    return pipe(**args, seeds=list(range(n)), resolution=RES, output_type="np")
+
+
+def test_same_seed_same_sample_and_different_seeds_differ(pipe):
+    a = pipe(num_samples=2, generator=torch.Generator().manual_seed(7), resolution=RES, output_type="np")
+    b = pipe(num_samples=2, generator=torch.Generator().manual_seed(7), resolution=RES, output_type="np")
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.segmentation, b.segmentation)
+    assert np.array_equal(a.landmarks_2d, b.landmarks_2d) and np.array_equal(a.depth, b.depth)
+    assert not np.array_equal(a.images[0], a.images[1])
+    c = pipe(num_samples=2, generator=torch.Generator().manual_seed(8), resolution=RES, output_type="np")
+    assert not np.array_equal(a.parameters["shape"], c.parameters["shape"])
+
+
+def test_a_sample_depends_only_on_its_seed_not_on_the_batch(pipe):
+    both = pipe(seeds=[11, 12], resolution=RES, output_type="np", batch_size=2)
+    alone = pipe(seeds=[12], resolution=RES, output_type="np")
+    # Batched matrix products round differently in float32 (~1e-8 m); labels are unaffected.
+    assert np.allclose(both.images[1], alone.images[0], atol=1e-5)
+    assert np.array_equal(both.segmentation[1], alone.segmentation[0])
+    assert np.allclose(both.landmarks_2d[1], alone.landmarks_2d[0], atol=1e-4)
+    for key in ("shape", "expression", "yaw", "pitch", "fov", "latents"):
+        assert np.array_equal(both.parameters[key][1], alone.parameters[key][0]), key
+    # Reproducing from the recorded parameters gives the same sample.
+    again = pipe(seeds=[int(alone.parameters["seed"][0])], resolution=RES, output_type="np")
+    assert np.array_equal(again.images, alone.images)
+
+
+def test_sampling_follows_the_configured_ranges(pipe):
+    out = pipe(num_samples=16, seeds=list(range(16)), resolution=16, output_type="np")
+    p = out.parameters
+    assert np.abs(p["shape"]).max() <= 2.0 and np.abs(p["expression"]).max() <= 2.0
+    assert np.abs(p["yaw"]).max() <= 0.8 and np.abs(p["pitch"]).max() <= 0.8
+    assert p["fov"].min() >= 12.0 and p["fov"].max() <= 27.0
+    assert np.all(p["pose"] == 0.0)
+    assert p["camera"].shape == (16, 25)
+
+
+def test_output_types(pipe):
+    pil = pipe(seeds=[0], resolution=32, output_type="pil")
+    assert pil.images[0].size == (32, 32) and pil.segmentation.shape == (1, 32, 32)
+    pt = pipe(seeds=[0], resolution=32, output_type="pt")
+    assert pt.images.shape == (1, 3, 32, 32) and pt.images.dtype == torch.float32
+    assert 0.0 <= pt.images.min() and pt.images.max() <= 1.0
+    assert pt.landmarks_2d.shape == (1, 68, 2) and pt.landmarks_3d.shape == (1, 68, 3)
+    assert pt.landmark_visibility.dtype == torch.bool and pt.depth.shape == (1, 32, 32)
+
+
+def test_landmarks_fall_on_the_face(pipe):
+    out = pipe(num_samples=6, seeds=list(range(100, 106)), resolution=RES, output_type="np")
+    checked = 0
+    for i in range(6):
+        for k in range(17, 68):
+            if not out.landmark_visibility[i, k]:
+                continue
+            # A visible point on the silhouette may round onto the background: look 1 px around.
+            x, y = np.floor(out.landmarks_2d[i, k]).astype(int)
+            around = out.segmentation[i, max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2]
+            assert not set(around.ravel().tolist()) <= NOT_FACE, (i, k)
+            checked += 1
+    assert checked > 6 * 30
+
+
+def test_nose_tip_is_nearer_than_the_ears_and_depth_is_metric(pipe):
+    out = _frontal(pipe)
+    seg, depth = out.segmentation[0], out.depth[0]
+    ears = np.isin(seg, [CLASS_ID["left_ear"], CLASS_ID["right_ear"]])
+    assert ears.sum() > 0
+    nose_depth = out.landmarks_3d[0, 30, 2]
+    assert nose_depth < depth[ears].min()
+    # The frontal camera is 2.7 world units = 1.08 m from the pivot: the face is about a metre away.
+    assert 0.9 < nose_depth < 1.2
+    x, y = np.floor(out.landmarks_2d[0, 30]).astype(int)
+    assert depth[y, x] == pytest.approx(nose_depth, abs=0.005)
+
+
+def test_opposite_yaws_mirror_landmarks_and_masks(pipe):
+    a = 0.5
+    plus = _frontal(pipe, yaw=torch.tensor([a]))
+    minus = _frontal(pipe, yaw=torch.tensor([-a]))
+    mirrored = minus.landmarks_2d[0][list(LANDMARK_FLIP_PERMUTATION)].copy()
+    mirrored[:, 0] = RES - mirrored[:, 0]
+    assert np.abs(plus.landmarks_2d[0] - mirrored).max() < 0.05
+    flipped = np.asarray(SEGMENTATION_FLIP_PERMUTATION)[minus.segmentation[0][:, ::-1]]
+    agreement = (flipped == plus.segmentation[0]).mean()
+    assert agreement > 0.995
+
+
+def test_relative_face_yaw_for_camera_and_head_rotation():
+    cams = Cameras.orbit(torch.tensor([0.3, 0.0]), torch.tensor([0.0, 0.0]), torch.tensor([18.0, 18.0]))
+    pose = torch.zeros(2, 15)
+    pose[1, 1] = 0.2  # head turned towards its left (+x) by 0.2 rad about +y
+    yaw = relative_face_yaw(pose, cams)
+    assert yaw[0].item() == pytest.approx(-0.3, abs=1e-5)
+    assert yaw[1].item() == pytest.approx(0.2, abs=1e-5)
+
+
+def test_save_and_reload_gives_identical_outputs(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "pipe")
+    assert (tmp_path / "pipe" / "head_model" / "diffusion_pytorch_model.safetensors").is_file()
+    loaded = SynthForgePipeline.from_pretrained(tmp_path / "pipe")
+    loaded.set_progress_bar_config(disable=True)
+    a = pipe(seeds=[3, 4], resolution=48, output_type="np")
+    b = loaded(seeds=[3, 4], resolution=48, output_type="np")
+    for key in ("images", "segmentation", "landmarks_2d", "landmarks_3d", "depth"):
+        assert np.array_equal(getattr(a, key), getattr(b, key)), key
+    assert loaded.sampling_ranges == pipe.sampling_ranges
+
+
+def test_bad_inputs_give_clear_errors(pipe):
+    with pytest.raises(ValueError, match="resolution"):
+        pipe(num_samples=1, resolution=0)
+    with pytest.raises(ValueError, match="shape"):
+        pipe(shape=torch.zeros(1, pipe.head_model.num_shape + 3), resolution=16)
+    with pytest.raises(ValueError, match="inconsistent batch sizes"):
+        pipe(num_samples=2, yaw=torch.zeros(3), resolution=16)
+    with pytest.raises(ValueError, match="output_type"):
+        pipe(num_samples=1, resolution=16, output_type="jpeg")
+    with pytest.raises(ValueError, match="generators"):
+        pipe(num_samples=2, generator=[torch.Generator()], resolution=16)
+    with pytest.raises(TypeError, match="floating-point"):
+        pipe(shape=torch.zeros(1, pipe.head_model.num_shape, dtype=torch.long), resolution=16)
+
+
+def test_custom_sampling_ranges_round_trip(tmp_path):
+    pipe = SynthForgePipeline.from_default_head(yaw=0.1, fov=(20.0, 21.0))
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(num_samples=4, seeds=[0, 1, 2, 3], resolution=16, output_type="np")
+    assert np.abs(out.parameters["yaw"]).max() <= 0.1
+    assert out.parameters["fov"].min() >= 20.0 and out.parameters["fov"].max() <= 21.0
+    assert math.isclose(pipe.sampling_ranges.pitch, 0.8)
