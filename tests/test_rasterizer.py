@@ -74,3 +74,19 @@ def test_interpolate_reproduces_a_linear_function_of_position():
     fg = frags.foreground[0]
     assert torch.allclose(interpolated[0][fg], expected[fg], atol=1e-4)
     assert (interpolated[0][~fg] == 0).all()
+
+
+@pytest.mark.parametrize("backend", [Open3DRasterizer, PyTorch3DRasterizer])
+def test_backface_culling_is_exact_on_the_watertight_default_head(backend):
+    from synthforge_hf.head.default_head import build_default_head
+
+    head = build_default_head()
+    assert head.config.watertight
+    world = head_to_world(head(batch_size=3).vertices)
+    cams = Cameras.orbit(
+        torch.tensor([0.0, 0.7, -0.4]), torch.tensor([0.0, 0.3, -0.6]), torch.full((3,), 18.0)
+    )
+    full = backend().rasterize(world, head.faces, cams, 48)
+    culled = backend().rasterize(world, head.faces, cams, 48, cull_backfaces=True)
+    assert torch.equal(full.face_index, culled.face_index)
+    assert torch.allclose(full.depth, culled.depth) and torch.allclose(full.barycentric, culled.barycentric)

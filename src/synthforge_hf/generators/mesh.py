@@ -155,33 +155,30 @@ class MeshFaceGenerator(FaceGenerator):
         self, scene: Scene, labels: torch.Tensor, albedo: torch.Tensor, iris: torch.Tensor
     ) -> None:
         """Sclera, iris and pupil by the angle between a pixel's eyeball point and the gaze axis."""
-        fragments = scene.annotations.fragments
-        rays = scene.cameras.ray_directions(scene.resolution).to(fragments.depth)
-        points = scene.cameras.centers.to(rays)[:, None, None] + fragments.depth[..., None] * rays
-        joints_world = scene.head_output.joints
+        depth = scene.annotations.fragments.depth.cpu()
+        rays = scene.cameras.ray_directions(scene.resolution).to(depth)
+        origins = scene.cameras.centers.to(depth)
+        joints_world = self.head_to_world(scene.head_output.joints).float().cpu()
+        vertices = scene.vertices_world.float().cpu()
+        sclera = torch.tensor(SCLERA)
         for eye, joint in (("left_eyeball", 3), ("right_eyeball", 4)):
             mask = labels == CLASS_ID[eye]
             if not mask.any():
                 continue
-            eyeball = scene.head.vertex_labels == CLASS_ID[eye]
+            batch_ids = torch.arange(labels.shape[0])[:, None, None].expand_as(mask)[mask]
+            points = origins[batch_ids] + depth[mask][:, None] * rays[mask]
+            eyeball = scene.head.vertex_labels.cpu() == CLASS_ID[eye]
             rest_z = torch.where(
-                eyeball, scene.head.v_template[:, 2], torch.full_like(eyeball, -1e9, dtype=torch.float32)
+                eyeball,
+                scene.head.v_template[:, 2].cpu(),
+                torch.full_like(eyeball, -1e9, dtype=torch.float32),
             )
-            pupil_vertex = rest_z.argmax()
-            centre = self.head_to_world(joints_world[:, joint : joint + 1])[:, 0]
-            gaze = F.normalize(scene.vertices_world[:, pupil_vertex] - centre, dim=-1)
-            offset = F.normalize(points - centre[:, None, None], dim=-1)
-            angle = torch.arccos((offset * gaze[:, None, None]).sum(-1).clamp(-1, 1))
-            colour = torch.where(
-                (angle < self.config.pupil_angle)[..., None],
-                torch.full_like(albedo, 0.01),
-                torch.where(
-                    (angle < self.config.iris_angle)[..., None],
-                    iris[:, None, None].expand_as(albedo),
-                    torch.tensor(SCLERA, device=albedo.device).expand_as(albedo),
-                ),
-            )
-            albedo[mask] = colour[mask]
+            centre = joints_world[:, joint]
+            gaze = F.normalize(vertices[:, rest_z.argmax()] - centre, dim=-1)
+            offset = F.normalize(points - centre[batch_ids], dim=-1)
+            angle = torch.arccos((offset * gaze[batch_ids]).sum(-1).clamp(-1, 1))[:, None]
+            colour = torch.where(angle < self.config.iris_angle, iris[batch_ids], sclera)
+            albedo[mask] = torch.where(angle < self.config.pupil_angle, torch.full_like(colour, 0.01), colour)
 
     def _background(self, latents: torch.Tensor, resolution: int, noise: torch.Tensor) -> torch.Tensor:
         """A two-colour gradient with soft noise (B,H,W,3), linear RGB."""

@@ -26,7 +26,7 @@ MOUTH_Y, MOUTH_HALF_WIDTH, SLOT_HALF = -0.039, 0.024, 0.0013
 NOSE_TOP_Y, NOSE_TIP_Y, CHIN_Y, BROW_Y = 0.030, 0.0, -0.086, 0.050
 NECK_TOP_Y, NECK_BOTTOM_Y, NECK_CENTRE_Z = -0.060, -0.187, -0.020
 
-_RINGS, _SEGMENTS = 150, 128
+_RINGS, _SEGMENTS = 130, 100
 _EYE_RINGS, _EYE_SEGMENTS = 14, 22
 _EAR_RINGS, _EAR_SEGMENTS = 14, 20
 
@@ -577,6 +577,7 @@ def build_default_head() -> ParametricHeadModel:
         num_shape=len(identity),
         num_expression=len(expression),
         name="default",
+        watertight=True,
     )
     f32 = torch.float32
     head.v_template.copy_(torch.tensor(neutral.vertices, dtype=f32))

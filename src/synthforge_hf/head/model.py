@@ -39,7 +39,8 @@ class ParametricHeadModel(ModelMixin, ConfigMixin):
     Buffers hold the model data, so `save_pretrained`/`from_pretrained` round-trip it as
     safetensors. Use the loaders (`load_flame`, `load_ict_facekit`, `build_default_head`) to make one.
     Segmentation comes either from per-vertex class ids (``vertex_labels``) or from a UV map of class
-    ids (``uv_label_map``, sampled at the interpolated UV of each pixel).
+    ids (``uv_label_map``, sampled at the interpolated UV of each pixel). ``watertight`` declares every
+    part closed with outward faces, which lets the rasterizer skip back faces exactly.
     """
 
     config_name = "config.json"
@@ -60,6 +61,7 @@ class ParametricHeadModel(ModelMixin, ConfigMixin):
         name: str = "custom",
         shape_scale: float = 2.0,
         expression_scale: float = 2.0,
+        watertight: bool = False,
     ):
         super().__init__()
         if len(joint_parents) != len(POSE_JOINTS):

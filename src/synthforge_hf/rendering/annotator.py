@@ -88,10 +88,15 @@ class FaceAnnotator(ModelMixin, ConfigMixin):
         return self.class_colors.to(segmentation.device)[segmentation.long()]
 
     def rasterize(
-        self, vertices_world: torch.Tensor, faces: torch.Tensor, cameras: Cameras, resolution: int
+        self,
+        vertices_world: torch.Tensor,
+        faces: torch.Tensor,
+        cameras: Cameras,
+        resolution: int,
+        cull_backfaces: bool = False,
     ) -> Fragments:
         backend = get_rasterizer(self.config.rasterizer, vertices_world.device)
-        return backend.rasterize(vertices_world, faces, cameras, resolution)
+        return backend.rasterize(vertices_world, faces, cameras, resolution, cull_backfaces)
 
     def forward(
         self,
@@ -105,7 +110,7 @@ class FaceAnnotator(ModelMixin, ConfigMixin):
         if resolution <= 0:
             raise ValueError(f"resolution must be a positive number of pixels, got {resolution}")
         cameras = cameras.to(vertices_world.device)
-        fragments = self.rasterize(vertices_world, head.faces, cameras, resolution)
+        fragments = self.rasterize(vertices_world, head.faces, cameras, resolution, head.config.watertight)
         pixels, lmk_depth = cameras.project(landmarks_world, resolution)
         visible = landmark_visibility(
             pixels, lmk_depth, fragments.depth, self.config.visibility_tolerance * WORLD_UNITS_PER_METRE

@@ -83,9 +83,12 @@ def head_to_world(points: torch.Tensor) -> torch.Tensor:
     return world + torch.tensor([0.0, 0.0, WORLD_Z_OFFSET], dtype=points.dtype, device=points.device)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Cameras:
-    """A batch of pinhole cameras: ``cam2world`` (B,4,4) OpenCV, ``intrinsics`` (B,3,3) normalised."""
+    """A batch of pinhole cameras: ``cam2world`` (B,4,4) OpenCV, ``intrinsics`` (B,3,3) normalised.
+
+    Immutable: ray directions are cached per resolution.
+    """
 
     cam2world: torch.Tensor
     intrinsics: torch.Tensor
@@ -126,6 +129,8 @@ class Cameras:
         return self.cam2world.shape[0]
 
     def to(self, device: torch.device | str) -> Cameras:
+        if self.cam2world.device == torch.device(device):
+            return self
         return Cameras(self.cam2world.to(device), self.intrinsics.to(device))
 
     @property
@@ -157,7 +162,13 @@ class Cameras:
         return pixels * resolution, depth
 
     def ray_directions(self, resolution: int) -> torch.Tensor:
-        """World-space ray directions (B,R,R,3) through pixel centres, scaled so camera z = 1."""
+        """World-space ray directions (B,R,R,3) through pixel centres, scaled so camera z = 1 (cached)."""
+        cached = self.__dict__.setdefault("_rays", {})
+        if resolution not in cached:
+            cached[resolution] = self._ray_directions(resolution)
+        return cached[resolution]
+
+    def _ray_directions(self, resolution: int) -> torch.Tensor:
         centres = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
         v, u = torch.meshgrid(centres, centres, indexing="ij")
         k = self.intrinsics.float()

@@ -37,3 +37,10 @@ class Fragments:
         out = values.new_zeros(*foreground.shape, values.shape[-1])
         out[foreground] = torch.einsum("nkc,nk->nc", corner_values, weights)
         return out
+
+
+def front_facing(vertices: torch.Tensor, faces: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
+    """Faces (F,) of one mesh (V,3) whose outward normal points towards the camera at ``origin``."""
+    corners = vertices[faces]
+    normals = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    return (normals * (origin - corners[:, 0])).sum(-1) > 0

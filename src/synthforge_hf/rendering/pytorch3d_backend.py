@@ -22,7 +22,12 @@ class PyTorch3DRasterizer:
         self.max_faces_per_bin = max_faces_per_bin
 
     def rasterize(
-        self, vertices: torch.Tensor, faces: torch.Tensor, cameras: Cameras, resolution: int
+        self,
+        vertices: torch.Tensor,
+        faces: torch.Tensor,
+        cameras: Cameras,
+        resolution: int,
+        cull_backfaces: bool = False,
     ) -> Fragments:
         """vertices (B,V,3) world units, faces (F,3) -> `Fragments` at ``resolution`` x ``resolution``."""
         from pytorch3d.renderer import MeshRasterizer, RasterizationSettings
@@ -45,7 +50,7 @@ class PyTorch3DRasterizer:
             bin_size=self.bin_size,
             max_faces_per_bin=self.max_faces_per_bin,
             perspective_correct=True,
-            cull_backfaces=False,
+            cull_backfaces=cull_backfaces,
         )
         meshes = Meshes(verts=vertices.float(), faces=faces[None].expand(batch, -1, -1))
         fragments = MeshRasterizer(cameras=p3d_cameras, raster_settings=settings)(meshes)

@@ -16,7 +16,12 @@ class Rasterizer(Protocol):
     name: str
 
     def rasterize(
-        self, vertices: torch.Tensor, faces: torch.Tensor, cameras: Cameras, resolution: int
+        self,
+        vertices: torch.Tensor,
+        faces: torch.Tensor,
+        cameras: Cameras,
+        resolution: int,
+        cull_backfaces: bool = False,
     ) -> Fragments: ...
 
 
