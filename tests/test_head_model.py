@@ -54,8 +54,9 @@ def test_barycentric_points():
 
 
 def test_dynamic_contour_rows_follow_the_flame_table_layout():
-    deg = torch.tensor([0.0, 10.0, 39.0, 55.0, -1.0, -10.0, -39.0, -70.0, 10.4, -0.4]) * math.pi / 180
-    assert dynamic_contour_rows(deg).tolist() == [0, 10, 39, 39, 40, 49, 78, 78, 10, 0]
+    # FLAME_PyTorch: angle = round(-yaw in degrees), clamped; angle >= 0 -> row angle, else 39 - angle.
+    yaw = torch.tensor([0.0, -10.0, -39.0, -55.0, 1.0, 10.0, 39.0, 70.0, -10.4, 0.4]) * math.pi / 180
+    assert dynamic_contour_rows(yaw).tolist() == [0, 10, 39, 39, 40, 49, 78, 78, 10, 0]
 
 
 def _tiny_head() -> ParametricHeadModel:

@@ -417,7 +417,7 @@ def _labels(neutral: _Neutral, topo: _Topology) -> np.ndarray:
     lids = face & (((ax - EYE_X) / 0.0195) ** 2 + ((y - EYE_Y) / 0.0115) ** 2 < 1)
     head[lids & left] = CLASS_ID["left_eye_region"]
     head[lids & ~left] = CLASS_ID["right_eye_region"]
-    nose = face & (neutral.nose > 0.0010) & (y < NOSE_TOP_Y - 0.004) & (y > NOSE_TIP_Y - 0.016) & ~lids
+    nose = face & (neutral.nose > 0.0010) & (y < NOSE_TOP_Y - 0.002) & (y > NOSE_TIP_Y - 0.016) & ~lids
     head[nose] = CLASS_ID["nose"]
     lip_zone = face & (ax < MOUTH_HALF_WIDTH * 1.1)
     head[lip_zone & (neutral.upper_lip > 0.0008) & (neutral.mouth_dy > 0)] = CLASS_ID["upper_lip"]

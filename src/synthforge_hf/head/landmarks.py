@@ -6,8 +6,8 @@ import math
 
 import torch
 
-# The FLAME dynamic contour table has one row per integer yaw in degrees: rows 0..39 for yaw
-# 0..39, rows 40..78 for yaw -1..-39 (the layout of RingNet's `flame_dynamic_embedding.npy`).
+# The FLAME dynamic contour table has one row per whole degree of the angle -yaw: rows 0..39 for
+# angles 0..39, rows 40..78 for angles -1..-39 (RingNet's `flame_dynamic_embedding.npy` layout).
 DYNAMIC_CONTOUR_MAX_DEGREES = 39
 
 
@@ -29,8 +29,10 @@ def barycentric_points(
 
 
 def dynamic_contour_rows(yaw_radians: torch.Tensor) -> torch.Tensor:
-    """Row of the dynamic contour table for each head yaw relative to the camera (radians)."""
-    degrees = torch.round(yaw_radians * 180.0 / math.pi).clamp(
+    """Row of the dynamic contour table for a head yaw relative to the viewer (radians, > 0 when the
+    face turns towards the subject's left). As in FLAME_PyTorch, the row is chosen by the angle
+    ``-yaw`` in whole degrees, clamped to +-39: angle a >= 0 -> row a, a < 0 -> row 39 - a."""
+    degrees = torch.round(-yaw_radians * 180.0 / math.pi).clamp(
         -DYNAMIC_CONTOUR_MAX_DEGREES, DYNAMIC_CONTOUR_MAX_DEGREES
     )
     rows = torch.where(degrees < 0, DYNAMIC_CONTOUR_MAX_DEGREES - degrees, degrees)

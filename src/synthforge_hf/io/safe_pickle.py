@@ -83,6 +83,9 @@ def _default_allowed() -> dict[tuple[str, str], Any]:
         ("copyreg", "_reconstructor"): copyreg._reconstructor,
         ("_codecs", "encode"): codecs.encode,  # protocol-2 pickles store bytes as latin-1 text
         ("builtins", "object"): object,
+        ("builtins", "set"): set,
+        ("builtins", "frozenset"): frozenset,
+        ("builtins", "slice"): slice,
         ("collections", "OrderedDict"): OrderedDict,
         ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
         ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
