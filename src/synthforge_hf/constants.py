@@ -93,10 +93,22 @@ LANDMARK_GROUPS: dict[str, range] = {
 LANDMARK_FLIP_PAIRS: tuple[tuple[int, int], ...] = (
     *((i, 16 - i) for i in range(8)),
     *((17 + i, 26 - i) for i in range(5)),
-    (31, 35), (32, 34),
-    (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),
-    (48, 54), (49, 53), (50, 52), (59, 55), (58, 56),
-    (60, 64), (61, 63), (67, 65),
+    (31, 35),
+    (32, 34),
+    (36, 45),
+    (37, 44),
+    (38, 43),
+    (39, 42),
+    (40, 47),
+    (41, 46),
+    (48, 54),
+    (49, 53),
+    (50, 52),
+    (59, 55),
+    (58, 56),
+    (60, 64),
+    (61, 63),
+    (67, 65),
 )
 LANDMARK_FLIP_PERMUTATION = _flip_permutation_from_pairs(NUM_LANDMARKS, LANDMARK_FLIP_PAIRS)
 # Outer eye corners, for inter-ocular normalisation (300W NME).

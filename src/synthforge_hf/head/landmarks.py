@@ -22,9 +22,9 @@ def barycentric_points(
     if bary.dim() == 2:
         bary = bary.expand(batch, -1, -1)
     corner_ids = faces[face_idx]  # (B,L,3)
-    corners = torch.gather(
-        vertices, 1, corner_ids.reshape(batch, -1, 1).expand(-1, -1, 3)
-    ).reshape(batch, -1, 3, 3)
+    corners = torch.gather(vertices, 1, corner_ids.reshape(batch, -1, 1).expand(-1, -1, 3)).reshape(
+        batch, -1, 3, 3
+    )
     return (corners * bary[..., None]).sum(dim=2)
 
 
