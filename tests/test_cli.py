@@ -38,3 +38,18 @@ def test_usage_and_argument_errors(tmp_path, capsys):
         main(["generate", "--num-samples", "0", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         main(["generate", "--head", "flame", "--out", str(tmp_path)])  # needs --head-dir
+
+
+def test_generate_with_ict_facekit(assets_dir, tmp_path):
+    out = tmp_path / "ict"
+    args = ["generate", "--head", "ict-facekit", "--head-dir", str(assets_dir / "ict-facekit" / "FaceXModel")]
+    assert main([*args, "--num-samples", "2", "--resolution", "64", "--out", str(out)]) == 0
+    seg = np.asarray(Image.open(out / "segmentation" / "00000.png"))
+    assert len(np.unique(seg)) > 8  # background and many face parts
+    record = json.loads((out / "annotations" / "00000.json").read_text())
+    assert len(record["expression"]) == 14 and min(record["expression"]) >= 0.0
+
+
+def test_missing_flame_folder_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="flame.is.tue.mpg.de|landmark"):
+        main(["generate", "--head", "flame", "--head-dir", str(tmp_path), "--out", str(tmp_path / "o")])

@@ -14,6 +14,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ParametricHeadModel": "synthforge_hf.head.model",
     "HeadOutput": "synthforge_hf.head.model",
+    "build_default_head": "synthforge_hf.head.default_head",
+    "load_flame": "synthforge_hf.head.flame",
+    "load_flame_from_dir": "synthforge_hf.head.flame",
+    "load_ict_facekit": "synthforge_hf.head.ict_facekit",
     "FaceAnnotator": "synthforge_hf.rendering.annotator",
     "Cameras": "synthforge_hf.rendering.cameras",
     "FaceGenerator": "synthforge_hf.generators.base",

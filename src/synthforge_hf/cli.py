@@ -109,8 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     import importlib
 
+    from .errors import AssetError
+
     module, function = COMMANDS[argv[0]]
-    return getattr(importlib.import_module(module), function)(argv[1:])
+    try:
+        return getattr(importlib.import_module(module), function)(argv[1:])
+    except AssetError as err:  # a missing or malformed user-supplied file: say which, no traceback
+        raise SystemExit(f"synthforge {argv[0]}: {err}") from None
 
 
 if __name__ == "__main__":

@@ -113,3 +113,7 @@ LANDMARK_FLIP_PAIRS: tuple[tuple[int, int], ...] = (
 LANDMARK_FLIP_PERMUTATION = _flip_permutation_from_pairs(NUM_LANDMARKS, LANDMARK_FLIP_PAIRS)
 # Outer eye corners, for inter-ocular normalisation (300W NME).
 OUTER_EYE_CORNERS = (36, 45)
+
+# Where every head model puts the midpoint of its outer eye corners (metres, head frame): the value
+# on FLAME's mean head, so that cameras framed for FLAME (and Next3D) frame any head the same way.
+HEAD_FRAME_EYE_MIDPOINT = (0.0, 0.0241, 0.0413)

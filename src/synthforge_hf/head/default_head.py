@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..constants import CLASS_ID
+from .landmarks import landmarks_at_vertices
 from .model import POSE_JOINTS, ParametricHeadModel
 
 # Anatomical layout of the neutral head (metres; y up, +z out of the face, +x the subject's left).
@@ -551,18 +552,6 @@ def _skeleton(neutral: _Neutral, topo: _Topology) -> tuple[np.ndarray, np.ndarra
     return regressor, weights
 
 
-def _landmark_faces(faces: np.ndarray, vertex_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A face containing each vertex and the one-hot barycentric weights that select it."""
-    face_idx, bary = [], []
-    for vid in vertex_ids:
-        f, corner = np.argwhere(faces == vid)[0]
-        face_idx.append(f)
-        weights = np.zeros(3)
-        weights[corner] = 1.0
-        bary.append(weights)
-    return np.asarray(face_idx), np.asarray(bary)
-
-
 def build_default_head() -> ParametricHeadModel:
     """Build the embedded default head (deterministic; about a second on one core)."""
     topo = _topology()
@@ -570,7 +559,7 @@ def build_default_head() -> ParametricHeadModel:
     identity, expression = _fields(neutral, topo)
     labels = _labels(neutral, topo)
     regressor, weights = _skeleton(neutral, topo)
-    landmark_face, landmark_bary = _landmark_faces(topo.faces, _landmark_vertices(neutral, topo))
+    landmark_face, landmark_bary = landmarks_at_vertices(topo.faces, _landmark_vertices(neutral, topo))
     head = ParametricHeadModel(
         num_vertices=len(neutral.vertices),
         num_faces=len(topo.faces),
@@ -578,6 +567,8 @@ def build_default_head() -> ParametricHeadModel:
         num_expression=len(expression),
         name="default",
         watertight=True,
+        shape_names=tuple(identity),
+        expression_names=tuple(expression),
     )
     f32 = torch.float32
     head.v_template.copy_(torch.tensor(neutral.vertices, dtype=f32))

@@ -282,7 +282,7 @@ def load_flame_from_dir(directory: str | Path = DEFAULT_FLAME_DIR, **kwargs) -> 
     def find(kind: str) -> Path | None:
         return next((directory / n for n in _CONVENTIONAL_NAMES[kind] if (directory / n).is_file()), None)
 
-    model = find("model") or directory / "generic_model.pkl"
+    model = find("model") or require_file(directory / "generic_model.pkl", "FLAME model", _where("model"))
     deca = find("landmark_embedding")
     if deca is None and (find("static") is None or find("dynamic") is None):
         raise MissingAssetError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 # The FLAME dynamic contour table has one row per whole degree of the angle -yaw: rows 0..39 for
@@ -37,3 +38,18 @@ def dynamic_contour_rows(yaw_radians: torch.Tensor) -> torch.Tensor:
     )
     rows = torch.where(degrees < 0, DYNAMIC_CONTOUR_MAX_DEGREES - degrees, degrees)
     return rows.long()
+
+
+def landmarks_at_vertices(faces: np.ndarray, vertex_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Landmarks placed exactly on vertices, as (face index, one-hot barycentrics) per vertex."""
+    face_idx, bary = [], []
+    for vid in vertex_ids:
+        hits = np.argwhere(faces == vid)
+        if not len(hits):
+            raise ValueError(f"landmark vertex {vid} is on no face")
+        face, corner = hits[0]
+        weights = np.zeros(3)
+        weights[corner] = 1.0
+        face_idx.append(face)
+        bary.append(weights)
+    return np.asarray(face_idx, dtype=np.int64), np.asarray(bary)

@@ -41,6 +41,9 @@ class ParametricHeadModel(ModelMixin, ConfigMixin):
     Segmentation comes either from per-vertex class ids (``vertex_labels``) or from a UV map of class
     ids (``uv_label_map``, sampled at the interpolated UV of each pixel). ``watertight`` declares every
     part closed with outward faces, which lets the rasterizer skip back faces exactly.
+    ``expression_bounds`` is the valid coefficient interval of models whose expressions are one-sided
+    blendshape weights (ICT-FaceKit's ARKit shapes: (0, 1)); None means symmetric, PCA-like
+    coefficients. ``shape_names`` and ``expression_names`` name the components where they have names.
     """
 
     config_name = "config.json"
@@ -59,15 +62,26 @@ class ParametricHeadModel(ModelMixin, ConfigMixin):
         num_contour_rows: int = 0,
         segmentation_source: str = "vertex",
         name: str = "custom",
-        shape_scale: float = 2.0,
-        expression_scale: float = 2.0,
         watertight: bool = False,
+        expression_bounds: tuple[float, float] | None = None,
+        shape_names: tuple[str, ...] | None = None,
+        expression_names: tuple[str, ...] | None = None,
     ):
         super().__init__()
         if len(joint_parents) != len(POSE_JOINTS):
             raise ValueError(f"joint_parents must have {len(POSE_JOINTS)} entries {POSE_JOINTS}")
         if segmentation_source not in ("vertex", "uv"):
             raise ValueError("segmentation_source must be 'vertex' or 'uv'")
+        if expression_bounds is not None and not expression_bounds[0] < expression_bounds[1]:
+            raise ValueError(
+                f"expression_bounds must be (low, high) with low < high, got {expression_bounds}"
+            )
+        for names, count, what in (
+            (shape_names, num_shape, "shape"),
+            (expression_names, num_expression, "expression"),
+        ):
+            if names is not None and len(names) != count:
+                raise ValueError(f"{what}_names has {len(names)} names for {count} components")
         num_joints = len(POSE_JOINTS)
         f32 = torch.float32
         self.register_buffer("v_template", torch.zeros(num_vertices, 3, dtype=f32))

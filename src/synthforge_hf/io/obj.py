@@ -76,3 +76,17 @@ def read_obj(path: str | Path, what: str = "OBJ mesh", where: str = "") -> ObjMe
         uvs=np.asarray(uvs, dtype=np.float32) if has_uv else None,
         uv_faces=np.asarray(uv_faces, dtype=np.int64) if has_uv else None,
     )
+
+
+def read_obj_vertices(path: str | Path, what: str = "OBJ mesh", where: str = "") -> np.ndarray:
+    """Only the vertex positions (V,3) of an OBJ: a fast path for blendshape targets."""
+    path = require_file(path, what, where)
+    rows = [line[2:] for line in path.read_bytes().splitlines() if line.startswith(b"v ")]
+    try:
+        values = np.array(b" ".join(rows).split(), dtype=np.float32)
+        vertices = values.reshape(len(rows), 3) if rows else None
+    except ValueError:  # extra per-vertex values (colours) or a bad number: parse strictly
+        vertices = None
+    if vertices is None:
+        vertices = read_obj(path, what, where).vertices
+    return vertices

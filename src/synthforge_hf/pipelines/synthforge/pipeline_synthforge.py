@@ -164,7 +164,11 @@ class SynthForgePipeline(DiffusionPipeline):
 
         head = self.head_model
         params, generators = sample_parameters(
-            [int(s) for s in seeds], head.num_shape, head.num_expression, self.sampling_ranges
+            [int(s) for s in seeds],
+            head.num_shape,
+            head.num_expression,
+            self.sampling_ranges,
+            head.config.expression_bounds,
         )
         explicit.pop("seed", None)
         self._override(params, explicit)

@@ -47,16 +47,25 @@ def seeds_from_generator(
 
 
 def sample_parameters(
-    seeds: list[int], num_shape: int, num_expression: int, ranges: SamplingRanges
+    seeds: list[int],
+    num_shape: int,
+    num_expression: int,
+    ranges: SamplingRanges,
+    expression_bounds: tuple[float, float] | None = None,
 ) -> tuple[SampleParameters, list[torch.Generator]]:
     """Draw each sample's parameters from ``torch.Generator().manual_seed(seed)``, always in the same
-    order, and return the generators (positioned after these draws) for the backend's latents."""
+    order, and return the generators (positioned after these draws) for the backend's latents.
+
+    Expression coefficients are U(-r, r) for r = ``ranges.expression``, intersected with the head's
+    ``expression_bounds`` when it has them (ICT-FaceKit's blendshape weights: U(0, min(r, 1)))."""
+    low, high = -ranges.expression, ranges.expression
+    if expression_bounds is not None:
+        low, high = max(low, expression_bounds[0]), min(high, expression_bounds[1])
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     rows = []
     for g in generators:
-        uniform = lambda n, g=g: torch.rand(n, generator=g) * 2 - 1  # noqa: E731
-        shape = uniform(num_shape) * ranges.shape
-        expression = uniform(num_expression) * ranges.expression
+        shape = (torch.rand(num_shape, generator=g) * 2 - 1) * ranges.shape
+        expression = low + torch.rand(num_expression, generator=g) * (high - low)
         yaw, pitch, fov01, jaw01 = torch.rand(4, generator=g)
         pose = torch.zeros(POSE_DIM)
         pose[6] = jaw01 * ranges.jaw_open
