@@ -10,6 +10,23 @@ from pathlib import Path
 import numpy as np
 
 
+def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--head", choices=("default", "flame", "ict-facekit"), default="default")
+    parser.add_argument("--head-dir", type=Path, help="folder with the FLAME or ICT-FaceKit files")
+    parser.add_argument("--pipeline", help="a saved pipeline folder or Hub id (overrides --head)")
+    parser.add_argument("--resolution", type=int, default=256)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="cpu")
+
+
+def _check_pipeline_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.head != "default" and not args.pipeline and args.head_dir is None:
+        parser.error(f"--head {args.head} needs --head-dir")
+    if args.resolution < 1 or args.batch_size < 1:
+        parser.error("--resolution and --batch-size must be positive")
+
+
 def _load_pipeline(args: argparse.Namespace):
     import torch
 
@@ -41,19 +58,12 @@ def generate_main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="synthforge generate", description=generate_main.__doc__)
     parser.add_argument("--num-samples", type=int, default=8)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--head", choices=("default", "flame", "ict-facekit"), default="default")
-    parser.add_argument("--head-dir", type=Path, help="folder with the FLAME or ICT-FaceKit files")
-    parser.add_argument("--pipeline", help="a saved pipeline folder or Hub id (overrides --head)")
-    parser.add_argument("--resolution", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="cpu")
+    _add_pipeline_arguments(parser)
     parser.add_argument("--sheet-rows", type=int, default=8, help="samples shown in contact_sheet.png")
     args = parser.parse_args(argv)
-    if args.head != "default" and not args.pipeline and args.head_dir is None:
-        parser.error(f"--head {args.head} needs --head-dir")
-    if args.num_samples < 1 or args.resolution < 1:
-        parser.error("--num-samples and --resolution must be positive")
+    _check_pipeline_arguments(parser, args)
+    if args.num_samples < 1:
+        parser.error("--num-samples must be positive")
 
     import torch
     from PIL import Image
@@ -95,7 +105,69 @@ def generate_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-COMMANDS = {"generate": ("synthforge_hf.cli", "generate_main")}
+def make_dataset_main(argv: list[str] | None = None) -> int:
+    """`synthforge make-dataset`: generate (or resume) a sharded parquet dataset with its card."""
+    parser = argparse.ArgumentParser(prog="synthforge make-dataset", description=make_dataset_main.__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--num-train", type=int, default=100_000)
+    parser.add_argument("--num-validation", type=int, default=10_000)
+    parser.add_argument("--limit", type=int, help="cap every split at this many samples (a quick, small run)")
+    parser.add_argument("--shard-size", type=int, default=1000)
+    parser.add_argument("--shards", help="this machine's part of the global shard list, as 'a:b'")
+    parser.add_argument("--min-visible-landmarks", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true")
+    _add_pipeline_arguments(parser)
+    args = parser.parse_args(argv)
+    _check_pipeline_arguments(parser, args)
+    sizes = {"train": args.num_train, "validation": args.num_validation}
+    if args.limit is not None:
+        sizes = {split: min(size, args.limit) for split, size in sizes.items()}
+    sizes = {split: size for split, size in sizes.items() if size > 0}
+    if not sizes:
+        parser.error("nothing to generate: every split is empty")
+
+    from accelerate import PartialState
+
+    from .data.generate import generate_dataset, is_complete
+    from .data.shards import parse_shard_range, plan_shards
+    from .hub.dataset_card import write_dataset_card
+
+    shard_range = None
+    if args.shards:
+        shard_range = parse_shard_range(args.shards, len(plan_shards(sizes, args.shard_size)))
+    state = PartialState()
+    if args.device == "cpu" and state.device.type != "cpu":
+        args.device = str(state.device)  # under `accelerate launch`, each process uses its own device
+    pipe = _load_pipeline(args)
+    summary = generate_dataset(
+        pipe,
+        args.out,
+        sizes,
+        shard_size=args.shard_size,
+        base_seed=args.seed,
+        resolution=args.resolution,
+        batch_size=args.batch_size,
+        min_visible_landmarks=args.min_visible_landmarks,
+        shard_range=shard_range,
+        progress=not args.no_progress,
+    )
+    print(f"process {state.process_index}: {summary}")
+    state.wait_for_everyone()
+    if state.is_main_process:
+        if is_complete(args.out):
+            print(f"dataset complete; wrote {write_dataset_card(args.out)}")
+        else:
+            print(
+                "some shards are still missing (other machines, or a later run); "
+                "the card is written once all are present"
+            )
+    return 0
+
+
+COMMANDS = {
+    "generate": ("synthforge_hf.cli", "generate_main"),
+    "make-dataset": ("synthforge_hf.cli", "make_dataset_main"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""Datasets of generated samples: typed features, sharded resumable generation, streaming."""

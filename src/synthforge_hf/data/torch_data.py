@@ -1,0 +1,110 @@
+"""Feeding training: rows of the dataset (local, streamed, or generated on the fly) as torch tensors.
+
+`to_training_example` turns a dataset row into tensors; `collate_rows` is the `collate_fn` of a
+`torch.utils.data.DataLoader` over rows. `SyntheticFaceStream` generates samples during training without
+writing them, with the same per-sample seeds as the generation job, split across DataLoader workers
+and distributed ranks without overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from .features import decode_depth
+from .shards import sample_seed
+
+TENSOR_KEYS = ("landmarks_2d", "landmarks_3d", "landmark_visibility", "shape", "expression", "pose", "camera")
+
+
+def to_training_example(row: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """A decoded dataset row -> ``pixel_values`` (3,H,W) float in [0,1], ``segmentation`` (H,W) long,
+    ``depth`` (H,W) metres, landmarks and parameters as tensors."""
+    image = np.asarray(row["image"].convert("RGB"), dtype=np.float32) / 255.0
+    example = {
+        "pixel_values": torch.from_numpy(image).permute(2, 0, 1).contiguous(),
+        "segmentation": torch.from_numpy(np.asarray(row["segmentation"], dtype=np.int64)),
+        "depth": torch.from_numpy(decode_depth(row["depth"], row["depth_scale"])),
+        "index": torch.tensor(row["index"]),
+    }
+    for key in TENSOR_KEYS:
+        example[key] = torch.as_tensor(np.asarray(row[key]))
+    return example
+
+
+def collate_examples(examples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack examples (`to_training_example` outputs, or `SyntheticFaceStream` items) into a batch."""
+    return {key: torch.stack([e[key] for e in examples]) for key in examples[0]}
+
+
+def collate_rows(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """`collate_fn` for a DataLoader over dataset rows (local or streamed): convert, then stack."""
+    return collate_examples([to_training_example(row) for row in rows])
+
+
+class SyntheticFaceStream(IterableDataset):
+    """Samples made by a pipeline while training reads them: sample ``i`` of ``split`` is the
+    generation job's sample ``i`` (same seed), so the stream and a written dataset agree.
+
+    Indices ``start, start + 1, ...`` (forever if ``num_samples`` is None) are dealt round-robin in
+    batches to ``num_replicas`` ranks and, within a rank, to the DataLoader workers.
+    """
+
+    def __init__(
+        self,
+        pipe,
+        split: str = "train",
+        base_seed: int = 0,
+        resolution: int = 256,
+        batch_size: int = 8,
+        num_samples: int | None = None,
+        start: int = 0,
+        rank: int = 0,
+        num_replicas: int = 1,
+    ):
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
+        self.pipe = pipe
+        self.split = split
+        self.base_seed = base_seed
+        self.resolution = resolution
+        self.batch_size = batch_size
+        self.num_samples = num_samples
+        self.start = start
+        self.rank = rank
+        self.num_replicas = num_replicas
+
+    def _my_batches(self) -> Iterator[list[int]]:
+        info = get_worker_info()
+        workers, worker = (info.num_workers, info.id) if info is not None else (1, 0)
+        stride, offset = self.num_replicas * workers, self.rank * workers + worker
+        stop = None if self.num_samples is None else self.start + self.num_samples
+        batch_start = self.start + offset * self.batch_size
+        while stop is None or batch_start < stop:
+            end = batch_start + self.batch_size if stop is None else min(batch_start + self.batch_size, stop)
+            yield list(range(batch_start, end))
+            batch_start += stride * self.batch_size
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        self.pipe.set_progress_bar_config(disable=True)
+        for indices in self._my_batches():
+            seeds = [sample_seed(self.base_seed, self.split, i) for i in indices]
+            out = self.pipe(seeds=seeds, resolution=self.resolution, batch_size=len(seeds), output_type="pt")
+            for k, index in enumerate(indices):
+                yield {
+                    "pixel_values": out.images[k],
+                    "segmentation": out.segmentation[k].long(),
+                    "depth": out.depth[k],
+                    "index": torch.tensor(index),
+                    "landmarks_2d": out.landmarks_2d[k],
+                    "landmarks_3d": out.landmarks_3d[k],
+                    "landmark_visibility": out.landmark_visibility[k],
+                    **{
+                        key: out.parameters[key][k].float()
+                        for key in ("shape", "expression", "pose", "camera")
+                    },
+                }

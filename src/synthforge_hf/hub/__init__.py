@@ -1,0 +1,1 @@
+"""Hub publishing: cards and uploads."""

@@ -1,0 +1,147 @@
+"""The dataset card (README.md with YAML metadata) of a generated dataset, written from what the job
+recorded: `generation.json` and the shard records, never from typed-in numbers."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from datasets import Dataset, DatasetInfo, SplitDict, SplitInfo
+from datasets.table import InMemoryTable
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from ..constants import LANDMARK_GROUPS, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
+from ..data.features import DEPTH_SCALE, decode_depth
+from ..data.generate import CONFIG_FILE, completed_shards, split_counts
+
+SAMPLES_IMAGE = "assets/samples.png"
+# Licence of the samples by head model: the embedded head and ICT-FaceKit (MIT) allow any use;
+# FLAME's licence is non-commercial research and its terms carry over to renders of it.
+HEAD_LICENSES = {
+    "default": ("apache-2.0", None),
+    "ict-facekit": ("apache-2.0", None),
+    "flame": ("other", "flame"),
+}
+HEAD_DESCRIPTIONS = {
+    "default": "the embedded parametric head of synthforge-hf (built by code, no scanned data)",
+    "flame": "FLAME (Li et al. 2017; MPI licence)",
+    "ict-facekit": "ICT-FaceKit (USC ICT, MIT licence)",
+}
+TASKS = ["image-segmentation", "keypoint-detection", "depth-estimation"]
+
+
+def _template() -> str:
+    return resources.files("synthforge_hf.hub").joinpath("templates/dataset_card.md").read_text()
+
+
+def size_category(count: int) -> str:
+    for limit, name in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
+        if count < limit:
+            return name
+    return "1M<n<10M"
+
+
+def _features_yaml(output_dir: Path, counts: dict[str, dict[str, int]]) -> dict:
+    first = next(iter(sorted((output_dir / "data").glob("*.parquet"))))
+    # The features are stored in each shard's schema metadata; read them without loading rows.
+    schema = pq.read_schema(first)
+    features = DatasetInfo.from_dict(json.loads(schema.metadata[b"huggingface"])["info"]).features
+    splits = SplitDict()
+    for split, count in counts.items():
+        splits.add(SplitInfo(name=split, num_examples=count["num_rows"]))
+    return DatasetInfo(features=features, splits=splits)._to_yaml_dict()
+
+
+def render_dataset_card(
+    output_dir: str | Path, pretty_name: str = "SynthForge synthetic faces"
+) -> DatasetCard:
+    """Build the card of the dataset in ``output_dir`` (shards must exist)."""
+    output_dir = Path(output_dir)
+    spec = json.loads((output_dir / CONFIG_FILE).read_text())
+    counts = split_counts(output_dir)
+    if not counts:
+        raise FileNotFoundError(f"no complete shards in {output_dir / 'data'}: generate the dataset first")
+    total = sum(c["num_rows"] for c in counts.values())
+    head = spec["pipeline"]["head"]
+    license_id, license_name = HEAD_LICENSES.get(head, ("other", head))
+    data = DatasetCardData(
+        pretty_name=pretty_name,
+        license=license_id,
+        license_name=license_name,
+        task_categories=TASKS,
+        size_categories=[size_category(total)],
+        tags=["synthetic", "faces", "face-parsing", "facial-landmarks", "depth", "synthforge"],
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [{"split": split, "path": f"data/{split}-*"} for split in counts],
+            }
+        ],
+        dataset_info=_features_yaml(output_dir, counts),
+    )
+    return DatasetCard.from_template(data, template_str=_template(), **_body(output_dir, spec, counts))
+
+
+def write_dataset_card(output_dir: str | Path, sample_rows: int = 6, **kwargs) -> Path:
+    """Write README.md and a contact sheet of the first samples to ``output_dir``."""
+    output_dir = Path(output_dir)
+    _write_samples_image(output_dir, sample_rows)
+    card = render_dataset_card(output_dir, **kwargs)
+    card.save(output_dir / "README.md")
+    return output_dir / "README.md"
+
+
+def _write_samples_image(output_dir: Path, rows: int) -> None:
+    from ..visualization import contact_sheet
+
+    first = sorted((output_dir / "data").glob("*.parquet"))[0]
+    samples = Dataset(InMemoryTable(pq.read_table(first).slice(0, rows)))  # no cache files
+    sheet = contact_sheet(
+        [s["image"] for s in samples],
+        np.stack([np.asarray(s["segmentation"]) for s in samples]),
+        np.stack([np.asarray(s["landmarks_2d"]) for s in samples]),
+        np.stack([decode_depth(s["depth"], s["depth_scale"]) for s in samples]),
+        np.stack([np.asarray(s["landmark_visibility"]) for s in samples]),
+    )
+    (output_dir / "assets").mkdir(exist_ok=True)
+    sheet.save(output_dir / SAMPLES_IMAGE)
+
+
+def _body(output_dir: Path, spec: dict, counts: dict) -> dict[str, str]:
+    pipeline = spec["pipeline"]
+    ranges = pipeline["sampling_ranges"]
+    class_rows = "\n".join(
+        f"| {i} | `{name}` | `#{''.join(f'{c:02X}' for c in SEGMENTATION_COLORS[name])}` |"
+        for i, name in enumerate(SEGMENTATION_CLASSES)
+    )
+    groups = ", ".join(f"{name} {r.start}-{r.stop - 1}" for name, r in LANDMARK_GROUPS.items())
+    split_rows = "\n".join(f"| {split} | {c['num_rows']} | {c['rejected']} |" for split, c in counts.items())
+    shards = completed_shards(output_dir)
+    return {
+        "head_description": HEAD_DESCRIPTIONS.get(pipeline["head"], pipeline["head"]),
+        "generator": pipeline["generator"],
+        "resolution": str(spec["resolution"]),
+        "num_shape": str(pipeline["num_shape"]),
+        "num_expression": str(pipeline["num_expression"]),
+        "shape_range": str(ranges["shape"]),
+        "expression_range": str(ranges["expression"]),
+        "yaw_range": str(ranges["yaw"]),
+        "pitch_range": str(ranges["pitch"]),
+        "fov_range": f"{ranges['fov'][0]}-{ranges['fov'][1]}",
+        "base_seed": str(spec["base_seed"]),
+        "min_visible_landmarks": str(spec["min_visible_landmarks"]),
+        "num_shards": str(len(shards)),
+        "split_rows": split_rows,
+        "class_rows": class_rows,
+        "landmark_groups": groups,
+        "depth_scale": f"{DEPTH_SCALE:g}",
+        "samples_image": SAMPLES_IMAGE,
+    }
