@@ -82,3 +82,15 @@ def test_head_to_world_applies_next3d_orth_transform():
     world = head_to_world(p)
     expected = torch.tensor([[0.02 * 2.5, (0.03 - 0.01) * 2.5, (0.04 - 0.01) * 2.5 + math.sqrt(2) / 10]])
     assert torch.allclose(world, expected, atol=1e-6)
+
+
+def test_orbit_angles_and_fov_invert_the_camera_construction():
+    from synthforge_hf.rendering.cameras import intrinsics_to_fov, orbit_angles
+
+    yaw = torch.tensor([-0.8, 0.0, 0.3, 0.79])
+    pitch = torch.tensor([0.5, -0.7, 0.0, 0.2])
+    recovered_yaw, recovered_pitch = orbit_angles(orbit_cam2world(yaw, pitch))
+    torch.testing.assert_close(recovered_yaw, yaw, atol=1e-6, rtol=0)
+    torch.testing.assert_close(recovered_pitch, pitch, atol=1e-6, rtol=0)
+    fov = torch.tensor([12.0, 18.837, 27.0])
+    torch.testing.assert_close(intrinsics_to_fov(fov_to_intrinsics(fov)), fov, atol=1e-4, rtol=0)

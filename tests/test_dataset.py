@@ -262,3 +262,70 @@ def test_make_dataset_limit_run(tmp_path, capsys):
     }
     os.remove(out / "README.md")
     assert main(args) == 0 and "0 shards made, 4 already complete" in capsys.readouterr().out
+
+
+def _write_official_release(pipe, folder: Path, count: int) -> object:
+    """A folder in the official generator's layout, from our own samples (so the truth is known)."""
+    import json
+
+    from PIL import Image as PILImage
+
+    from synthforge_hf.constants import SEGMENTATION_COLORS
+
+    out = pipe(seeds=list(range(count)), resolution=64, output_type="np")
+    palette = np.array([SEGMENTATION_COLORS[name] for name in SEGMENTATION_CLASSES], dtype=np.uint8)
+    for sub in ("images", "seg", "depth", "annotations"):
+        (folder / sub).mkdir(parents=True)
+    for i in range(count):
+        name = f"{i:05d}"
+        PILImage.fromarray(np.round(out.images[i] * 255).astype(np.uint8)).save(
+            folder / "images" / f"{name}.png"
+        )
+        PILImage.fromarray(palette[out.segmentation[i]]).save(folder / "seg" / f"{name}.png")
+        depth = out.depth[i]
+        near, far = depth[depth > 0].min(), depth.max()
+        normalised = np.where(depth > 0, (depth - near) / (far - near), 1.0)
+        PILImage.fromarray(np.round(normalised * 255).astype(np.uint8)).save(folder / "depth" / f"{name}.png")
+        pose = out.parameters["pose"][i]
+        record = {
+            "z": out.parameters["latents"][i].tolist(),
+            "camera_params": out.parameters["camera"][i].tolist(),
+            "flame_shape": out.parameters["shape"][i].tolist(),
+            "flame_exp": out.parameters["expression"][i].tolist(),
+            "flame_pose": np.concatenate([pose[:3], pose[6:9]]).tolist(),
+            "2d_kps": out.landmarks_2d[i].tolist(),
+            "fan_kps": out.landmarks_2d[i].tolist(),
+            "mse": 0.5,
+        }
+        (folder / "annotations" / f"{name}.json").write_text(json.dumps(record))
+    return out
+
+
+def test_official_release_imports_into_the_same_features(pipe, tmp_path):
+    from synthforge_hf.data.official import import_official_release
+
+    truth = _write_official_release(pipe, tmp_path / "release", 3)
+    assert (
+        import_official_release(tmp_path / "release", tmp_path / "imported", shard_size=2, progress=False)
+        == 3
+    )
+    ds = load_dataset(str(tmp_path / "imported"), split="train")
+    assert ds.features["landmarks_2d"] == Array2D((68, 2), "float32") and ds.num_rows == 3
+    for i, row in enumerate(ds):
+        assert np.array_equal(np.asarray(row["segmentation"]), truth.segmentation[i])  # colours decoded
+        np.testing.assert_allclose(row["landmarks_2d"], truth.landmarks_2d[i], atol=1e-4)
+        for key in ("yaw", "pitch", "fov"):  # recovered from the 25-value camera
+            assert row[key] == pytest.approx(float(truth.parameters[key][i]), abs=1e-4)
+        assert row["seed"] == -1 and np.isnan(row["depth_scale"]) and np.isnan(row["landmarks_3d"]).all()
+        assert np.asarray(row["depth"]).max() == 65535  # relative depth spread over 16 bits
+
+
+def test_official_release_with_a_corrupt_image_is_named(pipe, tmp_path):
+    from synthforge_hf.data.official import import_official_release
+    from synthforge_hf.errors import MalformedAssetError
+
+    _write_official_release(pipe, tmp_path / "release", 1)
+    (tmp_path / "release" / "images" / "00000.png").write_bytes(b"not a png")
+    with pytest.raises(MalformedAssetError, match="sample 00000"):
+        import_official_release(tmp_path / "release", tmp_path / "out", progress=False)
+    assert not (tmp_path / "out" / "data" / "train-00000-of-00001.parquet").exists()

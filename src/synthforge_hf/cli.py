@@ -164,9 +164,28 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def import_official_main(argv: list[str] | None = None) -> int:
+    """`synthforge import-official`: convert the official SynthForge release layout to parquet shards."""
+    parser = argparse.ArgumentParser(
+        prog="synthforge import-official", description=import_official_main.__doc__
+    )
+    parser.add_argument("source", type=Path, help="folder with images/, seg/, depth/, annotations/")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--split", default="train", choices=("train", "validation", "test"))
+    parser.add_argument("--shard-size", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    from .data.official import import_official_release
+
+    count = import_official_release(args.source, args.out, split=args.split, shard_size=args.shard_size)
+    print(f"imported {count} samples into {args.out / 'data'}")
+    return 0
+
+
 COMMANDS = {
     "generate": ("synthforge_hf.cli", "generate_main"),
     "make-dataset": ("synthforge_hf.cli", "make_dataset_main"),
+    "import-official": ("synthforge_hf.cli", "import_official_main"),
 }
 
 

@@ -225,9 +225,6 @@ def _make_shard(
         bar.update(len(batch))
     if pending is not None:
         rows += pending.result()
-    table = (
-        Dataset.from_list(rows, features=features).data.table if rows else features.arrow_schema.empty_table()
-    )
     record = {
         "split": shard.split,
         "start": shard.start,
@@ -235,14 +232,22 @@ def _make_shard(
         "rejected": rejected,
         "spec": json.loads(_spec_json(spec)),
     }
+    write_shard(rows, features, output_dir / "data" / shard.filename, record)
+    return len(rows), len(rejected)
+
+
+def write_shard(rows: list[dict], features, path: Path, record: dict) -> None:
+    """Encode ``rows`` and publish them as the parquet shard ``path`` in one atomic step, with the
+    shard's ``record`` (split, index range, rejected indices, ...) in the file's metadata."""
+    table = (
+        Dataset.from_list(rows, features=features).data.table if rows else features.arrow_schema.empty_table()
+    )
     metadata = {**(table.schema.metadata or {}), SHARD_METADATA_KEY: json.dumps(record).encode()}
-    path = output_dir / "data" / shard.filename
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed run of this shard
         stale.unlink(missing_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table.replace_schema_metadata(metadata), temporary, row_group_size=ROW_GROUP_SIZE)
     _fsync_and_rename(temporary, path)
-    return len(rows), len(rejected)
 
 
 def _fsync_and_rename(temporary: Path, path: Path) -> None:

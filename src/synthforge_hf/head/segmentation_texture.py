@@ -1,9 +1,11 @@
-"""Decoding the official colour-coded UV segmentation texture (`flame_seg_tex`) into class ids.
+"""Decoding the official colour codes (the UV texture `flame_seg_tex`, and the colour-coded masks of
+the official release) into class ids.
 
-Each texel takes the nearest palette colour in CIELAB (robust to JPEG ringing, where exact colour
-matching fails). The palette is the 19 SynthForge class colours plus the two colours of the official
-texture that are not classes (its empty UV background, and the base of the neck): like the official
-decoding, which labels background every pixel that matches no class colour, those become background.
+Each pixel takes the nearest palette colour in CIELAB (robust to JPEG ringing, where exact colour
+matching fails). The palette is the 20 SynthForge colours (19 classes and background) plus colours
+that are not classes: the texture's empty UV area, the base of the neck, and the white background of
+the official mask renders. Like the official decoding, which labels background every pixel that
+matches no class colour, those become background.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import torch
 
 from ..constants import CLASS_ID, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
 
-# Colours in the official texture that are not SynthForge classes: they decode to background.
+# Colours in the official texture and masks that are not SynthForge classes: they decode to background.
 NON_CLASS_COLORS = {
     "uv_background": (0xD0, 0x82, 0x3C),
     "neck_base": (0x00, 0xF8, 0xF0),
+    "render_background": (0xFF, 0xFF, 0xFF),  # the official seg renders (PyTorch3D's default background)
 }
 
 
@@ -38,10 +41,11 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def decode_segmentation_texture(image: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
-    """Colour-coded texture (H,W,3) uint8 -> class ids (H,W) uint8 (0 = background)."""
+    """Colour-coded texture or mask (H,W,3) uint8 -> class ids (H,W) uint8 (0 = background: the
+    background colour and the non-class colours)."""
     if image.ndim != 3 or image.shape[-1] < 3:
         raise ValueError(f"expected an RGB image (H,W,3), got shape {image.shape}")
-    names = [n for n in SEGMENTATION_CLASSES if n != "background"] + list(NON_CLASS_COLORS)
+    names = list(SEGMENTATION_CLASSES) + list(NON_CLASS_COLORS)
     colours = [SEGMENTATION_COLORS.get(n) or NON_CLASS_COLORS[n] for n in names]
     ids = np.array([CLASS_ID.get(n, 0) for n in names], dtype=np.uint8)
     palette = srgb_to_lab(np.array(colours))

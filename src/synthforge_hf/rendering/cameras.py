@@ -76,6 +76,22 @@ def orbit_cam2world(
     return look_at_cam2world(origin, target)
 
 
+def orbit_angles(
+    cam2world: torch.Tensor, pivot: tuple[float, float, float] = DEFAULT_CAMERA_PIVOT
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (yaw, pitch) of `orbit_cam2world` that puts a camera at ``cam2world[..., :3, 3]``."""
+    offset = cam2world[..., :3, 3] - torch.tensor(pivot, dtype=cam2world.dtype, device=cam2world.device)
+    cos_phi = (offset[..., 1] / offset.norm(dim=-1)).clamp(-1.0, 1.0)
+    pitch = (1 - cos_phi) / 2 * math.pi - math.pi / 2
+    yaw = math.pi / 2 - torch.atan2(offset[..., 2], offset[..., 0])
+    return yaw, pitch
+
+
+def intrinsics_to_fov(intrinsics: torch.Tensor) -> torch.Tensor:
+    """Inverse of `fov_to_intrinsics`: FOV in degrees from normalised intrinsics (..., 3, 3)."""
+    return torch.atan(1.0 / (intrinsics[..., 0, 0] * 1.414)) * 360.0 / math.pi
+
+
 def head_to_world(points: torch.Tensor) -> torch.Tensor:
     """Map head-frame points (metres) to the Next3D world frame (before any per-model correction)."""
     shift = torch.tensor(ORTH_SHIFT, dtype=points.dtype, device=points.device)

@@ -1,0 +1,127 @@
+"""Import of the official SynthForge release layout into this project's dataset features.
+
+The official generator writes, for sample ``NNNNN``: ``images/NNNNN.png`` (RGB), ``seg/NNNNN.png``
+(the FLAME mesh rendered with the colour-coded segmentation texture), ``depth/NNNNN.png`` (Next3D depth,
+min-max normalised, near = 0) and ``annotations/NNNNN.json`` (``z``, ``camera_params`` (25),
+``flame_shape``, ``flame_exp``, ``flame_pose``, ``2d_kps`` (68x2 px), and the detector check).
+
+What the release does not record becomes explicit: ``landmarks_3d`` is NaN, ``depth_scale`` is NaN
+(the depth is relative, not metric; the 16-bit image holds it scaled to [0, 65535]), ``seed`` is -1,
+and ``landmark_visibility`` only says whether a point lies inside the image.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from ..constants import NUM_LANDMARKS
+from ..errors import MalformedAssetError
+from ..head.model import POSE_DIM
+from ..head.segmentation_texture import decode_segmentation_texture
+from ..rendering.cameras import intrinsics_to_fov, orbit_angles
+from .features import CAMERA_DIM, dataset_features, png_bytes
+from .generate import write_shard
+from .shards import plan_shards
+
+FLAME_POSE_SLOTS = {6: [0, 1, 2, 6, 7, 8], 15: list(range(15))}  # FLAME_PyTorch (global, jaw) or full
+
+
+def official_sample_ids(source: str | Path) -> list[str]:
+    """Sample names (``NNNNN``) of an official release folder, in order."""
+    annotations = Path(source) / "annotations"
+    if not annotations.is_dir():
+        raise FileNotFoundError(
+            f"{annotations} not found: expected the official layout images/, seg/, depth/, annotations/"
+        )
+    return sorted(p.stem for p in annotations.glob("*.json"))
+
+
+def read_official_sample(source: Path, name: str, index: int) -> dict:
+    """One official sample as a row of this project's features (images PNG-encoded)."""
+    try:
+        record = json.loads((source / "annotations" / f"{name}.json").read_text())
+        image = np.asarray(Image.open(source / "images" / f"{name}.png").convert("RGB"))
+        seg_rgb = np.asarray(Image.open(source / "seg" / f"{name}.png").convert("RGB"))
+        depth = np.asarray(Image.open(source / "depth" / f"{name}.png"), dtype=np.float64)
+    except (OSError, UnidentifiedImageError, json.JSONDecodeError) as err:
+        raise MalformedAssetError(
+            source / "annotations" / f"{name}.json", f"sample {name} is unreadable ({err})"
+        ) from err
+    height, width = image.shape[:2]
+    landmarks = np.asarray(record["2d_kps"], dtype=np.float32).reshape(NUM_LANDMARKS, 2)
+    camera = torch.tensor(record["camera_params"], dtype=torch.float32).reshape(CAMERA_DIM)
+    yaw, pitch = orbit_angles(camera[:16].reshape(4, 4))
+    pose = np.zeros(POSE_DIM, dtype=np.float32)
+    flame_pose = np.asarray(record.get("flame_pose", []), dtype=np.float32).reshape(-1)
+    if flame_pose.size not in FLAME_POSE_SLOTS:
+        raise MalformedAssetError(
+            source / "annotations" / f"{name}.json", f"flame_pose has {flame_pose.size} values"
+        )
+    pose[FLAME_POSE_SLOTS[flame_pose.size]] = flame_pose
+    if depth.ndim == 3:
+        depth = depth[..., 0]
+    depth_max = float(np.iinfo(np.uint16).max if depth.max() > 255 else 255)
+    inside = (
+        (landmarks[:, 0] >= 0)
+        & (landmarks[:, 0] < width)
+        & (landmarks[:, 1] >= 0)
+        & (landmarks[:, 1] < height)
+    )
+    return {
+        "index": index,
+        "seed": -1,
+        "image": {"bytes": png_bytes(image), "path": None},
+        "segmentation": {"bytes": png_bytes(decode_segmentation_texture(seg_rgb)), "path": None},
+        "depth": {"bytes": png_bytes(np.round(depth / depth_max * 65535).astype(np.uint16)), "path": None},
+        "depth_scale": math.nan,
+        "landmarks_2d": landmarks,
+        "landmarks_3d": np.full((NUM_LANDMARKS, 3), np.nan, dtype=np.float32),
+        "landmark_visibility": inside.tolist(),
+        "shape": [float(v) for v in record["flame_shape"]],
+        "expression": [float(v) for v in record["flame_exp"]],
+        "pose": pose.tolist(),
+        "latents": [float(v) for v in record["z"]],
+        "yaw": float(yaw),
+        "pitch": float(pitch),
+        "fov": float(intrinsics_to_fov(camera[16:].reshape(3, 3))),
+        "camera": camera.tolist(),
+    }
+
+
+def import_official_release(
+    source: str | Path,
+    output_dir: str | Path,
+    split: str = "train",
+    shard_size: int = 1000,
+    progress: bool = True,
+) -> int:
+    """Convert an official release folder into parquet shards of ``split`` in ``output_dir``; returns
+    the number of samples. Sample ``i`` is the i-th annotation file in name order."""
+    source, output_dir = Path(source), Path(output_dir)
+    names = official_sample_ids(source)
+    if not names:
+        raise FileNotFoundError(f"no annotations/*.json in {source}")
+    first = json.loads((source / "annotations" / f"{names[0]}.json").read_text())
+    features = dataset_features(len(first["flame_shape"]), len(first["flame_exp"]), len(first["z"]))
+    (output_dir / "data").mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(names), unit="sample", disable=not progress, desc="importing")
+    for shard in plan_shards({split: len(names)}, shard_size):
+        rows = [read_official_sample(source, names[i], i) for i in shard.indices]
+        bar.update(len(rows))
+        record = {
+            "split": split,
+            "start": shard.start,
+            "stop": shard.stop,
+            "rejected": [],
+            "source": "official",
+        }
+        write_shard(rows, features, output_dir / "data" / shard.filename, record)
+    bar.close()
+    return len(names)
