@@ -182,10 +182,37 @@ def import_official_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def push_dataset_main(argv: list[str] | None = None) -> int:
+    """`synthforge push-dataset`: upload a generated dataset (shards + card) to the Hub, changes only."""
+    parser = argparse.ArgumentParser(prog="synthforge push-dataset", description=push_dataset_main.__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("repo_id")
+    parser.add_argument("--private", action="store_true")
+    parser.add_argument("--revision")
+    parser.add_argument("--message", default="Upload SynthForge dataset")
+    args = parser.parse_args(argv)
+
+    from .hub.push import push_folder
+
+    result = push_folder(
+        args.folder,
+        args.repo_id,
+        private=args.private or None,
+        revision=args.revision,
+        commit_message=args.message,
+    )
+    counts = (
+        f"uploaded {len(result.uploaded)}, deleted {len(result.deleted)}, unchanged {len(result.unchanged)}"
+    )
+    print(f"{counts} files" + (f": {result.commit_url}" if result.commit_url else ""))
+    return 0
+
+
 COMMANDS = {
     "generate": ("synthforge_hf.cli", "generate_main"),
     "make-dataset": ("synthforge_hf.cli", "make_dataset_main"),
     "import-official": ("synthforge_hf.cli", "import_official_main"),
+    "push-dataset": ("synthforge_hf.cli", "push_dataset_main"),
 }
 
 
