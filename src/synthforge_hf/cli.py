@@ -209,11 +209,40 @@ def push_dataset_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _dataclass_parser(prog: str, description: str, cls) -> argparse.ArgumentParser:
+    """An argument parser with one option per field of a training-arguments dataclass."""
+    import dataclasses
+
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    for field in dataclasses.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        required = field.default is dataclasses.MISSING
+        if field.type in ("bool", bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
+            continue
+        kind = {"int": int, "float": float}.get(str(field.type), str)
+        parser.add_argument(flag, type=kind, required=required, default=None if required else field.default)
+    return parser
+
+
+def train_sb_main(argv: list[str] | None = None) -> int:
+    """`synthforge train-sb`: train the synthetic backbone on a generated dataset (Accelerate)."""
+    from .training.sb import SBTrainingArguments, train_sb
+
+    args = _dataclass_parser("synthforge train-sb", train_sb_main.__doc__, SBTrainingArguments).parse_args(
+        argv
+    )
+    metrics = train_sb(SBTrainingArguments(**vars(args)))
+    print(json.dumps({"output_dir": args.output_dir, "validation": metrics}))
+    return 0
+
+
 COMMANDS = {
     "generate": ("synthforge_hf.cli", "generate_main"),
     "make-dataset": ("synthforge_hf.cli", "make_dataset_main"),
     "import-official": ("synthforge_hf.cli", "import_official_main"),
     "push-dataset": ("synthforge_hf.cli", "push_dataset_main"),
+    "train-sb": ("synthforge_hf.cli", "train_sb_main"),
 }
 
 

@@ -32,7 +32,8 @@ def to_training_example(row: dict[str, Any]) -> dict[str, torch.Tensor]:
         "index": torch.tensor(row["index"]),
     }
     for key in TENSOR_KEYS:
-        example[key] = torch.as_tensor(np.asarray(row[key]))
+        value = np.asarray(row[key])
+        example[key] = torch.from_numpy(value.astype(np.float32) if value.dtype.kind == "f" else value)
     return example
 
 

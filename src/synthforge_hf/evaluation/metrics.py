@@ -1,0 +1,140 @@
+"""Face-analysis metrics as the SynthForge paper reports them: NME normalised by the inter-ocular
+distance, failure rate and CED/AUC for landmarks; per-class and mean F1 for parsing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+OUTER_EYE_CORNERS = (36, 45)
+RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
+
+# LaPa label ids 0..10. The mean F1 the paper reports is over the 10 foreground classes (hair included).
+LAPA_CLASSES = (
+    "background",
+    "skin",
+    "left_eyebrow",
+    "right_eyebrow",
+    "left_eye",
+    "right_eye",
+    "nose",
+    "upper_lip",
+    "inner_mouth",
+    "lower_lip",
+    "hair",
+)
+LAPA_MEAN_F1_CLASSES = LAPA_CLASSES[1:]
+# CelebAMask-HQ ids 0..18 in the usual merge order.
+CELEBAMASK_CLASSES = (
+    "background",
+    "skin",
+    "nose",
+    "eye_g",
+    "l_eye",
+    "r_eye",
+    "l_brow",
+    "r_brow",
+    "l_ear",
+    "r_ear",
+    "mouth",
+    "u_lip",
+    "l_lip",
+    "hair",
+    "hat",
+    "ear_r",
+    "neck_l",
+    "neck",
+    "cloth",
+)
+CELEBAMASK_MEAN_F1_CLASSES = CELEBAMASK_CLASSES[1:]
+
+
+def nme(pred: np.ndarray, target: np.ndarray, normalisation: str = "inter_ocular") -> np.ndarray:
+    """Per-image mean point-to-point error over (N,68,2) landmarks, divided by the distance between
+    the outer eye corners (``inter_ocular``) or the eye centres (``inter_pupil``)."""
+    pred, target = np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    if pred.shape != target.shape or pred.ndim != 3 or pred.shape[1] != 68:
+        raise ValueError(f"expected two (N,68,2) arrays, got {pred.shape} and {target.shape}")
+    if normalisation == "inter_ocular":
+        scale = np.linalg.norm(target[:, OUTER_EYE_CORNERS[0]] - target[:, OUTER_EYE_CORNERS[1]], axis=-1)
+    elif normalisation == "inter_pupil":
+        scale = np.linalg.norm(target[:, RIGHT_EYE].mean(1) - target[:, LEFT_EYE].mean(1), axis=-1)
+    else:
+        raise ValueError(f"unknown normalisation {normalisation!r}")
+    return np.linalg.norm(pred - target, axis=-1).mean(axis=1) / scale
+
+
+def failure_rate(nmes: np.ndarray, threshold: float = 0.08) -> float:
+    """Fraction of images whose NME exceeds ``threshold``."""
+    return float((np.asarray(nmes) > threshold).mean())
+
+
+def ced_auc(
+    nmes: np.ndarray, threshold: float = 0.08, steps: int = 1000
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Area under the cumulative error distribution up to ``threshold``, in [0, 1], and the curve."""
+    errors = np.sort(np.asarray(nmes, dtype=np.float64))
+    x = np.linspace(0.0, threshold, steps + 1)
+    y = np.searchsorted(errors, x, side="right") / len(errors)
+    return float(np.trapezoid(y, x) / threshold), x, y
+
+
+def save_ced_plot(nmes_by_method: dict[str, np.ndarray], path: str | Path, threshold: float = 0.08) -> Path:
+    """A PNG with one CED curve per method (x: NME up to ``threshold``, y: fraction of images)."""
+    width, height, margin = 480, 360, 40
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([margin, margin // 2, width - margin // 2, height - margin], outline="black")
+    colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
+    for k, (name, nmes) in enumerate(nmes_by_method.items()):
+        auc, x, y = ced_auc(nmes, threshold)
+        px = margin + x / threshold * (width - 1.5 * margin)
+        py = height - margin - y * (height - 1.5 * margin)
+        draw.line(list(zip(px.tolist(), py.tolist(), strict=True)), fill=colours[k % len(colours)], width=2)
+        draw.text(
+            (margin + 8, margin // 2 + 6 + 14 * k),
+            f"{name}  AUC@{threshold:g} = {auc:.3f}",
+            fill=colours[k % len(colours)],
+        )
+    draw.text((margin, height - margin + 8), f"NME (0 to {threshold:g})", fill="black")
+    path = Path(path)
+    image.save(path)
+    return path
+
+
+def confusion_matrix(
+    pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None = None
+) -> np.ndarray:
+    """(num_classes, num_classes) counts; rows are the target class, columns the prediction."""
+    pred, target = np.asarray(pred).ravel().astype(np.int64), np.asarray(target).ravel().astype(np.int64)
+    keep = (target >= 0) & (target < num_classes) & (pred >= 0) & (pred < num_classes)
+    if ignore_index is not None:
+        keep &= target != ignore_index
+    counts = np.bincount(target[keep] * num_classes + pred[keep], minlength=num_classes**2)
+    return counts.reshape(num_classes, num_classes)
+
+
+def f1_scores(confusion: np.ndarray) -> np.ndarray:
+    """Per-class F1 = 2TP / (2TP + FP + FN); NaN for a class absent from both prediction and target."""
+    tp = np.diag(confusion).astype(np.float64)
+    fp = confusion.sum(axis=0) - tp
+    fn = confusion.sum(axis=1) - tp
+    denominator = 2 * tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, 2 * tp / denominator, np.nan)
+
+
+def mean_iou(confusion: np.ndarray) -> float:
+    """Mean intersection over union over the classes that occur in the target or the prediction."""
+    tp = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(axis=0) + confusion.sum(axis=1) - tp
+    return float((tp[union > 0] / union[union > 0]).mean())
+
+
+def parsing_report(confusion: np.ndarray, class_names: tuple[str, ...], mean_over: tuple[str, ...]) -> dict:
+    """Per-class F1 by name and their mean over ``mean_over``."""
+    f1 = f1_scores(confusion)
+    per_class = {name: float(f1[i]) for i, name in enumerate(class_names)}
+    return {"f1": per_class, "mean_f1": float(np.nanmean([per_class[name] for name in mean_over]))}

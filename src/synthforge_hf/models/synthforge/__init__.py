@@ -1,0 +1,28 @@
+"""SynthForge synthetic backbone, registered with the transformers Auto classes on import."""
+
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForSemanticSegmentation
+
+from .configuration_synthforge import SynthForgeConfig
+from .image_processing_synthforge import SynthForgeImageProcessor
+from .modeling_synthforge import (
+    SynthForgeFaceAnalysisOutput,
+    SynthForgeForFaceAnalysis,
+    SynthForgeModel,
+    SynthForgePreTrainedModel,
+)
+
+AutoConfig.register(SynthForgeConfig.model_type, SynthForgeConfig, exist_ok=True)
+AutoModel.register(SynthForgeConfig, SynthForgeModel, exist_ok=True)
+AutoModelForSemanticSegmentation.register(SynthForgeConfig, SynthForgeForFaceAnalysis, exist_ok=True)
+AutoImageProcessor.register(
+    SynthForgeConfig, slow_image_processor_class=SynthForgeImageProcessor, exist_ok=True
+)
+
+__all__ = [
+    "SynthForgeConfig",
+    "SynthForgeFaceAnalysisOutput",
+    "SynthForgeForFaceAnalysis",
+    "SynthForgeImageProcessor",
+    "SynthForgeModel",
+    "SynthForgePreTrainedModel",
+]

@@ -1,0 +1,1 @@
+"""Training with Accelerate: the synthetic backbone (SB) and label fine-tuning (LF)."""

@@ -1,0 +1,175 @@
+"""SynthForge SB model, image processor and augmentations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForSemanticSegmentation
+
+from synthforge_hf.constants import CLASS_ID, LANDMARK_FLIP_PERMUTATION
+from synthforge_hf.models.synthforge import (
+    SynthForgeConfig,
+    SynthForgeFaceAnalysisOutput,
+    SynthForgeForFaceAnalysis,
+    SynthForgeImageProcessor,
+    SynthForgeModel,
+)
+from synthforge_hf.models.synthforge.modeling_synthforge import gaussian_heatmaps, soft_argmax
+from synthforge_hf.training.augment import affine_matrices, affine_warp, horizontal_flip
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).eval()
+
+
+def test_output_shapes_and_labels(model):
+    out = model(torch.randn(2, 3, 64, 64))
+    assert isinstance(out, SynthForgeFaceAnalysisOutput) and out.loss is None
+    assert out.logits.shape == (2, 20, 64, 64) and out.depth.shape == (2, 64, 64)
+    assert out.heatmaps.shape == (2, 68, 16, 16) and out.landmarks.shape == (2, 68, 2)
+    assert out.features.shape == (2, 16, 64, 64)
+    assert model.config.id2label[CLASS_ID["nose"]] == "nose"
+
+
+def test_soft_argmax_and_target_heatmaps_by_hand():
+    heatmaps = torch.full((1, 1, 16, 16), -1e4)
+    heatmaps[0, 0, 5, 9] = 0.0  # one cell: row 5, column 9
+    np.testing.assert_allclose(soft_argmax(heatmaps, 4)[0, 0].numpy(), [(9 + 0.5) * 4, (5 + 0.5) * 4])
+    two = torch.full((1, 1, 16, 16), -1e4)
+    two[0, 0, 2, 2] = two[0, 0, 2, 6] = 0.0  # two equal peaks: the mean
+    np.testing.assert_allclose(soft_argmax(two, 4)[0, 0].numpy(), [4.5 * 4, 2.5 * 4])
+    target = gaussian_heatmaps(torch.tensor([[[38.0, 22.0]]]), (16, 16), 4, 1.5)
+    assert target[0, 0, 5, 9] == pytest.approx(1.0)  # cell centre (38, 22)
+    assert target[0, 0, 5, 10] == pytest.approx(math.exp(-1 / (2 * 1.5**2)), rel=1e-5)
+
+
+def test_losses_against_hand_computation(model):
+    pixels = torch.randn(1, 3, 64, 64)
+    labels = torch.randint(0, 20, (1, 64, 64))
+    depth = torch.zeros(1, 64, 64)
+    depth[0, 10, 20] = 1.25
+    with torch.no_grad():
+        out = model(pixels, labels=labels, depth=depth)
+    assert out.losses["segmentation"].item() == pytest.approx(
+        F.cross_entropy(out.logits, labels).item(), rel=1e-6
+    )
+    assert out.losses["depth"].item() == pytest.approx(abs(out.depth[0, 10, 20].item() - 1.25), rel=1e-6)
+    assert "ssl" not in out.losses  # in eval mode
+    expected = model.config.segmentation_loss_weight * out.losses["segmentation"] + out.losses["depth"]
+    assert out.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_equivariance_loss_vanishes_for_the_identity_map():
+    torch.manual_seed(0)
+    still = SynthForgeForFaceAnalysis(
+        SynthForgeConfig.tiny(ssl_max_rotation_degrees=0.0, ssl_max_translation=0.0)
+    )
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        features = still.synthforge(pixels).features
+        assert still.equivariance_loss(pixels, features).item() < 1e-10
+        moving = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).eval()
+        moving.load_state_dict(still.state_dict())
+        assert moving.equivariance_loss(pixels, features, torch.Generator().manual_seed(1)).item() > 1e-4
+
+
+def test_save_and_load_with_auto_classes(model, tmp_path):
+    model.save_pretrained(tmp_path)
+    SynthForgeImageProcessor(size=64).save_pretrained(tmp_path)
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), SynthForgeConfig)
+    loaded = AutoModelForSemanticSegmentation.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, SynthForgeForFaceAnalysis)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    pixels = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(pixels).landmarks, model(pixels).landmarks)
+    backbone = AutoModel.from_pretrained(tmp_path)
+    assert isinstance(backbone, SynthForgeModel)
+    with torch.no_grad():
+        assert torch.equal(backbone(pixels).features, model.synthforge(pixels).features)
+    processor = AutoImageProcessor.from_pretrained(tmp_path)
+    assert isinstance(processor, SynthForgeImageProcessor) and processor.size == 64
+
+
+def test_processor_maps_outputs_back_to_the_original_image():
+    processor = SynthForgeImageProcessor(size=64)
+    image = np.zeros((100, 50, 3), dtype=np.uint8)  # tall: padded left and right by 25
+    image[20:30, 10:20] = 255
+    inputs = processor(Image.fromarray(image))
+    assert inputs["pixel_values"].shape == (1, 3, 64, 64)
+    assert inputs["paddings"].tolist() == [[0, 25]] and inputs["original_sizes"].tolist() == [[100, 50]]
+    # The bright square lands at (x + 25, y) * 0.64 in the model input.
+    bright = inputs["pixel_values"][0, 0] > 0.5
+    ys, xs = np.nonzero(bright.numpy())
+    assert abs((xs.mean() + 0.5) / 0.64 - 25 - 15) < 1.0 and abs((ys.mean() + 0.5) / 0.64 - 25) < 1.0
+    fake = SynthForgeFaceAnalysisOutput(
+        landmarks=torch.tensor([[[(15 + 25) * 0.64, 25 * 0.64]]]),
+        logits=torch.zeros(1, 20, 64, 64),
+        depth=torch.ones(1, 64, 64),
+    )
+    points = processor.post_process_landmarks(fake, inputs["original_sizes"], inputs["paddings"])[0]
+    np.testing.assert_allclose(points.numpy(), [[15.0, 25.0]], atol=1e-4)
+    masks = processor.post_process_semantic_segmentation(fake, inputs["original_sizes"], inputs["paddings"])
+    depth = processor.post_process_depth(fake, inputs["original_sizes"], inputs["paddings"])
+    assert masks[0].shape == (100, 50) and depth[0].shape == (100, 50)
+
+
+def test_processor_accepts_grayscale_and_rgba_and_rejects_bad_shapes():
+    processor = SynthForgeImageProcessor(size=32)
+    gray = np.full((40, 40), 128, dtype=np.uint8)
+    rgba = np.zeros((20, 30, 4), dtype=np.uint8)
+    out = processor([gray, Image.fromarray(rgba, "RGBA")])
+    assert out["pixel_values"].shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="image"):
+        processor(np.zeros((4, 4, 5), dtype=np.uint8))
+
+
+def _batch():
+    pixels = torch.rand(2, 3, 32, 32)
+    segmentation = torch.zeros(2, 32, 32, dtype=torch.long)
+    segmentation[:, 5:10, 2:6] = CLASS_ID["left_eye_region"]
+    landmarks = torch.rand(2, 68, 2) * 32
+    return {
+        "pixel_values": pixels,
+        "segmentation": segmentation,
+        "depth": torch.rand(2, 32, 32),
+        "landmarks_2d": landmarks,
+    }
+
+
+def test_flip_swaps_sides_and_twice_is_identity():
+    batch = _batch()
+    flipped = horizontal_flip(batch, torch.tensor([True, False]))
+    assert torch.equal(flipped["pixel_values"][1], batch["pixel_values"][1])
+    assert (flipped["segmentation"][0, 5:10, 26:30] == CLASS_ID["right_eye_region"]).all()
+    outer_right_eye, outer_left_eye = 36, 45
+    assert LANDMARK_FLIP_PERMUTATION[outer_right_eye] == outer_left_eye
+    assert flipped["landmarks_2d"][0, outer_left_eye, 0] == pytest.approx(
+        32 - batch["landmarks_2d"][0, 36, 0].item()
+    )
+    twice = horizontal_flip(flipped, torch.tensor([True, False]))
+    for key in batch:
+        assert torch.allclose(twice[key], batch[key]), key
+
+
+def test_affine_warp_moves_landmarks_with_the_image():
+    size = 64
+    points = torch.tensor([[[20.5, 30.5], [40.0, 12.0]]])
+    ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
+    blobs = sum(torch.exp(-((xs - p[0]) ** 2 + (ys - p[1]) ** 2) / (2 * 1.5**2)) for p in points[0])
+    batch = {"pixel_values": blobs[None, None].repeat(1, 3, 1, 1), "landmarks_2d": points}
+    theta = affine_matrices(torch.tensor([0.4]), torch.tensor([1.2]), torch.tensor([[0.1, -0.05]]))
+    warped = affine_warp(batch, theta)
+    image = warped["pixel_values"][0, 0]
+    for x, y in warped["landmarks_2d"][0].tolist():
+        window = image * (((xs - x) ** 2 + (ys - y) ** 2) < 16)
+        centre = ((window * xs).sum() / window.sum(), (window * ys).sum() / window.sum())
+        assert abs(centre[0] - x) < 0.1 and abs(centre[1] - y) < 0.1
