@@ -11,8 +11,10 @@ from datasets import load_dataset
 from safetensors.torch import load_file
 
 from synthforge_hf.cli import main
+from synthforge_hf.evaluation.metrics import LAPA_CLASSES
 from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis
 from synthforge_hf.training.common import index_batches
+from synthforge_hf.training.lf import LFTrainingArguments, train_lf
 from synthforge_hf.training.sb import SBTrainingArguments, build_config, evaluate_sb, train_sb
 
 
@@ -83,3 +85,117 @@ def test_resumed_run_continues_identically(faces, tmp_path):
     resumed = load_file(interrupted / "model.safetensors")
     for name, tensor in straight.items():
         assert torch.equal(resumed[name], tensor), name
+
+
+def _benchmark_folders(faces, root):
+    """A 300W-format folder and a LaPa-format folder made from generated samples (truth known)."""
+    import numpy as np
+    from PIL import Image
+
+    from synthforge_hf.constants import CLASS_ID
+
+    rows = load_dataset(str(faces), split="validation")
+    to_lapa = np.zeros(20, dtype=np.uint8)  # SynthForge ids -> LaPa ids (no hair class here)
+    for name, lapa in (
+        ("face", 1),
+        ("forehead", 1),
+        ("eye_region", 1),
+        ("eye_region+forehead", 1),
+        ("left_eyebrow", 2),
+        ("right_eyebrow", 3),
+        ("left_eye_region", 4),
+        ("right_eye_region", 5),
+        ("nose", 6),
+        ("upper_lip", 7),
+        ("inner_mouth", 8),
+        ("lower_lip", 9),
+    ):
+        to_lapa[CLASS_ID[name]] = lapa
+    for folder in ("afw", "helen/trainset", "lfpw/trainset", "helen/testset", "lfpw/testset", "ibug"):
+        (root / "300W" / folder).mkdir(parents=True)
+    for sub in ("images", "labels", "landmarks"):
+        (root / "LaPa" / "train" / sub).mkdir(parents=True)
+    for i, row in enumerate(rows):
+        folder = "helen/trainset" if i < 24 else "helen/testset"
+        row["image"].save(root / "300W" / folder / f"{i}.png")
+        points = np.asarray(row["landmarks_2d"]) - 0.5 + 1.0  # our pixel centres at i + 0.5 -> iBUG 1-based
+        body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in points)
+        (root / "300W" / folder / f"{i}.pts").write_text(f"version: 1\nn_points: 68\n{{\n{body}\n}}\n")
+        row["image"].save(root / "LaPa" / "train" / "images" / f"{i}.jpg")
+        Image.fromarray(to_lapa[np.asarray(row["segmentation"])]).save(
+            root / "LaPa" / "train" / "labels" / f"{i}.png"
+        )
+        (root / "LaPa" / "train" / "landmarks" / f"{i}.txt").write_text("106\n" + "0 0\n" * 106)
+    return root / "300W", root / "LaPa"
+
+
+def test_label_finetuning_end_to_end(faces, tmp_path):
+    sb_dir = tmp_path / "sb"
+    train_sb(
+        SBTrainingArguments(
+            data=str(faces),
+            output_dir=str(sb_dir),
+            max_steps=20,
+            batch_size=8,
+            log_steps=1000,
+            eval_steps=1000,
+            save_steps=1000,
+        )
+    )
+    face_300w, lapa = _benchmark_folders(faces, tmp_path)
+    args = dict(
+        backbone=str(sb_dir), max_steps=30, batch_size=8, learning_rate=3e-3, log_steps=1000, save_steps=1000
+    )
+    lf_300w = train_lf(
+        LFTrainingArguments(benchmark="300w", data=str(face_300w), output_dir=str(tmp_path / "lf"), **args)
+    )
+    history = json.loads((lf_300w / "train_history.json").read_text())
+    assert sum(r["loss"] for r in history[-5:]) < sum(r["loss"] for r in history[:5])
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(lf_300w),
+                "--benchmark",
+                "300w",
+                "--data",
+                str(face_300w),
+                "--split",
+                "common",
+                "--out",
+                str(tmp_path / "eval.json"),
+            ]
+        )
+        == 0
+    )
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["samples"] == 8 and 0 < result["nme"] < 1 and 0 <= result["auc_0.08"] <= 1
+    lf_lapa = train_lf(
+        LFTrainingArguments(
+            benchmark="lapa",
+            data=str(lapa),
+            output_dir=str(tmp_path / "lf-lapa"),
+            **{**args, "max_steps": 10},
+        )
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(lf_lapa),
+                "--benchmark",
+                "lapa",
+                "--data",
+                str(lapa),
+                "--split",
+                "train",
+                "--out",
+                str(tmp_path / "lapa.json"),
+            ]
+        )
+        == 0
+    )
+    report = json.loads((tmp_path / "lapa.json").read_text())
+    assert set(report["f1"]) == set(LAPA_CLASSES) and 0 <= report["mean_f1"] <= 1

@@ -237,12 +237,68 @@ def train_sb_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def train_lf_main(argv: list[str] | None = None) -> int:
+    """`synthforge train-lf`: train a label fine-tuning network on a benchmark over a frozen SB."""
+    from .training.lf import LFTrainingArguments, train_lf
+
+    args = _dataclass_parser("synthforge train-lf", train_lf_main.__doc__, LFTrainingArguments).parse_args(
+        argv
+    )
+    print(f"saved {train_lf(LFTrainingArguments(**vars(args)))}")
+    return 0
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    """`synthforge evaluate`: benchmark metrics of an SB (300W landmarks) or an LF model."""
+    parser = argparse.ArgumentParser(prog="synthforge evaluate", description=evaluate_main.__doc__)
+    parser.add_argument("--model", required=True, help="a saved SB or LF model folder (or Hub id)")
+    parser.add_argument("--benchmark", required=True, choices=("300w", "lapa", "celebamask-hq"))
+    parser.add_argument("--data", required=True, help="the benchmark's folder")
+    parser.add_argument("--split", default="test", help="300W: common, challenge, full; LaPa: test, val")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--out", type=Path, help="write the metrics as JSON here")
+    args = parser.parse_args(argv)
+
+    from transformers import AutoConfig
+
+    from .models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+    from .models.synthforge_lf import SynthForgeLabelFinetuneModel
+    from .training.lf import evaluate, open_benchmark
+
+    config = AutoConfig.from_pretrained(args.model)
+    if config.model_type == "synthforge":
+        if args.benchmark != "300w":
+            raise SystemExit(
+                "an SB predicts the SynthForge classes: evaluate an LF model on LaPa / CelebAMask-HQ"
+            )
+        model = SynthForgeForFaceAnalysis.from_pretrained(args.model)
+    else:
+        model = SynthForgeLabelFinetuneModel.from_pretrained(args.model)
+    processor = SynthForgeImageProcessor.from_pretrained(args.model)
+    result = evaluate(
+        model,
+        processor,
+        args.benchmark,
+        open_benchmark(args.benchmark, args.data, args.split),
+        batch_size=args.batch_size,
+    )
+    result = {"model": str(args.model), "split": args.split, **result}
+    text = json.dumps(result, indent=2)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    print(text)
+    return 0
+
+
 COMMANDS = {
     "generate": ("synthforge_hf.cli", "generate_main"),
     "make-dataset": ("synthforge_hf.cli", "make_dataset_main"),
     "import-official": ("synthforge_hf.cli", "import_official_main"),
     "push-dataset": ("synthforge_hf.cli", "push_dataset_main"),
     "train-sb": ("synthforge_hf.cli", "train_sb_main"),
+    "train-lf": ("synthforge_hf.cli", "train_lf_main"),
+    "evaluate": ("synthforge_hf.cli", "evaluate_main"),
 }
 
 

@@ -76,6 +76,8 @@ def ced_auc(
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Area under the cumulative error distribution up to ``threshold``, in [0, 1], and the curve."""
     errors = np.sort(np.asarray(nmes, dtype=np.float64))
+    if errors.size == 0:
+        raise ValueError("no errors to summarise")
     x = np.linspace(0.0, threshold, steps + 1)
     y = np.searchsorted(errors, x, side="right") / len(errors)
     return float(np.trapezoid(y, x) / threshold), x, y

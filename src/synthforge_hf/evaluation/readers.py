@@ -47,14 +47,16 @@ def read_pts(path: str | Path) -> np.ndarray:
 
 
 class Face300W(Sequence):
-    """300W test sets: ``common`` (helen/testset + lfpw/testset, 554 faces), ``challenge`` (ibug,
-    135 faces) and ``full`` (both). Samples: ``image`` (RGB), ``landmarks`` (68,2) float32 in 0-based
-    pixel coordinates (the .pts values minus 1), ``path``."""
+    """300W: ``common`` (helen/testset + lfpw/testset, 554 faces), ``challenge`` (ibug, 135 faces),
+    ``full`` (both) and ``train`` (afw + helen/trainset + lfpw/trainset, 3148 faces). Samples:
+    ``image`` (RGB), ``landmarks`` (68,2) float32 with pixel centres at integers (the .pts values
+    minus 1), ``path``."""
 
     SPLITS = {
         "common": ("helen/testset", "lfpw/testset"),
         "challenge": ("ibug",),
         "full": ("helen/testset", "lfpw/testset", "ibug"),
+        "train": ("afw", "helen/trainset", "lfpw/trainset"),
     }
 
     def __init__(self, root: str | Path, split: str = "full"):
@@ -142,7 +144,9 @@ class CelebAMaskHQ(Sequence):
                 f"{images} not found: expected CelebA-HQ-img/ and CelebAMask-HQ-mask-anno/"
             )
         self.indices = (
-            list(indices) if indices is not None else sorted(int(p.stem) for p in images.glob("*.jpg"))
+            list(indices)
+            if indices is not None
+            else sorted(int(p.stem) for p in images.glob("*.jpg") if p.stem.isdigit())
         )
 
     def __len__(self) -> int:

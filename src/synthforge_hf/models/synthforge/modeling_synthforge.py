@@ -207,6 +207,22 @@ def warp(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -> torch.
     return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
 
 
+@torch.no_grad()
+def init_module(module: nn.Module) -> None:
+    """Kaiming convolutions, unit GroupNorm, and near-zero heatmap outputs (flat heatmaps at the start
+    keep the first heatmap loss small)."""
+    if getattr(module, "is_heatmap_output", False):
+        nn.init.normal_(module.weight, std=1e-3)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Conv2d):
+        nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.GroupNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
 class SynthForgePreTrainedModel(PreTrainedModel):
     config_class = SynthForgeConfig
     base_model_prefix = "synthforge"
@@ -215,16 +231,7 @@ class SynthForgePreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        if getattr(module, "is_heatmap_output", False):  # start from flat heatmaps: a small first loss
-            nn.init.normal_(module.weight, std=1e-3)
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.GroupNorm):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
+        init_module(module)
 
 
 class SynthForgeModel(SynthForgePreTrainedModel):

@@ -1,0 +1,131 @@
+"""Label fine-tuning (LF): per-task networks on the frozen SB's predictions (+ features)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from ..synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
+from ..synthforge.modeling_synthforge import ConvBlock, UNet, gaussian_heatmaps, init_module, soft_argmax
+from .configuration_synthforge_lf import SynthForgeLabelFinetuneConfig
+
+
+@dataclass
+class SynthForgeLabelFinetuneOutput(ModelOutput):
+    """``logits`` (B,C,H,W) for segmentation; ``landmarks`` (B,K,2) pixels and ``heatmaps`` for
+    keypoints; ``depth`` (B,H,W) for depth; ``loss`` when targets are given."""
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    landmarks: torch.FloatTensor | None = None
+    heatmaps: torch.FloatTensor | None = None
+    depth: torch.FloatTensor | None = None
+
+
+class SynthForgeLabelFinetuneModel(PreTrainedModel):
+    """A frozen SB (``self.backbone``, loaded from ``config.backbone``) and a small trainable head.
+
+    The LF checkpoint holds only the head; `from_pretrained` loads the SB it refers to (or takes one
+    given as ``backbone=``).
+    """
+
+    config_class = SynthForgeLabelFinetuneConfig
+    base_model_prefix = "synthforge_lf"
+    main_input_name = "pixel_values"
+    _keys_to_ignore_on_load_missing = [r"^backbone\."]
+
+    def __init__(
+        self, config: SynthForgeLabelFinetuneConfig, backbone: SynthForgeForFaceAnalysis | None = None
+    ):
+        super().__init__(config)
+        if backbone is None:
+            backbone = SynthForgeForFaceAnalysis(SynthForgeConfig(**(config.backbone_config or {})))
+        self.backbone = backbone
+        self.backbone.requires_grad_(False)
+        sb = backbone.config
+        extra = sb.feature_channels if config.use_features else 0
+        hidden = config.hidden_channels
+        groups = sb.norm_groups
+        if config.task == "keypoints":
+            self.head = nn.Sequential(
+                ConvBlock(sb.num_landmarks + extra, hidden[-1], groups),
+                nn.Conv2d(hidden[-1], config.num_outputs, 1),
+            )
+            self.head[-1].is_heatmap_output = True
+        elif config.task == "segmentation":
+            self.head = UNet(sb.num_labels + extra, hidden, config.num_outputs, groups)
+        else:
+            self.head = UNet(1 + extra, hidden, 1, groups)
+        self._keys_to_ignore_on_save = {f"backbone.{name}" for name in self.backbone.state_dict()}
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if module is self.backbone or any(module is m for m in self.backbone.modules()):
+            return  # the SB keeps its trained weights
+        init_module(module)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, backbone=None, **kwargs):
+        """Load the LF head, then the SB it refers to (``config.backbone``) unless one is given."""
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        if backbone is None:
+            if not model.config.backbone:
+                raise ValueError(
+                    "this LF model names no backbone: pass backbone=SynthForgeForFaceAnalysis(...)"
+                )
+            backbone = SynthForgeForFaceAnalysis.from_pretrained(model.config.backbone)
+        model.backbone.load_state_dict(backbone.state_dict())
+        model.backbone.requires_grad_(False)
+        return model
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.backbone.eval()  # frozen: no dropout/statistics updates
+        return self
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        landmarks: torch.Tensor | None = None,
+        depth: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SynthForgeLabelFinetuneOutput:
+        with torch.no_grad():
+            sb = self.backbone(pixel_values)
+        task = self.config.task
+        stride = self.backbone.config.heatmap_stride
+        features = sb.features
+        if task == "keypoints":
+            inputs = sb.heatmaps
+            if self.config.use_features:
+                inputs = torch.cat([inputs, F.avg_pool2d(features, stride)], dim=1)
+            heatmaps = self.head(inputs)
+            points = soft_argmax(heatmaps, stride)
+            out = SynthForgeLabelFinetuneOutput(landmarks=points, heatmaps=heatmaps)
+            if landmarks is not None:
+                target = gaussian_heatmaps(landmarks, heatmaps.shape[-2:], stride, self.config.heatmap_sigma)
+                out.loss = 100.0 * F.mse_loss(heatmaps, target) + 0.1 * (points - landmarks).abs().mean()
+        elif task == "segmentation":
+            inputs = sb.logits.softmax(dim=1)
+            if self.config.use_features:
+                inputs = torch.cat([inputs, features], dim=1)
+            out = SynthForgeLabelFinetuneOutput(logits=self.head(inputs))
+            if labels is not None:
+                out.loss = F.cross_entropy(out.logits, labels.long())
+        else:
+            inputs = sb.depth[:, None]
+            if self.config.use_features:
+                inputs = torch.cat([inputs, features], dim=1)
+            predicted = sb.depth + self.head(inputs)[:, 0]  # a correction of the SB's depth
+            out = SynthForgeLabelFinetuneOutput(depth=predicted)
+            if depth is not None:
+                mask = depth > 0
+                out.loss = (predicted - depth).abs()[mask].mean()
+        return out if return_dict is not False else out.to_tuple()

@@ -1,0 +1,200 @@
+"""Stage II: label fine-tuning (LF) on a real benchmark, on top of a frozen SB, and its evaluation.
+
+synthforge train-lf --backbone runs/sb --benchmark 300w --data /data/300W --output-dir runs/lf-300w
+synthforge evaluate --model runs/lf-300w --benchmark 300w --data /data/300W --split common
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from ..evaluation import metrics
+from ..evaluation.readers import CelebAMaskHQ, Face300W, LaPa
+from ..models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+from ..models.synthforge_lf import SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
+from .common import index_batches, make_optimizer, make_scheduler, resume, save_checkpoint
+
+BENCHMARKS = {
+    # name: (task, number of outputs, class names, classes in the mean F1)
+    "300w": ("keypoints", 68, None, None),
+    "lapa": ("segmentation", len(metrics.LAPA_CLASSES), metrics.LAPA_CLASSES, metrics.LAPA_MEAN_F1_CLASSES),
+    "celebamask-hq": (
+        "segmentation",
+        len(metrics.CELEBAMASK_CLASSES),
+        metrics.CELEBAMASK_CLASSES,
+        metrics.CELEBAMASK_MEAN_F1_CLASSES,
+    ),
+}
+
+
+def open_benchmark(name: str, root: str, split: str):
+    """The reader of a benchmark split."""
+    if name == "300w":
+        return Face300W(root, split)
+    if name == "lapa":
+        return LaPa(root, split)
+    if name == "celebamask-hq":
+        return CelebAMaskHQ(root)
+    raise ValueError(f"unknown benchmark {name!r}; use one of {list(BENCHMARKS)}")
+
+
+def prepare_batch(samples: list[dict], processor: SynthForgeImageProcessor) -> dict[str, torch.Tensor]:
+    """Model inputs and targets in model-input coordinates (padded to square, resized)."""
+    inputs = processor([s["image"] for s in samples])
+    batch = {
+        "pixel_values": inputs["pixel_values"],
+        "original_sizes": inputs["original_sizes"],
+        "paddings": inputs["paddings"],
+    }
+    scales = inputs["original_sizes"].max(dim=1).values.float() / processor.size
+    if "landmarks" in samples[0]:
+        offsets = inputs["paddings"].flip(-1).float()  # (left, top)
+        points = torch.stack([torch.as_tensor(s["landmarks"], dtype=torch.float32) for s in samples])
+        # Readers give pixel centres at integers; the models put them at i + 0.5.
+        batch["landmarks"] = (points + 0.5 + offsets[:, None]) / scales[:, None, None]
+    if "segmentation" in samples[0]:
+        maps = []
+        for sample, (top, left) in zip(samples, inputs["paddings"].tolist(), strict=True):
+            labels = torch.tensor(np.asarray(sample["segmentation"]), dtype=torch.float32)
+            image_h, image_w = sample["image"].height, sample["image"].width
+            labels = F.interpolate(labels[None, None], size=(image_h, image_w), mode="nearest")[0, 0]
+            side = max(image_h, image_w)
+            square = torch.zeros(side, side)
+            square[top : top + image_h, left : left + image_w] = labels
+            maps.append(F.interpolate(square[None, None], size=(processor.size,) * 2, mode="nearest")[0, 0])
+        batch["labels"] = torch.stack(maps).long()
+    return batch
+
+
+@dataclass
+class LFTrainingArguments:
+    """Options of `train_lf` (and of `synthforge train-lf`)."""
+
+    backbone: str
+    benchmark: str
+    data: str
+    output_dir: str
+    split: str = "train"
+    use_features: bool = True
+    max_steps: int = 500
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 20
+    min_lr_rate: float = 0.05
+    mixed_precision: str = "no"
+    seed: int = 0
+    save_steps: int = 200
+    log_steps: int = 10
+    report_to: str | None = None
+
+
+def train_lf(args: LFTrainingArguments) -> Path:
+    """Train an LF model; saves it (head only, SB by reference) with its image processor."""
+    if args.benchmark not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {args.benchmark!r}; use one of {list(BENCHMARKS)}")
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision, log_with=args.report_to, project_dir=str(output_dir)
+    )
+    set_seed(args.seed)
+    task, outputs, names, _ = BENCHMARKS[args.benchmark]
+    backbone = SynthForgeForFaceAnalysis.from_pretrained(args.backbone)
+    processor = SynthForgeImageProcessor(size=backbone.config.image_size)
+    config = SynthForgeLabelFinetuneConfig(
+        backbone=str(args.backbone),
+        backbone_config=backbone.config.to_dict(),
+        task=task,
+        num_outputs=outputs,
+        use_features=args.use_features,
+        label_names=list(names) if names else None,
+    )
+    model = SynthForgeLabelFinetuneModel(config, backbone=backbone)
+    dataset = open_benchmark(args.benchmark, args.data, args.split)
+    optimizer = make_optimizer(model, "backbone.", args.learning_rate, 0.0, args.weight_decay)
+    scheduler = make_scheduler(optimizer, args.warmup_steps, args.max_steps, args.min_lr_rate)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    if args.report_to:
+        accelerator.init_trackers(
+            "synthforge-lf", config={k: v for k, v in asdict(args).items() if v is not None}
+        )
+    start = resume(accelerator, output_dir)
+    batches = index_batches(len(dataset), min(args.batch_size, len(dataset)), args.seed, start)
+    history = []
+    for step in tqdm(
+        range(start, args.max_steps), disable=not accelerator.is_local_main_process, desc="train-lf"
+    ):
+        model.train()
+        batch = prepare_batch([dataset[i] for i in next(batches)], processor)
+        targets = {k: batch[k].to(accelerator.device) for k in ("landmarks", "labels") if k in batch}
+        out = model(batch["pixel_values"].to(accelerator.device), **targets)
+        accelerator.backward(out.loss)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        history.append({"step": step + 1, "loss": out.loss.item()})
+        if (step + 1) % args.log_steps == 0:
+            accelerator.log(history[-1], step=step + 1)
+        if (step + 1) % args.save_steps == 0 and step + 1 < args.max_steps:
+            save_checkpoint(accelerator, output_dir, step + 1)
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(output_dir)
+        processor.save_pretrained(output_dir)
+        (output_dir / "train_history.json").write_text(json.dumps(history))
+    accelerator.end_training()
+    return output_dir
+
+
+@torch.no_grad()
+def evaluate(
+    model, processor: SynthForgeImageProcessor, benchmark: str, dataset, batch_size: int = 8
+) -> dict:
+    """Benchmark metrics in original-image coordinates: NME (inter-ocular), failure rate and AUC at
+    0.08 for 300W; per-class F1 and the benchmark's mean F1 for LaPa / CelebAMask-HQ."""
+    model.eval()
+    task, outputs, names, mean_over = BENCHMARKS[benchmark]
+    errors, confusion = [], np.zeros((outputs, outputs), dtype=np.int64)
+    device = next(model.parameters()).device
+    for start in range(0, len(dataset), batch_size):
+        samples = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        inputs = processor([s["image"] for s in samples])
+        out = model(inputs["pixel_values"].to(device))
+        if task == "keypoints":
+            points = processor.post_process_landmarks(out, inputs["original_sizes"], inputs["paddings"])
+            predicted = np.stack([p.cpu().numpy() for p in points]) - 0.5  # back to the readers' convention
+            errors.append(metrics.nme(predicted, np.stack([s["landmarks"] for s in samples])))
+        else:
+            masks = processor.post_process_semantic_segmentation(
+                out, inputs["original_sizes"], inputs["paddings"]
+            )
+            for mask, sample in zip(masks, samples, strict=True):
+                target = np.asarray(sample["segmentation"])
+                prediction = mask.cpu().numpy()
+                if prediction.shape != target.shape:  # CelebAMask-HQ: 512 px masks for 1024 px images
+                    prediction = np.asarray(
+                        F.interpolate(mask[None, None].float(), size=target.shape, mode="nearest")[0, 0]
+                        .cpu()
+                        .numpy()
+                    )
+                confusion += metrics.confusion_matrix(prediction, target, outputs)
+    if task == "keypoints":
+        nmes = np.concatenate(errors)
+        auc = metrics.ced_auc(nmes, 0.08)[0]
+        return {
+            "benchmark": benchmark,
+            "samples": len(nmes),
+            "nme": float(nmes.mean()),
+            "failure_rate_0.08": metrics.failure_rate(nmes, 0.08),
+            "auc_0.08": auc,
+        }
+    report = metrics.parsing_report(confusion, names, mean_over)
+    return {"benchmark": benchmark, "samples": len(dataset), **report}
