@@ -79,7 +79,9 @@ def benchmark(name: str, steps: int, batch_size: int, device: torch.device) -> d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--configs", nargs="+", default=["tiny", "paper"])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=8)
@@ -97,7 +99,9 @@ def main() -> None:
             f"inference {row['inference_ms_256px']} ms per 256 px image"
         )
     result = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu",
         "torch_threads": torch.get_num_threads(),
         "results": rows,
     }

@@ -1,0 +1,162 @@
+"""SynthForge Space: analyse a face photo with the SB / LF models, or generate an annotated face.
+
+python spaces_app/app.py                       # the model from $SYNTHFORGE_MODEL, or none
+SYNTHFORGE_MODEL=runs/sb python spaces_app/app.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+import synthforge_hf.models.synthforge  # noqa: F401 (registers the Auto classes)
+from synthforge_hf.constants import SEGMENTATION_CLASSES
+from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+from synthforge_hf.visualization import colorize_depth, colorize_segmentation, draw_landmarks
+
+MAX_SIDE = 8192  # larger uploads get a message, not a crash
+MIN_FACE_FRACTION = 0.02  # below this share of face pixels: "no face found"
+DISPLAY_SIZE = 512
+
+
+class Analyser:
+    """The SB (or its folder / Hub id) and its processor; absent until a model is given."""
+
+    def __init__(self, model_id: str | None):
+        self.model_id = model_id
+        self.model = self.processor = None
+        if model_id:
+            self.model = SynthForgeForFaceAnalysis.from_pretrained(model_id).eval()
+            self.processor = SynthForgeImageProcessor.from_pretrained(model_id)
+
+    @torch.no_grad()
+    def __call__(self, image: np.ndarray | None):
+        if self.model is None:
+            raise gr.Error(
+                "No analysis model is loaded: set SYNTHFORGE_MODEL to a trained SB folder or Hub id."
+            )
+        if image is None:
+            raise gr.Error("Upload a face photo first.")
+        if image.ndim not in (2, 3) or min(image.shape[:2]) < 8:
+            raise gr.Error(f"That does not look like a photo (array of shape {image.shape}).")
+        if max(image.shape[:2]) > MAX_SIDE:
+            raise gr.Error(
+                f"The image is {image.shape[1]}x{image.shape[0]} pixels; the limit is {MAX_SIDE} a side."
+            )
+        inputs = self.processor(image)
+        out = self.model(inputs["pixel_values"])
+        sizes, paddings = inputs["original_sizes"], inputs["paddings"]
+        parsing = self.processor.post_process_semantic_segmentation(out, sizes, paddings)[0].numpy()
+        if (parsing > 0).mean() < MIN_FACE_FRACTION:
+            raise gr.Error("No face found in this image. Try a photo where a face fills much of the frame.")
+        landmarks = self.processor.post_process_landmarks(out, sizes, paddings)[0].numpy()
+        depth = self.processor.post_process_depth(out, sizes, paddings)[0].numpy()
+        depth = np.where(parsing > 0, np.maximum(depth, 1e-6), 0.0)
+        photo = Image.fromarray(_as_rgb(image))
+        radius = max(1.5, max(photo.size) / 250)
+        overlay = draw_landmarks(photo, landmarks, radius=radius)
+        record = {
+            "model": self.model_id,
+            "image_size": [photo.width, photo.height],
+            "landmarks_68": np.round(landmarks, 2).tolist(),
+            "class_pixels": {name: int((parsing == i).sum()) for i, name in enumerate(SEGMENTATION_CLASSES)},
+        }
+        path = os.path.join(tempfile.mkdtemp(), "synthforge_analysis.json")
+        with open(path, "w") as handle:
+            json.dump(record, handle)
+        return overlay, colorize_segmentation(parsing), colorize_depth(depth), path
+
+
+def _as_rgb(image: np.ndarray) -> np.ndarray:
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    image = image[..., :3]
+    if image.dtype != np.uint8:
+        image = np.clip(image * (255 if image.max() <= 1 else 1), 0, 255).astype(np.uint8)
+    return image
+
+
+class Generator:
+    """The pipeline with the embedded default head (CPU)."""
+
+    def __init__(self):
+        self.pipe = SynthForgePipeline.from_default_head()
+        self.pipe.set_progress_bar_config(disable=True)
+
+    def __call__(
+        self, identity: float, expression: float, jaw: float, yaw: float, pitch: float, fov: float, seed: int
+    ):
+        head = self.pipe.head_model
+        generator = torch.Generator().manual_seed(int(seed))
+        shape = (torch.rand(1, head.num_shape, generator=generator) * 2 - 1) * identity
+        expr = (torch.rand(1, head.num_expression, generator=generator) * 2 - 1) * expression
+        pose = torch.zeros(1, 15)
+        pose[0, 6] = jaw
+        out = self.pipe(
+            shape=shape,
+            expression=expr,
+            pose=pose,
+            yaw=torch.tensor([yaw]),
+            pitch=torch.tensor([pitch]),
+            fov=torch.tensor([fov]),
+            seeds=[int(seed)],
+            resolution=DISPLAY_SIZE,
+            output_type="pil",
+        )
+        image = out.images[0]
+        return (
+            image,
+            colorize_segmentation(out.segmentation[0]),
+            draw_landmarks(image, out.landmarks_2d[0], out.landmark_visibility[0], radius=3),
+            colorize_depth(out.depth[0]),
+        )
+
+
+def build_demo(model_id: str | None = None) -> gr.Blocks:
+    analyser, generator = Analyser(model_id), Generator()
+    with gr.Blocks(title="SynthForge") as demo:
+        gr.Markdown(
+            "# SynthForge\nFace analysis trained on synthetic faces with exact labels, and the "
+            "generator that makes them."
+        )
+        with gr.Tab("Analyse"):
+            with gr.Row():
+                photo = gr.Image(label="Face photo", type="numpy", elem_id="photo")
+                with gr.Column():
+                    overlay = gr.Image(label="Landmarks", elem_id="landmarks")
+                    parsing = gr.Image(label="Parsing", elem_id="parsing")
+                    depth = gr.Image(label="Depth", elem_id="depth")
+                    download = gr.File(label="Annotations (JSON)", elem_id="json")
+            gr.Button("Analyse", variant="primary", elem_id="analyse").click(
+                analyser, inputs=photo, outputs=[overlay, parsing, depth, download], api_name="analyse"
+            )
+        with gr.Tab("Generate"):
+            with gr.Row():
+                with gr.Column():
+                    sliders = [
+                        gr.Slider(0, 2, value=1, label="Identity"),
+                        gr.Slider(0, 2, value=0.5, label="Expression"),
+                        gr.Slider(0, 0.4, value=0, label="Jaw open (rad)"),
+                        gr.Slider(-0.8, 0.8, value=0, label="Yaw (rad)"),
+                        gr.Slider(-0.8, 0.8, value=0, label="Pitch"),
+                        gr.Slider(12, 27, value=18.8, label="FOV (deg)"),
+                        gr.Number(value=0, precision=0, label="Seed"),
+                    ]
+                    run = gr.Button("Generate", variant="primary", elem_id="generate")
+                with gr.Column():
+                    outputs = [
+                        gr.Image(label=name) for name in ("Image", "Segmentation", "Landmarks", "Depth")
+                    ]
+            run.click(generator, inputs=sliders, outputs=outputs, api_name="generate")
+    return demo
+
+
+if __name__ == "__main__":
+    build_demo(os.environ.get("SYNTHFORGE_MODEL")).launch()

@@ -1,0 +1,146 @@
+"""The Gradio Space, launched on loopback and driven through gradio_client (as a user's API calls)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+gradio = pytest.importorskip("gradio", reason="the Space needs the `space` extra (gradio)")
+from gradio_client import Client, handle_file  # noqa: E402
+
+from synthforge_hf.models.synthforge import (  # noqa: E402
+    SynthForgeConfig,
+    SynthForgeForFaceAnalysis,
+    SynthForgeImageProcessor,
+)
+
+APP = Path(__file__).resolve().parents[1] / "spaces_app" / "app.py"
+
+
+def _app_module():
+    spec = importlib.util.spec_from_file_location("synthforge_space_app", APP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sb")
+    torch.manual_seed(0)
+    model = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny())
+    with torch.no_grad():
+        model.segmentation_head.out.bias[1] = 50.0  # always "face": the app then reports a face
+    model.save_pretrained(folder)
+    SynthForgeImageProcessor(size=64).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def client(model_dir):
+    demo = _app_module().build_demo(str(model_dir))
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    yield Client(url, verbose=False)
+    demo.close()
+
+
+def test_analyse_returns_overlays_at_the_photo_size_and_json(client, tmp_path):
+    photo = tmp_path / "face.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (90, 60, 3), dtype=np.uint8)).save(photo)
+    overlay, parsing, depth, annotations = client.predict(handle_file(str(photo)), api_name="/analyse")
+    for path in (overlay, parsing, depth):
+        assert Image.open(path).size == (60, 90)
+    record = json.loads(Path(annotations).read_text())
+    assert np.asarray(record["landmarks_68"]).shape == (68, 2) and record["image_size"] == [60, 90]
+    assert record["class_pixels"]["face"] == 60 * 90
+
+
+def test_grayscale_and_rgba_photos_work(client, tmp_path):
+    for mode, name in (("L", "gray.png"), ("RGBA", "rgba.png")):
+        Image.new(mode, (40, 50)).save(tmp_path / name)
+        overlay = client.predict(handle_file(str(tmp_path / name)), api_name="/analyse")[0]
+        assert Image.open(overlay).size == (40, 50)
+
+
+def test_bad_inputs_give_messages_not_tracebacks(client, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="Upload a face photo"):
+        client.predict(None, api_name="/analyse")
+    huge = tmp_path / "huge.png"
+    Image.new("RGB", (9000, 16)).save(huge)
+    with pytest.raises(AppError, match="limit is 8192"):
+        client.predict(handle_file(str(huge)), api_name="/analyse")
+
+
+def test_no_face_message(model_dir):
+    app = _app_module()
+    analyser = app.Analyser(str(model_dir))
+    with torch.no_grad():
+        analyser.model.segmentation_head.out.bias[0] = 500.0  # everything background
+    with pytest.raises(gradio.Error, match="No face found"):
+        analyser(np.zeros((64, 64, 3), dtype=np.uint8))
+
+
+def test_generate_tab(client):
+    image, segmentation, landmarks, depth = client.predict(
+        1.0, 0.5, 0.1, 0.3, -0.1, 20.0, 3, api_name="/generate"
+    )
+    assert Image.open(image).size == (512, 512)
+    classes = np.unique(np.asarray(Image.open(segmentation).convert("RGB")).reshape(-1, 3), axis=0)
+    assert len(classes) > 8  # background and many face parts
+    assert Image.open(depth).size == (512, 512) and Image.open(landmarks).size == (512, 512)
+
+
+def _chrome_driver():
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver")
+    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (browser and driver):
+        pytest.skip(
+            "headless browser test needs Debian's chromium and chromium-driver (installed by .ci/run)"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600"):
+        options.add_argument(flag)
+    from selenium.webdriver.chrome.service import Service
+
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_page_in_a_headless_browser(model_dir, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _chrome_driver()
+    demo = _app_module().build_demo(str(model_dir))
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        photo = tmp_path / "face.png"
+        Image.fromarray(np.random.default_rng(1).integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(photo)
+        browser.get(url)
+        wait = WebDriverWait(browser, 60)
+        wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#photo input[type=file]")))
+        browser.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(photo))
+        wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#photo img")))
+        browser.find_element(By.CSS_SELECTOR, "#analyse").click()
+        for output in ("landmarks", "parsing", "depth"):
+            wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, f"#{output} img")))
+        wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#json a")))
+        artifacts = Path(__file__).resolve().parents[1] / "test-artifacts"
+        artifacts.mkdir(exist_ok=True)
+        browser.save_screenshot(str(artifacts / "space_analyse.png"))
+        assert Image.open(artifacts / "space_analyse.png").size[0] > 0
+        assert "Error" not in browser.find_element(By.TAG_NAME, "body").text
+    finally:
+        browser.quit()
+        demo.close()
