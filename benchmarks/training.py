@@ -93,11 +93,11 @@ def main() -> None:
     for name in args.configs:
         row = benchmark(name, args.steps, args.batch_size, device)
         rows.append(row)
-        print(
-            f"{name}: {row['parameters_millions']} M params, train {row['train_samples_per_second']} samples/s "
-            f"at {row['train_image_size']} px (batch {row['batch_size']}), peak {row['peak_memory_mib']} MiB, "
-            f"inference {row['inference_ms_256px']} ms per 256 px image"
+        speed = f"train {row['train_samples_per_second']} samples/s at {row['train_image_size']} px"
+        memory = (
+            f"peak {row['peak_memory_mib']} MiB, inference {row['inference_ms_256px']} ms per 256 px image"
         )
+        print(f"{name}: {row['parameters_millions']} M params, {speed} (batch {row['batch_size']}), {memory}")
     result = {
         "device": torch.cuda.get_device_name(device)
         if device.type == "cuda"
