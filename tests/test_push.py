@@ -20,22 +20,27 @@ from synthforge_hf.hub.push import git_blob_id, push_folder
 
 
 class InMemoryHub:
+    """Repos as dicts of path -> bytes; the methods of HfApi that the push path calls."""
+
     def __init__(self):
-        self.files: dict[str, bytes] = {}
+        self.repos: dict[str, dict[str, bytes]] = {}
         self.commits: list[list] = []
         self.created: list[tuple] = []
 
-    def create_repo(self, repo_id, repo_type=None, private=None, exist_ok=False):
+    @property
+    def files(self) -> dict[str, bytes]:  # the only repo, in single-repo tests
+        (files,) = self.repos.values()
+        return files
+
+    def create_repo(self, repo_id, repo_type=None, private=None, exist_ok=False, space_sdk=None):
         self.created.append((repo_id, repo_type, private))
+        self.repos.setdefault(repo_id, {})
 
     def list_repo_tree(self, repo_id, recursive=False, repo_type=None, revision=None):
-        for path, data in self.files.items():
-            record = {
-                "path": path,
-                "size": len(data),
-                "oid": hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest(),
-            }
-            if path.endswith((".parquet", ".png")):
+        for path, data in self.repos[repo_id].items():
+            oid = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
+            record = {"path": path, "size": len(data), "oid": oid}
+            if path.endswith((".parquet", ".png", ".safetensors")):
                 record["lfs"] = {
                     "size": len(data),
                     "oid": hashlib.sha256(data).hexdigest(),
@@ -47,9 +52,9 @@ class InMemoryHub:
         operations = list(operations)
         for op in operations:
             if isinstance(op, CommitOperationAdd):
-                self.files[op.path_in_repo] = Path(op.path_or_fileobj).read_bytes()
+                self.repos[repo_id][op.path_in_repo] = Path(op.path_or_fileobj).read_bytes()
             elif isinstance(op, CommitOperationDelete):
-                del self.files[op.path_in_repo]
+                del self.repos[repo_id][op.path_in_repo]
         self.commits.append(operations)
 
 
@@ -96,3 +101,46 @@ def test_push_uploads_only_what_changed(tmp_path):
 def test_push_of_an_empty_folder_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing to upload"):
         push_folder(tmp_path, "me/faces", api=InMemoryHub())
+
+
+def test_publish_everything_with_cards_and_backbone_reference(tmp_path):
+    import json
+
+    import torch
+    from huggingface_hub import ModelCard
+
+    from synthforge_hf.hub.publish import Target, publish
+    from synthforge_hf.models.synthforge import (
+        SynthForgeConfig,
+        SynthForgeForFaceAnalysis,
+        SynthForgeImageProcessor,
+    )
+    from synthforge_hf.models.synthforge_lf import SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
+
+    torch.manual_seed(0)
+    sb = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny())
+    sb.save_pretrained(tmp_path / "sb")
+    SynthForgeImageProcessor(size=64).save_pretrained(tmp_path / "sb")
+    lf_config = SynthForgeLabelFinetuneConfig(
+        backbone=str(tmp_path / "sb"), backbone_config=sb.config.to_dict()
+    )
+    SynthForgeLabelFinetuneModel(lf_config, backbone=sb).save_pretrained(tmp_path / "lf")
+    space = Path(__file__).resolve().parents[1] / "spaces_app"
+    hub = InMemoryHub()
+    publish(
+        dataset=Target(_folder(tmp_path / "ds"), "me/faces"),
+        models=[Target(tmp_path / "sb", "me/sb"), Target(tmp_path / "lf", "me/lf-300w")],
+        space=Target(space, "me/synthforge-space"),
+        api=hub,
+    )
+    assert set(hub.repos) == {"me/faces", "me/sb", "me/lf-300w", "me/synthforge-space"}
+    assert ("me/synthforge-space", "space", None) in hub.created
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= set(
+        hub.repos["me/sb"]
+    )
+    assert json.loads(hub.repos["me/lf-300w"]["config.json"])["backbone"] == "me/sb"  # not a local path
+    card = ModelCard(hub.repos["me/sb"]["README.md"].decode())
+    assert card.data.datasets == ["me/faces"]
+    assert set(hub.repos["me/synthforge-space"]) == {"README.md", "app.py", "requirements.txt"}
+    with pytest.raises(ValueError, match="FOLDER:user/name"):
+        Target.parse("just-a-folder")

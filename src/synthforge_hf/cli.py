@@ -291,6 +291,65 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def push_main(argv: list[str] | None = None) -> int:
+    """`synthforge push`: publish the dataset, the SB and LF models (with cards) and the Space."""
+    parser = argparse.ArgumentParser(prog="synthforge push", description=push_main.__doc__)
+    parser.add_argument("--dataset", help="FOLDER:user/name of a generated dataset")
+    parser.add_argument("--model", action="append", default=[], help="FOLDER:user/name of an SB or LF model")
+    parser.add_argument("--space", help="FOLDER:user/name of the Space (spaces_app/)")
+    parser.add_argument(
+        "--eval", action="append", default=[], help="MODEL_FOLDER=eval.json from synthforge evaluate"
+    )
+    parser.add_argument("--private", action="store_true")
+    parser.add_argument("--revision")
+    parser.add_argument("--message", default="Upload with synthforge-hf")
+    parser.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    args = parser.parse_args(argv)
+
+    from huggingface_hub import HfApi
+
+    from .hub.publish import Target, publish
+
+    eval_runs: dict[str, list[Path]] = {}
+    for item in args.eval:
+        folder, _, path = item.partition("=")
+        eval_runs.setdefault(str(Path(folder)), []).append(Path(path))
+    results = publish(
+        dataset=Target.parse(args.dataset) if args.dataset else None,
+        models=[Target.parse(m) for m in args.model],
+        space=Target.parse(args.space) if args.space else None,
+        eval_runs=eval_runs,
+        private=args.private or None,
+        revision=args.revision,
+        commit_message=args.message,
+        api=HfApi(token=args.token),
+    )
+    for repo_id, result in results.items():
+        print(
+            f"{repo_id}: uploaded {len(result.uploaded)}, deleted {len(result.deleted)}, "
+            f"unchanged {len(result.unchanged)}"
+        )
+    return 0
+
+
+def model_card_main(argv: list[str] | None = None) -> int:
+    """`synthforge model-card`: write README.md (with model-index from evaluation runs) into a model folder."""
+    parser = argparse.ArgumentParser(prog="synthforge model-card", description=model_card_main.__doc__)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("--repo-id", required=True)
+    parser.add_argument("--dataset", help="the training dataset's repo id")
+    parser.add_argument(
+        "--eval", action="append", default=[], type=Path, help="eval.json from synthforge evaluate"
+    )
+    args = parser.parse_args(argv)
+
+    from .hub.model_card import render_model_card
+
+    render_model_card(args.model, args.repo_id, args.dataset, args.eval).save(args.model / "README.md")
+    print(f"wrote {args.model / 'README.md'}")
+    return 0
+
+
 COMMANDS = {
     "generate": ("synthforge_hf.cli", "generate_main"),
     "make-dataset": ("synthforge_hf.cli", "make_dataset_main"),
@@ -299,6 +358,8 @@ COMMANDS = {
     "train-sb": ("synthforge_hf.cli", "train_sb_main"),
     "train-lf": ("synthforge_hf.cli", "train_lf_main"),
     "evaluate": ("synthforge_hf.cli", "evaluate_main"),
+    "model-card": ("synthforge_hf.cli", "model_card_main"),
+    "push": ("synthforge_hf.cli", "push_main"),
 }
 
 

@@ -17,6 +17,8 @@ from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundErro
 from huggingface_hub.hf_api import RepoFile
 
 DATASET_PATTERNS = ("README.md", "generation.json", "assets/*", "data/*.parquet")
+MODEL_PATTERNS = ("README.md", "config.json", "*.safetensors", "preprocessor_config.json")
+SPACE_PATTERNS = ("README.md", "app.py", "requirements.txt")
 CHUNK = 1 << 20
 
 
@@ -75,7 +77,8 @@ def push_folder(
     }
     if not local:
         raise FileNotFoundError(f"nothing to upload in {folder} (looked for {', '.join(patterns)})")
-    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    extra = {"space_sdk": "gradio"} if repo_type == "space" else {}
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **extra)
     try:
         remote = {
             f.path: f
