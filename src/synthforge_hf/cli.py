@@ -333,7 +333,7 @@ def push_main(argv: list[str] | None = None) -> int:
 
 
 def model_card_main(argv: list[str] | None = None) -> int:
-    """`synthforge model-card`: write README.md (with model-index from evaluation runs) into a model folder."""
+    """`synthforge model-card`: write a model folder's README.md, model-index from evaluation runs."""
     parser = argparse.ArgumentParser(prog="synthforge model-card", description=model_card_main.__doc__)
     parser.add_argument("model", type=Path)
     parser.add_argument("--repo-id", required=True)
