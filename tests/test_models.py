@@ -35,7 +35,9 @@ def test_output_shapes_and_labels(model):
     assert out.logits.shape == (2, 20, 64, 64) and out.depth.shape == (2, 64, 64)
     assert out.heatmaps.shape == (2, 68, 16, 16) and out.landmarks.shape == (2, 68, 2)
     assert out.features.shape == (2, 16, 64, 64)
-    assert model.config.id2label[CLASS_ID["nose"]] == "nose"
+    from synthforge_hf.training.sb import build_config
+
+    assert build_config("tiny").id2label[CLASS_ID["nose"]] == "nose"
 
 
 def test_soft_argmax_and_target_heatmaps_by_hand():
@@ -173,3 +175,36 @@ def test_affine_warp_moves_landmarks_with_the_image():
         window = image * (((xs - x) ** 2 + (ys - y) ** 2) < 16)
         centre = ((window * xs).sum() / window.sum(), (window * ys).sum() / window.sum())
         assert abs(centre[0] - x) < 0.1 and abs(centre[1] - y) < 0.1
+
+
+def test_saved_folder_loads_with_remote_code_alone(model, tmp_path):
+    """The folder carries its code (auto_map): it loads where synthforge_hf cannot be imported."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    model.save_pretrained(tmp_path / "sb")
+    SynthForgeImageProcessor(size=64).save_pretrained(tmp_path / "sb")
+    auto_map = json.loads((tmp_path / "sb" / "config.json").read_text())["auto_map"]
+    assert auto_map["AutoModelForSemanticSegmentation"] == "modeling_synthforge.SynthForgeForFaceAnalysis"
+    pixels = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    torch.save(pixels, tmp_path / "pixels.pt")
+    with torch.no_grad():
+        expected = model(pixels).landmarks
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["synthforge_hf"] = None  # importing the package now fails
+        import torch
+        from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
+        model = AutoModelForSemanticSegmentation.from_pretrained("sb", trust_remote_code=True)
+        processor = AutoImageProcessor.from_pretrained("sb", trust_remote_code=True)
+        assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+        assert processor.size == 64
+        with torch.no_grad():
+            torch.save(model.eval()(torch.load("pixels.pt")).landmarks, "out.pt")
+    """)
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=tmp_path)
+    assert torch.equal(torch.load(tmp_path / "out.pt"), expected)

@@ -17,7 +17,7 @@ from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundErro
 from huggingface_hub.hf_api import RepoFile
 
 DATASET_PATTERNS = ("README.md", "generation.json", "assets/*", "data/*.parquet")
-MODEL_PATTERNS = ("README.md", "config.json", "*.safetensors", "preprocessor_config.json")
+MODEL_PATTERNS = ("README.md", "config.json", "*.safetensors", "preprocessor_config.json", "*.py")
 SPACE_PATTERNS = ("README.md", "app.py", "requirements.txt")
 CHUNK = 1 << 20
 

@@ -23,6 +23,7 @@ from accelerate.utils import set_seed
 from datasets import load_dataset
 from tqdm.auto import tqdm
 
+from ..constants import SEGMENTATION_CLASSES
 from ..data.torch_data import collate_rows
 from ..evaluation.metrics import confusion_matrix, f1_scores, mean_iou, nme
 from ..models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
@@ -59,10 +60,12 @@ class SBTrainingArguments:
 
 
 def build_config(name: str) -> SynthForgeConfig:
+    """"tiny", "paper" (with the SynthForge class names), or a saved configuration."""
+    labels = {"id2label": dict(enumerate(SEGMENTATION_CLASSES))}
     if name == "tiny":
-        return SynthForgeConfig.tiny()
+        return SynthForgeConfig.tiny(**labels)
     if name == "paper":
-        return SynthForgeConfig()
+        return SynthForgeConfig(**labels)
     return SynthForgeConfig.from_pretrained(name)
 
 

@@ -17,6 +17,12 @@ AutoModelForSemanticSegmentation.register(SynthForgeConfig, SynthForgeForFaceAna
 AutoImageProcessor.register(
     SynthForgeConfig, slow_image_processor_class=SynthForgeImageProcessor, exist_ok=True
 )
+# `save_pretrained` also writes the code and an `auto_map`, so a saved folder or Hub repo loads with
+# trust_remote_code=True without synthforge-hf installed.
+SynthForgeConfig.register_for_auto_class()
+SynthForgeModel.register_for_auto_class("AutoModel")
+SynthForgeForFaceAnalysis.register_for_auto_class("AutoModelForSemanticSegmentation")
+SynthForgeImageProcessor.register_for_auto_class("AutoImageProcessor")
 
 __all__ = [
     "SynthForgeConfig",

@@ -1,10 +1,13 @@
-"""Configuration of the SynthForge synthetic backbone (SB)."""
+"""Configuration of the SynthForge synthetic backbone (SB).
+
+This file, `modeling_synthforge.py` and `image_processing_synthforge.py` import nothing from the rest of
+the package, so that `save_pretrained` can copy them into a model folder and the model loads with
+``trust_remote_code=True`` where synthforge-hf is not installed.
+"""
 
 from __future__ import annotations
 
 from transformers import PretrainedConfig
-
-from ...constants import NUM_LANDMARKS, NUM_SEGMENTATION_CLASSES, SEGMENTATION_CLASSES
 
 
 class SynthForgeConfig(PretrainedConfig):
@@ -15,7 +18,8 @@ class SynthForgeConfig(PretrainedConfig):
         encoder_channels: widths of the encoder UNet levels (each level halves the resolution).
         feature_channels: channels of the shared feature map, at input resolution (64 in the paper).
         head_channels: widths of the segmentation and depth head UNets.
-        num_labels: segmentation classes (20: background + the 19 SynthForge classes).
+        num_labels: segmentation classes (20: background + the 19 SynthForge classes; `build_config` in
+            `synthforge_hf.training.sb` names them in ``id2label``).
         num_landmarks: keypoints (68, iBUG order).
         hourglass_stacks, hourglass_depth, hourglass_channels: the keypoint head; heatmaps are at
             1 / ``heatmap_stride`` of the input resolution.
@@ -33,8 +37,8 @@ class SynthForgeConfig(PretrainedConfig):
         encoder_channels: tuple[int, ...] = (64, 128, 256, 512),
         feature_channels: int = 64,
         head_channels: tuple[int, ...] = (64, 128, 256),
-        num_labels: int = NUM_SEGMENTATION_CLASSES,
-        num_landmarks: int = NUM_LANDMARKS,
+        num_labels: int = 20,
+        num_landmarks: int = 68,
         hourglass_stacks: int = 2,
         hourglass_depth: int = 4,
         hourglass_channels: int = 256,
@@ -72,9 +76,6 @@ class SynthForgeConfig(PretrainedConfig):
         self.ssl_max_rotation_degrees = ssl_max_rotation_degrees
         self.ssl_max_translation = ssl_max_translation
         self.norm_groups = norm_groups
-        if num_labels == NUM_SEGMENTATION_CLASSES and "id2label" not in kwargs:
-            kwargs["id2label"] = dict(enumerate(SEGMENTATION_CLASSES))
-            kwargs["label2id"] = {name: i for i, name in enumerate(SEGMENTATION_CLASSES)}
         super().__init__(num_labels=num_labels, **kwargs)
 
     @classmethod
