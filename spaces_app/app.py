@@ -84,10 +84,16 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 class Generator:
-    """The pipeline with the embedded default head (CPU)."""
+    """A saved pipeline (e.g. one with the converted Next3D generator: $SYNTHFORGE_PIPELINE), or the
+    embedded default head with the mesh backend (CPU)."""
 
-    def __init__(self):
-        self.pipe = SynthForgePipeline.from_default_head()
+    def __init__(self, pipeline_id: str | None = None):
+        if pipeline_id:
+            self.pipe = SynthForgePipeline.from_pretrained(pipeline_id)
+            if torch.cuda.is_available():
+                self.pipe = self.pipe.to("cuda")
+        else:
+            self.pipe = SynthForgePipeline.from_default_head()
         self.pipe.set_progress_bar_config(disable=True)
 
     def __call__(
@@ -97,6 +103,8 @@ class Generator:
         generator = torch.Generator().manual_seed(int(seed))
         shape = (torch.rand(1, head.num_shape, generator=generator) * 2 - 1) * identity
         expr = (torch.rand(1, head.num_expression, generator=generator) * 2 - 1) * expression
+        if head.config.expression_bounds is not None:  # one-sided blendshape weights (ICT-FaceKit)
+            expr = expr.abs().clamp(*head.config.expression_bounds)
         pose = torch.zeros(1, 15)
         pose[0, 6] = jaw
         out = self.pipe(
@@ -119,8 +127,8 @@ class Generator:
         )
 
 
-def build_demo(model_id: str | None = None) -> gr.Blocks:
-    analyser, generator = Analyser(model_id), Generator()
+def build_demo(model_id: str | None = None, pipeline_id: str | None = None) -> gr.Blocks:
+    analyser, generator = Analyser(model_id), Generator(pipeline_id)
     with gr.Blocks(title="SynthForge") as demo:
         gr.Markdown(
             "# SynthForge\nFace analysis trained on synthetic faces with exact labels, and the "
@@ -159,4 +167,4 @@ def build_demo(model_id: str | None = None) -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    build_demo(os.environ.get("SYNTHFORGE_MODEL")).launch()
+    build_demo(os.environ.get("SYNTHFORGE_MODEL"), os.environ.get("SYNTHFORGE_PIPELINE")).launch()

@@ -144,3 +144,13 @@ def test_page_in_a_headless_browser(model_dir, tmp_path):
     finally:
         browser.quit()
         demo.close()
+
+
+def test_generate_from_a_saved_pipeline(tmp_path):
+    from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+
+    SynthForgePipeline.from_default_head().save_pretrained(tmp_path / "pipeline")
+    generator = _app_module().Generator(str(tmp_path / "pipeline"))
+    saved = generator(1.0, 0.5, 0.0, 0.2, 0.0, 18.8, 5)
+    default = _app_module().Generator()(1.0, 0.5, 0.0, 0.2, 0.0, 18.8, 5)
+    assert np.array_equal(np.asarray(saved[0]), np.asarray(default[0]))  # the same pipeline, reloaded
