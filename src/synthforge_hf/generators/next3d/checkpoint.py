@@ -1,0 +1,130 @@
+"""Reading the official Next3D checkpoint (`*.pkl`) without running anything in it.
+
+The checkpoint is a pickle of `torch_utils.persistence` objects: each network is stored as a call of
+``_reconstruct_persistent_obj(meta)`` whose ``meta`` holds the class's source code and the module's
+``__dict__``. Unpickled the ordinary way, that source is executed. Here the restricted unpickler turns
+the call into an inert record, `dnnlib.util.EasyDict` into a dict, and ordinary torch modules into
+inert records; only tensor-rebuild functions are resolved. The records are then walked into a flat
+state dict and the networks' constructor arguments, and written as safetensors + JSON.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import json
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from ...errors import MalformedAssetError, require_file
+from ...io.safe_pickle import InertObject, load_pickle
+
+WHERE = "Download the Next3D FFHQ-512 checkpoint from the Next3D release (NVIDIA non-commercial licence)."
+INERT_PREFIXES = (
+    "torch_utils",
+    "training",
+    "training_avatar_texture",
+    "torch.nn",
+    "dnnlib",
+    "legacy",
+    "metrics",
+)
+PERSISTENT_HOOK = "_reconstruct_persistent_obj"
+
+
+class EasyDict(dict):
+    """What `dnnlib.util.EasyDict` becomes: a plain dict with attribute access to nothing."""
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's top-level dict (``G_ema``, ``G``, ``D``, ``training_set_kwargs`` ...) with
+    networks as inert records."""
+    path = require_file(path, "Next3D checkpoint", WHERE)
+    data = load_pickle(
+        path,
+        inert_prefixes=INERT_PREFIXES,
+        extra_allowed={("dnnlib.util", "EasyDict"): EasyDict, ("copyreg", "__newobj__"): copyreg.__newobj__},
+    )
+    if not isinstance(data, dict) or "G_ema" not in data:
+        raise MalformedAssetError(
+            path, "expected a dict with a 'G_ema' network (a Next3D / EG3D training snapshot)"
+        )
+    return data
+
+
+def module_state(record: Any) -> dict[str, Any]:
+    """The saved ``__dict__`` of a network record (persistent or an ordinary torch module)."""
+    if isinstance(record, InertObject) and record.name == PERSISTENT_HOOK:
+        meta = record.args[0] if record.args else {}
+        if (
+            not isinstance(meta, dict)
+            or meta.get("type") != "class"
+            or not isinstance(meta.get("state"), dict)
+        ):
+            raise ValueError(
+                f"not a persistent-object record: {sorted(meta) if isinstance(meta, dict) else meta}"
+            )
+        return meta["state"]
+    if isinstance(record, InertObject) and isinstance(record.state, dict) and "_modules" in record.state:
+        return record.state
+    raise ValueError(f"not a network record: {record!r}")
+
+
+def class_name(record: Any) -> str:
+    if isinstance(record, InertObject) and record.name == PERSISTENT_HOOK:
+        return record.args[0]["class_name"]
+    return f"{record.module}.{record.name}"
+
+
+def state_dict(record: Any, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
+    """The flat state dict a `torch.nn.Module.state_dict()` would give, from the records alone."""
+    state = module_state(record)
+    out: OrderedDict[str, torch.Tensor] = OrderedDict()
+    for name, value in (state.get("_parameters") or {}).items():
+        if value is not None:
+            out[prefix + name] = value.detach().clone() if isinstance(value, torch.Tensor) else value
+    skipped = set(state.get("_non_persistent_buffers_set") or ())
+    for name, value in (state.get("_buffers") or {}).items():
+        if value is not None and name not in skipped:
+            out[prefix + name] = value.detach().clone()
+    for name, child in (state.get("_modules") or {}).items():
+        if child is not None:
+            out.update(state_dict(child, f"{prefix}{name}."))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Constructor arguments as JSON values; anything else is refused."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"cannot store constructor argument of type {type(value).__name__}")
+
+
+def init_arguments(record: Any) -> dict[str, Any]:
+    """``{"class_name", "init_args", "init_kwargs"}`` of a persistent network."""
+    state = module_state(record)
+    return {
+        "class_name": class_name(record),
+        "init_args": _plain(list(state.get("_init_args") or ())),
+        "init_kwargs": _plain(dict(state.get("_init_kwargs") or {})),
+    }
+
+
+def convert_checkpoint(path: str | Path, output_dir: str | Path, network: str = "G_ema") -> Path:
+    """Write ``{network}.safetensors`` and ``{network}.json`` (constructor arguments) to ``output_dir``."""
+    data = read_checkpoint(path)
+    if network not in data:
+        raise MalformedAssetError(Path(path), f"no network '{network}' (found {sorted(data)})")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.contiguous() for k, v in state_dict(data[network]).items()}
+    save_file(tensors, str(output_dir / f"{network}.safetensors"))
+    (output_dir / f"{network}.json").write_text(json.dumps(init_arguments(data[network]), indent=2))
+    return output_dir

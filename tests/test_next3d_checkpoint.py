@@ -1,0 +1,146 @@
+"""The Next3D checkpoint reader on a pickle in the official structure (persistent-object records)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sys
+import types
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from synthforge_hf.errors import MalformedAssetError
+from synthforge_hf.generators.next3d.checkpoint import convert_checkpoint, read_checkpoint, state_dict
+from synthforge_hf.io.safe_pickle import UnsafePickleError
+
+PAYLOAD_SOURCE = "import os\nos.system('touch next3d_payload_ran')\n"
+
+
+def _reconstruct_persistent_obj(meta):  # stands in for torch_utils.persistence's hook when dumping
+    raise AssertionError("never called while dumping")
+
+
+class EasyDict(dict):
+    pass
+
+
+class _Persistent:
+    """Pickles like an EG3D `persistent_class` object: a call of the persistence hook with meta."""
+
+    def __reduce__(self):
+        state = dict(self.__dict__)
+        meta = dict(
+            type="class",
+            version=6,
+            module_src=PAYLOAD_SOURCE,
+            class_name=f"training.networks.{type(self).__name__}",
+            state=state,
+        )
+        return (_reconstruct_persistent_obj, (meta,))
+
+
+class Mapping(_Persistent, nn.Module):
+    def __init__(self, z_dim):
+        super().__init__()
+        self._init_args, self._init_kwargs = (z_dim,), {"num_layers": 2}
+        self.fc0 = nn.Linear(z_dim, 8)
+        self.register_buffer("w_avg", torch.randn(8))
+
+
+class Generator(_Persistent, nn.Module):
+    def __init__(self):
+        super().__init__()
+        self._init_args = ()
+        self._init_kwargs = EasyDict(
+            z_dim=4, rendering_kwargs=EasyDict(ray_start=2.25, depth_resolution=48), channels=(32, 64)
+        )
+        self.mapping = Mapping(4)
+        self.blocks = nn.ModuleList([nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 1, bias=False)])
+        self.register_buffer("faces", torch.randint(0, 100, (1, 7, 3)))
+        self.register_buffer("scratch", torch.zeros(2), persistent=False)
+        self.empty = None
+
+
+def _write_snapshot(path, extra=None):
+    torch.manual_seed(0)
+    generator = Generator()
+    persistence, dnnlib = types.ModuleType("torch_utils.persistence"), types.ModuleType("dnnlib.util")
+    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
+    dnnlib.EasyDict = EasyDict
+    names = {
+        "torch_utils": types.ModuleType("torch_utils"),
+        "torch_utils.persistence": persistence,
+        "dnnlib": types.ModuleType("dnnlib"),
+        "dnnlib.util": dnnlib,
+    }
+    originals = (_reconstruct_persistent_obj.__module__, EasyDict.__module__)
+    saved = {name: sys.modules.get(name) for name in names}
+    _reconstruct_persistent_obj.__module__, EasyDict.__module__ = "torch_utils.persistence", "dnnlib.util"
+    sys.modules.update(names)
+    try:
+        snapshot = {
+            "G_ema": generator,
+            "G": generator,
+            "D": None,
+            "training_set_kwargs": EasyDict(resolution=512, path="ffhq.zip"),
+            **(extra or {}),
+        }
+        path.write_bytes(pickle.dumps(snapshot, protocol=4))
+    finally:
+        _reconstruct_persistent_obj.__module__, EasyDict.__module__ = originals
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    return generator
+
+
+def test_conversion_reproduces_the_state_dict_and_never_runs_the_source(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    original = _write_snapshot(tmp_path / "network-snapshot.pkl")
+    data = read_checkpoint(tmp_path / "network-snapshot.pkl")
+    assert data["training_set_kwargs"] == {"resolution": 512, "path": "ffhq.zip"}
+    expected = original.state_dict()
+    converted = state_dict(data["G_ema"])
+    assert list(converted) == list(expected)  # same names, same order; no non-persistent buffer
+    for name, tensor in expected.items():
+        assert torch.equal(converted[name], tensor) and converted[name].dtype == tensor.dtype, name
+    out = convert_checkpoint(tmp_path / "network-snapshot.pkl", tmp_path / "converted")
+    loaded = load_file(out / "G_ema.safetensors")
+    fresh = Generator()
+    fresh.load_state_dict(loaded, strict=True)
+    for name, tensor in expected.items():
+        assert torch.equal(fresh.state_dict()[name], tensor)
+    record = json.loads((out / "G_ema.json").read_text())
+    assert record["class_name"] == "training.networks.Generator"
+    assert record["init_kwargs"] == {
+        "z_dim": 4,
+        "rendering_kwargs": {"ray_start": 2.25, "depth_resolution": 48},
+        "channels": [32, 64],
+    }
+    assert not (tmp_path / "next3d_payload_ran").exists()
+
+
+def test_code_in_the_pickle_is_refused(tmp_path, monkeypatch):
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("touch reduce_payload_ran",))
+
+    monkeypatch.chdir(tmp_path)
+    _write_snapshot(tmp_path / "evil.pkl", extra={"augment_pipe": Payload()})
+    with pytest.raises(UnsafePickleError, match="system"):
+        read_checkpoint(tmp_path / "evil.pkl")
+    assert not (tmp_path / "reduce_payload_ran").exists()
+
+
+def test_not_a_snapshot(tmp_path):
+    (tmp_path / "other.pkl").write_bytes(pickle.dumps({"weights": [1, 2]}))
+    with pytest.raises(MalformedAssetError, match="G_ema"):
+        read_checkpoint(tmp_path / "other.pkl")
+    with pytest.raises(FileNotFoundError, match="Next3D"):
+        read_checkpoint(tmp_path / "missing.pkl")
