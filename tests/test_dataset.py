@@ -329,3 +329,42 @@ def test_official_release_with_a_corrupt_image_is_named(pipe, tmp_path):
     with pytest.raises(MalformedAssetError, match="sample 00000"):
         import_official_release(tmp_path / "release", tmp_path / "out", progress=False)
     assert not (tmp_path / "out" / "data" / "train-00000-of-00001.parquet").exists()
+
+
+def test_two_processes_share_the_shards(tmp_path):
+    """`torchrun` (what `accelerate launch` starts) with 2 CPU processes: each makes its own shards."""
+    out = tmp_path / "two"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "synthforge_hf.cli",
+        "make-dataset",
+        "--out",
+        str(out),
+        "--num-train",
+        "12",
+        "--num-validation",
+        "4",
+        "--shard-size",
+        "3",
+        "--resolution",
+        str(RESOLUTION),
+        "--no-progress",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    made = sorted(line.split(":")[0] for line in result.stdout.splitlines() if "shards made" in line)
+    assert made == ["process 0", "process 1"]
+    assert all("3 shards made" in line for line in result.stdout.splitlines() if "shards made" in line)
+    assert split_counts(out) == {
+        "train": {"num_rows": 12, "rejected": 0},
+        "validation": {"num_rows": 4, "rejected": 0},
+    }
+    train = sorted(
+        i for p in (out / "data").glob("train-*.parquet") for i in pq.read_table(p)["index"].to_pylist()
+    )
+    assert train == list(range(12)) and (out / "README.md").exists()

@@ -199,3 +199,38 @@ def test_label_finetuning_end_to_end(faces, tmp_path):
     )
     report = json.loads((tmp_path / "lapa.json").read_text())
     assert set(report["f1"]) == set(LAPA_CLASSES) and 0 <= report["mean_f1"] <= 1
+
+
+def test_two_process_training(faces, tmp_path):
+    """Data-parallel training over 2 CPU processes (gloo), as `accelerate launch` runs it."""
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "synthforge_hf.cli",
+        "train-sb",
+        "--data",
+        str(faces),
+        "--output-dir",
+        str(tmp_path),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--eval-steps",
+        "1000",
+        "--save-steps",
+        "2",
+        "--eval-samples",
+        "4",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "checkpoints" / "step-00000002").exists()
+    assert len(json.loads((tmp_path / "train_history.json").read_text())["history"]) == 3

@@ -136,7 +136,9 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
     shard_range = None
     if args.shards:
         shard_range = parse_shard_range(args.shards, len(plan_shards(sizes, args.shard_size)))
-    state = PartialState()
+    import torch
+
+    state = PartialState(cpu=args.device == "cpu" and not torch.cuda.is_available())
     if args.device == "cpu" and state.device.type != "cpu":
         args.device = str(state.device)  # under `accelerate launch`, each process uses its own device
     pipe = _load_pipeline(args)

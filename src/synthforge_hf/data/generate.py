@@ -118,7 +118,7 @@ def generate_dataset(
     )
     shards = plan_shards(spec.split_sizes, shard_size)
     selected = [shards[i] for i in (shard_range if shard_range is not None else range(len(shards)))]
-    state = PartialState()
+    state = PartialState(cpu=pipe.device.type == "cpu")  # gloo across CPU processes, NCCL across GPUs
     if state.is_main_process:
         _check_or_write_spec(output_dir, spec)
     state.wait_for_everyone()

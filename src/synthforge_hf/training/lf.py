@@ -104,7 +104,10 @@ def train_lf(args: LFTrainingArguments) -> Path:
         raise ValueError(f"unknown benchmark {args.benchmark!r}; use one of {list(BENCHMARKS)}")
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
-        mixed_precision=args.mixed_precision, log_with=args.report_to, project_dir=str(output_dir)
+        cpu=not torch.cuda.is_available(),  # several CPU processes (torchrun / accelerate launch) use gloo
+        mixed_precision=args.mixed_precision,
+        log_with=args.report_to,
+        project_dir=str(output_dir),
     )
     set_seed(args.seed)
     task, outputs, names, _ = BENCHMARKS[args.benchmark]

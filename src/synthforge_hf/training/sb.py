@@ -60,7 +60,7 @@ class SBTrainingArguments:
 
 
 def build_config(name: str) -> SynthForgeConfig:
-    """"tiny", "paper" (with the SynthForge class names), or a saved configuration."""
+    """ "tiny", "paper" (with the SynthForge class names), or a saved configuration."""
     labels = {"id2label": dict(enumerate(SEGMENTATION_CLASSES))}
     if name == "tiny":
         return SynthForgeConfig.tiny(**labels)
@@ -130,6 +130,7 @@ def train_sb(args: SBTrainingArguments) -> dict:
     """Train (or resume training) the SB; returns the final validation metrics."""
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),  # several CPU processes (torchrun / accelerate launch) use gloo
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=args.report_to,
