@@ -26,6 +26,8 @@ from synthforge_hf.data.torch_data import SyntheticFaceStream, collate_rows
 from synthforge_hf.hub.dataset_card import write_dataset_card
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 
+from .processes import run_cli_in_processes
+
 RESOLUTION = 32
 
 
@@ -334,14 +336,7 @@ def test_official_release_with_a_corrupt_image_is_named(pipe, tmp_path):
 def test_two_processes_share_the_shards(tmp_path):
     """`torchrun` (what `accelerate launch` starts) with 2 CPU processes: each makes its own shards."""
     out = tmp_path / "two"
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "synthforge_hf.cli",
+    args = [
         "make-dataset",
         "--out",
         str(out),
@@ -355,8 +350,7 @@ def test_two_processes_share_the_shards(tmp_path):
         str(RESOLUTION),
         "--no-progress",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = run_cli_in_processes(args)
     made = sorted(line.split(":")[0] for line in result.stdout.splitlines() if "shards made" in line)
     assert made == ["process 0", "process 1"]
     assert all("3 shards made" in line for line in result.stdout.splitlines() if "shards made" in line)

@@ -17,6 +17,8 @@ from synthforge_hf.training.common import index_batches
 from synthforge_hf.training.lf import LFTrainingArguments, train_lf
 from synthforge_hf.training.sb import SBTrainingArguments, build_config, evaluate_sb, train_sb
 
+from .processes import run_cli_in_processes
+
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory):
@@ -203,34 +205,24 @@ def test_label_finetuning_end_to_end(faces, tmp_path):
 
 def test_two_process_training(faces, tmp_path):
     """Data-parallel training over 2 CPU processes (gloo), as `accelerate launch` runs it."""
-    import subprocess
-    import sys
-
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "synthforge_hf.cli",
-        "train-sb",
-        "--data",
-        str(faces),
-        "--output-dir",
-        str(tmp_path),
-        "--max-steps",
-        "3",
-        "--batch-size",
-        "2",
-        "--eval-steps",
-        "1000",
-        "--save-steps",
-        "2",
-        "--eval-samples",
-        "4",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    run_cli_in_processes(
+        [
+            "train-sb",
+            "--data",
+            str(faces),
+            "--output-dir",
+            str(tmp_path),
+            "--max-steps",
+            "3",
+            "--batch-size",
+            "2",
+            "--eval-steps",
+            "1000",
+            "--save-steps",
+            "2",
+            "--eval-samples",
+            "4",
+        ]
+    )
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "checkpoints" / "step-00000002").exists()
     assert len(json.loads((tmp_path / "train_history.json").read_text())["history"]) == 3
