@@ -1,0 +1,95 @@
+"""Tri-plane sampling, the OSG decoder and Mip-NeRF compositing of EG3D / Next3D.
+
+The plane axes, the coordinate scaling by ``2 / box_warp``, the decoder's layout (``net.0`` 32->64,
+Softplus, ``net.2`` 64->33) and its sigmoid colour range are those of the official models, so their
+weights apply unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .stylegan2 import FullyConnectedLayer
+
+# Rows are the axes of each plane; points are projected by p @ inverse(axes) and keep two coordinates:
+# plane 0 -> (x, y), plane 1 -> (x, z), plane 2 -> (z, x).
+PLANE_AXES = torch.tensor(
+    [
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]],
+        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+    ]
+)
+
+
+def project_onto_planes(coordinates: torch.Tensor, axes: torch.Tensor = PLANE_AXES) -> torch.Tensor:
+    """(N,M,3) points -> (N*planes, M, 2) in-plane coordinates."""
+    batch, points, _ = coordinates.shape
+    planes = axes.shape[0]
+    inverse = torch.linalg.inv(axes.to(coordinates)).expand(batch, -1, -1, -1).reshape(batch * planes, 3, 3)
+    repeated = coordinates[:, None].expand(-1, planes, -1, -1).reshape(batch * planes, points, 3)
+    return torch.bmm(repeated, inverse)[..., :2]
+
+
+def sample_from_planes(
+    plane_features: torch.Tensor, coordinates: torch.Tensor, box_warp: float, axes: torch.Tensor = PLANE_AXES
+) -> torch.Tensor:
+    """Bilinear features (N, planes, M, C) of (N,M,3) points from (N, planes, C, H, W) tri-planes; the
+    cube of side ``box_warp`` around the origin spans each plane."""
+    batch, planes, channels, height, width = plane_features.shape
+    points = coordinates.shape[1]
+    grid = project_onto_planes(coordinates * (2.0 / box_warp), axes)[:, None]
+    sampled = F.grid_sample(
+        plane_features.reshape(batch * planes, channels, height, width),
+        grid.float(),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
+    return sampled.permute(0, 3, 2, 1).reshape(batch, planes, points, channels)
+
+
+class OSGDecoder(nn.Module):
+    """Mean of the three plane features -> density (raw) and 32 features whose first 3 are RGB."""
+
+    def __init__(
+        self, n_features: int = 32, output_dim: int = 32, hidden_dim: int = 64, lr_multiplier: float = 1.0
+    ):
+        super().__init__()
+        self.net = nn.Sequential(
+            FullyConnectedLayer(n_features, hidden_dim, lr_multiplier=lr_multiplier),
+            nn.Softplus(),
+            FullyConnectedLayer(hidden_dim, 1 + output_dim, lr_multiplier=lr_multiplier),
+        )
+
+    def forward(self, sampled_features: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = sampled_features.mean(dim=1)
+        batch, points, channels = x.shape
+        x = self.net(x.reshape(batch * points, channels)).reshape(batch, points, -1)
+        return {"rgb": torch.sigmoid(x[..., 1:]) * (1 + 2 * 0.001) - 0.001, "sigma": x[..., :1]}
+
+
+def mip_composite(
+    colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor, white_back: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Volume rendering over samples (N, rays, S, ·): interval midpoints, density softplus(sigma - 1),
+    alpha compositing. Returns colour scaled to [-1, 1] (N, rays, C), the expected depth clamped to the
+    sampled range (N, rays, 1), and the weights (N, rays, S-1, 1)."""
+    deltas = depths[:, :, 1:] - depths[:, :, :-1]
+    colors_mid = (colors[:, :, :-1] + colors[:, :, 1:]) / 2
+    densities_mid = F.softplus((densities[:, :, :-1] + densities[:, :, 1:]) / 2 - 1)
+    depths_mid = (depths[:, :, :-1] + depths[:, :, 1:]) / 2
+    alpha = 1 - torch.exp(-densities_mid * deltas)
+    transmittance = torch.cumprod(
+        torch.cat([torch.ones_like(alpha[:, :, :1]), 1 - alpha + 1e-10], dim=-2), dim=-2
+    )
+    weights = alpha * transmittance[:, :, :-1]
+    rgb = (weights * colors_mid).sum(dim=-2)
+    total = weights.sum(dim=2)
+    depth = torch.nan_to_num((weights * depths_mid).sum(dim=-2) / total, float("inf"))
+    depth = depth.clamp(depths.min(), depths.max())
+    if white_back:
+        rgb = rgb + 1 - total
+    return rgb * 2 - 1, depth, weights
