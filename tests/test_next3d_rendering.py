@@ -59,3 +59,44 @@ def test_compositing_by_hand():
     empty = torch.full((1, 1, 3, 1), -1e4)
     rgb, depth, _ = mip_composite(colors, empty, depths, white_back=True)
     assert rgb.item() == pytest.approx(1.0) and depth.item() == 3.0  # white, farthest depth
+
+
+def test_stratified_depths_stay_in_their_strata():
+    from synthforge_hf.generators.next3d.rendering import stratified_depths
+
+    depths = stratified_depths(2, 5, 2.25, 3.3, 48, torch.Generator().manual_seed(0))
+    step = (3.3 - 2.25) / 47
+    lower = 2.25 + torch.arange(48) * step
+    assert ((depths[..., 0] >= lower - 1e-6) & (depths[..., 0] <= lower + step + 1e-6)).all()
+
+
+def test_pdf_sampling_follows_the_weights():
+    from synthforge_hf.generators.next3d.rendering import sample_pdf
+
+    bins = torch.linspace(0, 1, 5)[None]  # 4 bins
+    even = sample_pdf(bins, torch.ones(1, 4), 9, deterministic=True)
+    torch.testing.assert_close(even, torch.linspace(0, 1, 9)[None], atol=1e-4, rtol=0)
+    peaked = sample_pdf(bins, torch.tensor([[0.0, 0.0, 1.0, 0.0]]), 50, torch.Generator().manual_seed(0))
+    assert ((peaked >= 0.5 - 1e-3) & (peaked <= 0.75 + 1e-3)).float().mean() > 0.99
+
+
+def test_render_triplanes_is_seeded_and_sane():
+    from synthforge_hf.generators.next3d.rendering import render_triplanes
+
+    torch.manual_seed(0)
+    decoder, planes = OSGDecoder(), torch.randn(1, 3, 32, 8, 8)
+    origins = torch.tensor([[[0.0, 0.0, 2.7]]]).repeat(1, 4, 1)
+    directions = torch.nn.functional.normalize(
+        torch.tensor([[[0.0, 0.0, -1.0]]]) + 0.05 * torch.randn(1, 4, 3), dim=-1
+    )
+    args = (planes, decoder, origins, directions, 2.25, 3.3, 12, 12, 1.0)
+    with torch.no_grad():
+        first = render_triplanes(*args, generator=torch.Generator().manual_seed(3))
+        again = render_triplanes(*args, generator=torch.Generator().manual_seed(3))
+    for a, b in zip(first, again, strict=True):
+        assert torch.equal(a, b)
+    rgb, depth, weight = first
+    assert rgb.shape == (1, 4, 32) and depth.shape == (1, 4, 1) and weight.shape == (1, 4, 1)
+    assert (
+        (weight >= 0).all() and (weight <= 1 + 1e-5).all() and (depth >= 2.25).all() and (depth <= 3.4).all()
+    )

@@ -93,3 +93,96 @@ def mip_composite(
     if white_back:
         rgb = rgb + 1 - total
     return rgb * 2 - 1, depth, weights
+
+
+def stratified_depths(
+    batch: int,
+    rays: int,
+    start: float,
+    end: float,
+    samples: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """(N, rays, S, 1) depths: S evenly spaced starts in [start, end], each jittered within its step."""
+    base = (
+        torch.linspace(start, end, samples, device=device).reshape(1, 1, samples, 1).repeat(batch, rays, 1, 1)
+    )
+    jitter = torch.rand(base.shape, generator=generator).to(base)
+    return base + jitter * (end - start) / (samples - 1)
+
+
+def sample_pdf(
+    bins: torch.Tensor,
+    weights: torch.Tensor,
+    samples: int,
+    generator: torch.Generator | None = None,
+    deterministic: bool = False,
+    eps: float = 1e-5,
+) -> torch.Tensor:
+    """Inverse-CDF samples (R, samples) from the piecewise-constant density ``weights`` (R, B) on the
+    ``bins`` edges (R, B+1)."""
+    rays, count = weights.shape
+    pdf = (weights + eps) / (weights + eps).sum(dim=-1, keepdim=True)
+    cdf = torch.cat([torch.zeros_like(pdf[:, :1]), pdf.cumsum(dim=-1)], dim=-1)
+    if deterministic:
+        u = torch.linspace(0, 1, samples, device=bins.device).expand(rays, samples).contiguous()
+    else:
+        u = torch.rand(rays, samples, generator=generator).to(bins)
+    index = torch.searchsorted(cdf, u, right=True)
+    pair = torch.stack([(index - 1).clamp_min(0), index.clamp_max(count)], dim=-1).reshape(rays, 2 * samples)
+    cdf_pair = cdf.gather(1, pair).reshape(rays, samples, 2)
+    bin_pair = bins.gather(1, pair).reshape(rays, samples, 2)
+    span = cdf_pair[..., 1] - cdf_pair[..., 0]
+    span = torch.where(span < eps, torch.ones_like(span), span)
+    return bin_pair[..., 0] + (u - cdf_pair[..., 0]) / span * (bin_pair[..., 1] - bin_pair[..., 0])
+
+
+def importance_depths(
+    depths: torch.Tensor, weights: torch.Tensor, samples: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """(N, rays, samples, 1) extra depths drawn where the coarse pass put its weight (smoothed by a
+    max then mean filter over neighbouring intervals, plus a floor of 0.01)."""
+    batch, rays, coarse, _ = depths.shape
+    with torch.no_grad():
+        z = depths.reshape(batch * rays, coarse)
+        w = weights.reshape(batch * rays, 1, -1).float()
+        w = F.avg_pool1d(F.max_pool1d(w, 2, 1, padding=1), 2, 1)[:, 0] + 0.01
+        mids = 0.5 * (z[:, :-1] + z[:, 1:])
+        return sample_pdf(mids, w[:, 1:-1], samples, generator).reshape(batch, rays, samples, 1)
+
+
+def render_triplanes(
+    planes: torch.Tensor,
+    decoder: OSGDecoder,
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    ray_start: float,
+    ray_end: float,
+    depth_resolution: int,
+    depth_resolution_importance: int,
+    box_warp: float,
+    generator: torch.Generator | None = None,
+    white_back: bool = False,
+):
+    """Two-pass (stratified + importance) volume rendering of tri-planes (N, 3, C, H, W) along rays
+    (N, R, 3). Returns features (N, R, C_out) in [-1, 1], depth (N, R, 1) and weight sums (N, R, 1)."""
+    batch, rays, _ = origins.shape
+
+    def evaluate(depths: torch.Tensor):
+        count = depths.shape[2]
+        points = (origins[:, :, None] + depths * directions[:, :, None]).reshape(batch, -1, 3)
+        out = decoder(sample_from_planes(planes, points, box_warp))
+        return out["rgb"].reshape(batch, rays, count, -1), out["sigma"].reshape(batch, rays, count, 1)
+
+    depths = stratified_depths(batch, rays, ray_start, ray_end, depth_resolution, generator, origins.device)
+    colors, densities = evaluate(depths)
+    if depth_resolution_importance > 0:
+        _, _, weights = mip_composite(colors, densities, depths)
+        fine = importance_depths(depths, weights, depth_resolution_importance, generator)
+        fine_colors, fine_densities = evaluate(fine)
+        depths, order = torch.cat([depths, fine], dim=2).sort(dim=2)
+        colors = torch.cat([colors, fine_colors], dim=2).gather(2, order.expand(-1, -1, -1, colors.shape[-1]))
+        densities = torch.cat([densities, fine_densities], dim=2).gather(2, order)
+    rgb, depth, weights = mip_composite(colors, densities, depths, white_back=white_back)
+    return rgb, depth, weights.sum(dim=2)
