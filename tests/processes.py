@@ -9,11 +9,12 @@ import sys
 def run_cli_in_processes(
     args: list[str], processes: int = 2, timeout: int = 300
 ) -> subprocess.CompletedProcess:
-    """`python -m torch.distributed.run --nproc_per_node N -m synthforge_hf.cli ARGS`; fails on error."""
+    """`torch.distributed.run --standalone --nproc_per_node N -m synthforge_hf.cli ARGS`; fails on error."""
     command = [
         sys.executable,
         "-m",
         "torch.distributed.run",
+        "--standalone",  # a free rendezvous port, so concurrent runs cannot collide
         "--nproc_per_node",
         str(processes),
         "-m",
