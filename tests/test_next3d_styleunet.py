@@ -61,6 +61,9 @@ def test_condition_drives_the_output_and_unreached_layers_do_not():
             image, net.synthesis(condition, ws, noise_mode="const")
         )
         assert not torch.allclose(image, net.synthesis(torch.randn(2, 3, 16, 16), ws, noise_mode="const"))
+        z = torch.randn(2, 8)
+        mapped = net.synthesis(condition, net.mapping(z, None), noise_mode="const")
+        assert torch.equal(net(z, None, condition, noise_mode="const"), mapped)
         net.synthesis.fusion[-1].weight.add_(1.0)  # the 16 px fusion: 16 is not below num_cond_res
         net.synthesis.b4.conv1.weight.add_(1.0)  # b4 is below the first block that runs (b8)
         assert torch.equal(image, net.synthesis(condition, ws, noise_mode="const"))

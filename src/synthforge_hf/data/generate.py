@@ -119,10 +119,11 @@ def generate_dataset(
     shards = plan_shards(spec.split_sizes, shard_size)
     selected = [shards[i] for i in (shard_range if shard_range is not None else range(len(shards)))]
     state = PartialState(cpu=pipe.device.type == "cpu")  # gloo across CPU processes, NCCL across GPUs
-    if state.is_main_process:
+    if state.is_main_process:  # writes the spec, or checks it against the one it resumes
         _check_or_write_spec(output_dir, spec)
     state.wait_for_everyone()
-    _check_or_write_spec(output_dir, spec)  # every process checks the spec it resumes
+    if not state.is_main_process:  # every other process checks the spec it resumes
+        _check_or_write_spec(output_dir, spec)
 
     (output_dir / "data").mkdir(parents=True, exist_ok=True)
     summary = GenerationSummary()

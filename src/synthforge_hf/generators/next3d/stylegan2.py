@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from .ops import bias_act, make_filter, modulated_conv2d, upsample2d
+from .ops import ACTIVATIONS, bias_act, make_filter, modulated_conv2d, upsample2d
 
 RESAMPLE_FILTER = (1, 3, 3, 1)
 
@@ -163,8 +163,8 @@ class SynthesisLayer(nn.Module):
             flip_weight=self.up == 1,
         )
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
-        default_gain = math.sqrt(2.0) if self.activation in ("lrelu", "relu") else 1.0
-        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=default_gain * gain, clamp=clamp)
+        gain = ACTIVATIONS[self.activation][1] * gain
+        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=gain, clamp=clamp)
 
 
 class ToRGBLayer(nn.Module):
@@ -279,6 +279,8 @@ class StyleGAN2Generator(nn.Module):
     """``mapping`` + ``synthesis``. ``mapping_ws`` lets the mapping emit more w's than this synthesis
     uses (Next3D's static tri-plane backbone maps 28 w's: 14 for itself, 14 for the texture network)."""
 
+    synthesis_class = SynthesisNetwork
+
     def __init__(
         self,
         z_dim: int,
@@ -292,7 +294,7 @@ class StyleGAN2Generator(nn.Module):
     ):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, **synthesis_kwargs)
+        self.synthesis = self.synthesis_class(w_dim, img_resolution, img_channels, **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(
             z_dim, c_dim, w_dim, num_ws=mapping_ws or self.num_ws, **(mapping_kwargs or {})

@@ -13,8 +13,8 @@ import math
 import torch
 from torch import nn
 
-from .ops import bias_act, conv2d_resample, make_filter, upfirdn2d
-from .stylegan2 import RESAMPLE_FILTER, MappingNetwork, SynthesisNetwork
+from .ops import ACTIVATIONS, bias_act, conv2d_resample, make_filter, upfirdn2d
+from .stylegan2 import RESAMPLE_FILTER, StyleGAN2Generator, SynthesisNetwork
 
 
 def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2) -> torch.Tensor:
@@ -56,10 +56,11 @@ class Conv2dLayer(nn.Module):
             padding=self.padding,
             flip_weight=self.up == 1,
         )
-        default_gain = math.sqrt(2.0) if self.activation in ("lrelu", "relu") else 1.0
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
         bias = None if self.bias is None else self.bias.to(x.dtype)
-        return bias_act(x, bias, act=self.activation, gain=default_gain * gain, clamp=clamp)
+        return bias_act(
+            x, bias, act=self.activation, gain=ACTIVATIONS[self.activation][1] * gain, clamp=clamp
+        )
 
 
 class EncoderResBlock(nn.Module):
@@ -137,23 +138,19 @@ class StyleUNetSynthesis(SynthesisNetwork):
         return img
 
 
-class StyleUNetGenerator(nn.Module):
-    """``mapping`` + `StyleUNetSynthesis` (``synthesis``)."""
+class StyleUNetGenerator(StyleGAN2Generator):
+    """``mapping`` + `StyleUNetSynthesis` (``synthesis``), which also takes the condition image."""
 
-    def __init__(
+    synthesis_class = StyleUNetSynthesis
+
+    def forward(
         self,
-        z_dim: int,
-        c_dim: int,
-        w_dim: int,
-        img_resolution: int,
-        img_channels: int,
-        mapping_ws: int | None = None,
-        mapping_kwargs: dict | None = None,
-        **synthesis_kwargs,
-    ):
-        super().__init__()
-        self.synthesis = StyleUNetSynthesis(w_dim, img_resolution, img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(
-            z_dim, c_dim, w_dim, num_ws=mapping_ws or self.num_ws, **(mapping_kwargs or {})
-        )
+        z: torch.Tensor,
+        c: torch.Tensor | None,
+        condition: torch.Tensor,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        **layer_kwargs,
+    ) -> torch.Tensor:
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(condition, ws[:, : self.num_ws], **layer_kwargs)
