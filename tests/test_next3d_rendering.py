@@ -74,9 +74,10 @@ def test_pdf_sampling_follows_the_weights():
     from synthforge_hf.generators.next3d.rendering import sample_pdf
 
     bins = torch.linspace(0, 1, 5)[None]  # 4 bins
-    even = sample_pdf(bins, torch.ones(1, 4), 9, deterministic=True)
+    even = sample_pdf(bins, torch.ones(1, 4), 9)
     torch.testing.assert_close(even, torch.linspace(0, 1, 9)[None], atol=1e-4, rtol=0)
-    peaked = sample_pdf(bins, torch.tensor([[0.0, 0.0, 1.0, 0.0]]), 50, torch.Generator().manual_seed(0))
+    u = torch.rand(1, 50, generator=torch.Generator().manual_seed(0))
+    peaked = sample_pdf(bins, torch.tensor([[0.0, 0.0, 1.0, 0.0]]), 50, u)
     assert ((peaked >= 0.5 - 1e-3) & (peaked <= 0.75 + 1e-3)).float().mean() > 0.99
 
 
@@ -95,8 +96,12 @@ def test_render_triplanes_is_seeded_and_sane():
         again = render_triplanes(*args, generator=torch.Generator().manual_seed(3))
     for a, b in zip(first, again, strict=True):
         assert torch.equal(a, b)
-    rgb, depth, weight = first
+    rgb, depth, weight, points, sigma = first
     assert rgb.shape == (1, 4, 32) and depth.shape == (1, 4, 1) and weight.shape == (1, 4, 1)
+    assert points.shape == (1, 4 * 12, 3) and sigma.shape == (1, 4 * 12, 1)
+    # the coarse points lie on the rays, between ray_start and ray_end
+    along = ((points.reshape(1, 4, 12, 3) - origins[:, :, None]) * directions[:, :, None]).sum(-1)
+    assert (along >= 2.25 - 1e-5).all() and (along <= 3.3 + (3.3 - 2.25) / 11 + 1e-5).all()  # jitter < 1 step
     assert (
         (weight >= 0).all() and (weight <= 1 + 1e-5).all() and (depth >= 2.25).all() and (depth <= 3.4).all()
     )

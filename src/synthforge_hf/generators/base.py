@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from diffusers.configuration_utils import ConfigMixin
@@ -27,9 +27,19 @@ class Scene:
     resolution: int
 
 
+@dataclass
+class GeneratorOutput:
+    """``images`` (B,3,H,W) in [0, 1] at the scene's resolution, and backend-specific per-sample outputs
+    (``extras``: tensors whose first dimension is the batch, e.g. Next3D's own depth and its alignment
+    residuals)."""
+
+    images: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
 class FaceGenerator(ModelMixin, ConfigMixin):
     """Base class of image backends. Subclasses set ``latent_dim`` in their config and implement
-    `sample_latents` and `forward` (Scene -> images (B,3,H,W) in [0, 1]).
+    `sample_latents` and `forward` (Scene -> `GeneratorOutput`).
 
     A subclass's module must import ``ModelMixin`` by name: `DiffusionPipeline.from_pretrained`
     picks a custom component's loader by looking that name up in the component's module.
@@ -49,5 +59,5 @@ class FaceGenerator(ModelMixin, ConfigMixin):
         """Head-frame points (metres) -> the world this backend renders in."""
         return head_to_world(points)
 
-    def forward(self, scene: Scene) -> torch.Tensor:
+    def forward(self, scene: Scene) -> GeneratorOutput:
         raise NotImplementedError

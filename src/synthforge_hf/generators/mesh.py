@@ -15,7 +15,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (see FaceGenerator's docstring)
 
 from ..constants import CLASS_ID
-from .base import FaceGenerator, Scene
+from .base import FaceGenerator, GeneratorOutput, Scene
 
 # Albedos in linear RGB.
 SKIN_TONES = (
@@ -193,7 +193,7 @@ class MeshFaceGenerator(FaceGenerator):
         t = (t + 0.15 * noise[:, 0]).clamp(0, 1)[..., None]
         return colour_a[:, None, None] * (1 - t) + colour_b[:, None, None] * t
 
-    def forward(self, scene: Scene) -> torch.Tensor:
+    def forward(self, scene: Scene) -> GeneratorOutput:
         """Render images (B,3,H,W) in [0,1]."""
         latents = scene.latents.float().cpu()
         fragments, labels = scene.annotations.fragments, scene.annotations.segmentation.cpu()
@@ -242,4 +242,4 @@ class MeshFaceGenerator(FaceGenerator):
         background = self._background(latents, resolution, coarse)
         image = torch.where(fragments.foreground.cpu()[..., None], shaded, background)
         image = image.clamp(0, 1) ** (1 / 2.2)
-        return image.permute(0, 3, 1, 2).contiguous()
+        return GeneratorOutput(image.permute(0, 3, 1, 2).contiguous())

@@ -7,6 +7,8 @@ weights apply unchanged.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -95,40 +97,52 @@ def mip_composite(
     return rgb * 2 - 1, depth, weights
 
 
+Generators = torch.Generator | list[torch.Generator] | None
+
+
+def uniform(shape: tuple[int, ...], generator: Generators, device: torch.device | str = "cpu") -> torch.Tensor:
+    """U(0,1) numbers of ``shape``; with a list of generators, row ``i`` of the first dimension is drawn
+    from generator ``i`` alone (so a sample's randomness does not depend on its batch)."""
+    if isinstance(generator, list):
+        if len(generator) != shape[0]:
+            raise ValueError(f"got {len(generator)} generators for a batch of {shape[0]}")
+        values = torch.stack([torch.rand(shape[1:], generator=g, device=g.device) for g in generator])
+    else:
+        values = torch.rand(shape, generator=generator, device=generator.device if generator else device)
+    return values.to(device)
+
+
 def stratified_depths(
     batch: int,
     rays: int,
     start: float,
     end: float,
     samples: int,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """(N, rays, S, 1) depths: S evenly spaced starts in [start, end], each jittered within its step."""
     base = (
         torch.linspace(start, end, samples, device=device).reshape(1, 1, samples, 1).repeat(batch, rays, 1, 1)
     )
-    jitter = torch.rand(base.shape, generator=generator).to(base)
-    return base + jitter * (end - start) / (samples - 1)
+    return base + uniform(tuple(base.shape), generator, device) * (end - start) / (samples - 1)
 
 
 def sample_pdf(
     bins: torch.Tensor,
     weights: torch.Tensor,
     samples: int,
-    generator: torch.Generator | None = None,
-    deterministic: bool = False,
+    u: torch.Tensor | None = None,
     eps: float = 1e-5,
 ) -> torch.Tensor:
     """Inverse-CDF samples (R, samples) from the piecewise-constant density ``weights`` (R, B) on the
-    ``bins`` edges (R, B+1)."""
+    ``bins`` edges (R, B+1), at the quantiles ``u`` (R, samples) (evenly spaced when None)."""
     rays, count = weights.shape
     pdf = (weights + eps) / (weights + eps).sum(dim=-1, keepdim=True)
     cdf = torch.cat([torch.zeros_like(pdf[:, :1]), pdf.cumsum(dim=-1)], dim=-1)
-    if deterministic:
-        u = torch.linspace(0, 1, samples, device=bins.device).expand(rays, samples).contiguous()
-    else:
-        u = torch.rand(rays, samples, generator=generator).to(bins)
+    if u is None:
+        u = torch.linspace(0, 1, samples, device=bins.device).expand(rays, samples)
+    u = u.to(bins).contiguous()
     index = torch.searchsorted(cdf, u, right=True)
     pair = torch.stack([(index - 1).clamp_min(0), index.clamp_max(count)], dim=-1).reshape(rays, 2 * samples)
     cdf_pair = cdf.gather(1, pair).reshape(rays, samples, 2)
@@ -139,7 +153,7 @@ def sample_pdf(
 
 
 def importance_depths(
-    depths: torch.Tensor, weights: torch.Tensor, samples: int, generator: torch.Generator | None = None
+    depths: torch.Tensor, weights: torch.Tensor, samples: int, generator: Generators = None
 ) -> torch.Tensor:
     """(N, rays, samples, 1) extra depths drawn where the coarse pass put its weight (smoothed by a
     max then mean filter over neighbouring intervals, plus a floor of 0.01)."""
@@ -149,7 +163,19 @@ def importance_depths(
         w = weights.reshape(batch * rays, 1, -1).float()
         w = F.avg_pool1d(F.max_pool1d(w, 2, 1, padding=1), 2, 1)[:, 0] + 0.01
         mids = 0.5 * (z[:, :-1] + z[:, 1:])
-        return sample_pdf(mids, w[:, 1:-1], samples, generator).reshape(batch, rays, samples, 1)
+        u = uniform((batch, rays, samples), generator, depths.device).reshape(batch * rays, samples)
+        return sample_pdf(mids, w[:, 1:-1], samples, u).reshape(batch, rays, samples, 1)
+
+
+class VolumeRendering(NamedTuple):
+    """Features (N, R, C) in [-1, 1], depth along the rays (N, R, 1), weight sums (N, R, 1), and the
+    coarse pass's sample points (N, R*S, 3) with their raw densities (N, R*S, 1)."""
+
+    features: torch.Tensor
+    depth: torch.Tensor
+    weight_sum: torch.Tensor
+    coarse_points: torch.Tensor
+    coarse_sigma: torch.Tensor
 
 
 def render_triplanes(
@@ -162,27 +188,29 @@ def render_triplanes(
     depth_resolution: int,
     depth_resolution_importance: int,
     box_warp: float,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     white_back: bool = False,
-):
+) -> VolumeRendering:
     """Two-pass (stratified + importance) volume rendering of tri-planes (N, 3, C, H, W) along rays
-    (N, R, 3). Returns features (N, R, C_out) in [-1, 1], depth (N, R, 1) and weight sums (N, R, 1)."""
+    (N, R, 3)."""
     batch, rays, _ = origins.shape
 
     def evaluate(depths: torch.Tensor):
         count = depths.shape[2]
         points = (origins[:, :, None] + depths * directions[:, :, None]).reshape(batch, -1, 3)
         out = decoder(sample_from_planes(planes, points, box_warp))
-        return out["rgb"].reshape(batch, rays, count, -1), out["sigma"].reshape(batch, rays, count, 1)
+        colors = out["rgb"].reshape(batch, rays, count, -1)
+        return points, colors, out["sigma"].reshape(batch, rays, count, 1)
 
     depths = stratified_depths(batch, rays, ray_start, ray_end, depth_resolution, generator, origins.device)
-    colors, densities = evaluate(depths)
+    coarse_points, colors, densities = evaluate(depths)
+    coarse_sigma = densities.reshape(batch, -1, 1)
     if depth_resolution_importance > 0:
         _, _, weights = mip_composite(colors, densities, depths)
         fine = importance_depths(depths, weights, depth_resolution_importance, generator)
-        fine_colors, fine_densities = evaluate(fine)
+        _, fine_colors, fine_densities = evaluate(fine)
         depths, order = torch.cat([depths, fine], dim=2).sort(dim=2)
         colors = torch.cat([colors, fine_colors], dim=2).gather(2, order.expand(-1, -1, -1, colors.shape[-1]))
         densities = torch.cat([densities, fine_densities], dim=2).gather(2, order)
     rgb, depth, weights = mip_composite(colors, densities, depths, white_back=white_back)
-    return rgb, depth, weights.sum(dim=2)
+    return VolumeRendering(rgb, depth, weights.sum(dim=2), coarse_points, coarse_sigma)

@@ -152,6 +152,7 @@ class SynthesisLayer(nn.Module):
             noise = torch.randn(size, generator=generator).to(x) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
+        noise = None if noise is None else noise.to(x.dtype)
         x = modulated_conv2d(
             x,
             self.weight,
@@ -191,7 +192,10 @@ class ToRGBLayer(nn.Module):
 
 
 class SynthesisBlock(nn.Module):
-    """One resolution of the 'skip' architecture: (const | upsampling conv0), conv1, torgb."""
+    """One resolution of the 'skip' architecture: (const | upsampling conv0), conv1, torgb.
+
+    ``use_fp16`` runs the block's convolutions in float16 on CUDA (the official fp16 blocks); the RGB
+    skip path stays float32."""
 
     def __init__(
         self,
@@ -201,10 +205,11 @@ class SynthesisBlock(nn.Module):
         resolution: int,
         img_channels: int,
         conv_clamp: float | None = None,
+        use_fp16: bool = False,
         **layer_kwargs,
     ):
         super().__init__()
-        self.in_channels = in_channels
+        self.in_channels, self.use_fp16 = in_channels, use_fp16
         self.register_buffer("resample_filter", make_filter(RESAMPLE_FILTER))
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, resolution, resolution))
@@ -220,10 +225,11 @@ class SynthesisBlock(nn.Module):
 
     def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, **layer_kwargs):
         w = iter(ws.unbind(dim=1))
+        dtype = torch.float16 if self.use_fp16 and ws.device.type == "cuda" else torch.float32
         if self.in_channels == 0:
-            x = self.const[None].repeat(ws.shape[0], 1, 1, 1)
+            x = self.const[None].repeat(ws.shape[0], 1, 1, 1).to(dtype)
         else:
-            x = self.conv0(x, next(w), **layer_kwargs)
+            x = self.conv0(x.to(dtype), next(w), **layer_kwargs)
         x = self.conv1(x, next(w), **layer_kwargs)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
@@ -250,6 +256,7 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
         self.block_resolutions = [2**i for i in range(2, int(math.log2(img_resolution)) + 1)]
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions}
+        fp16_resolution = max(2 ** (int(math.log2(img_resolution)) + 1 - num_fp16_res), 8)
         self.num_ws = 0
         for res in self.block_resolutions:
             block = SynthesisBlock(
@@ -259,6 +266,7 @@ class SynthesisNetwork(nn.Module):
                 res,
                 img_channels,
                 conv_clamp=conv_clamp,
+                use_fp16=num_fp16_res > 0 and res >= fp16_resolution,
                 **block_kwargs,
             )
             self.num_ws += block.num_conv

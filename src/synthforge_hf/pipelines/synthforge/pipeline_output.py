@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,10 @@ class SynthForgePipelineOutput(BaseOutput):
         depth: (B,H,W) metres along the optical axis, 0 on background.
         parameters: everything needed to regenerate each sample: ``seed``, ``shape``, ``expression``,
             ``pose``, ``yaw``, ``pitch``, ``fov``, ``latents`` and the EG3D ``camera`` vector (B,25).
+        generator_outputs: what the image backend adds per sample (empty for the mesh renderer). Next3D:
+            ``depth`` (B,H,W) its own rendered depth in metres, ``image_raw`` (B,3,64,64) its neural
+            rendering, and the alignment residuals ``landmark_depth_error`` and ``depth_residual`` (B,)
+            in metres (see `synthforge_hf.generators.next3d.alignment`).
     """
 
     images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
@@ -33,3 +37,4 @@ class SynthForgePipelineOutput(BaseOutput):
     landmark_visibility: np.ndarray | torch.Tensor
     depth: np.ndarray | torch.Tensor
     parameters: dict[str, Any]
+    generator_outputs: dict[str, Any] = field(default_factory=dict)

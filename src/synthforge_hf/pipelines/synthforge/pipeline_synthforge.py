@@ -192,6 +192,8 @@ class SynthForgePipeline(DiffusionPipeline):
             "latents": sampled_latents,
             "camera": merged.pop("camera"),
         }
+        extras = [key for key in merged if key.startswith("extra:")]
+        merged["generator_outputs"] = {key.removeprefix("extra:"): merged.pop(key) for key in extras}
         output = self._format(merged, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
@@ -224,9 +226,10 @@ class SynthForgePipeline(DiffusionPipeline):
             latents=latents[rows].to(device),
             resolution=resolution,
         )
-        images = self.face_generator(scene)
+        generated = self.face_generator(scene)
         return {
-            "images": images.float().cpu(),
+            "images": generated.images.float().cpu(),
+            **{f"extra:{k}": v.float().cpu() for k, v in generated.extras.items()},
             "segmentation": annotations.segmentation.cpu(),
             "landmarks_2d": annotations.landmarks_2d.float().cpu(),
             "landmarks_3d": annotations.landmarks_3d.float().cpu(),
@@ -239,8 +242,10 @@ class SynthForgePipeline(DiffusionPipeline):
     def _format(merged: dict, output_type: str) -> SynthForgePipelineOutput:
         if output_type == "pt":
             return SynthForgePipelineOutput(**merged)
-        as_np = {k: v.numpy() for k, v in merged.items() if k != "parameters"}
-        as_np["parameters"] = {k: v.numpy() for k, v in merged["parameters"].items()}
+        nested = ("parameters", "generator_outputs")
+        as_np = {k: v.numpy() for k, v in merged.items() if k not in nested}
+        for key in nested:
+            as_np[key] = {k: v.numpy() for k, v in merged[key].items()}
         images = as_np["images"].transpose(0, 2, 3, 1)
         if output_type == "pil":
             as_np["images"] = [PIL.Image.fromarray(np.round(im * 255).astype(np.uint8)) for im in images]

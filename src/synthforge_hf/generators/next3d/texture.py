@@ -1,0 +1,223 @@
+"""Rasterizing Next3D's neural texture onto orthographic views of the FLAME mesh.
+
+Next3D projects the posed FLAME mesh orthographically (after ``p' = (p * [1, -1, 1]) @ R``, shifted by
+``orth_shift`` and scaled by ``orth_scale``) onto tri-plane-aligned views, keeps the nearest triangle
+facing the view, and samples the neural texture at each pixel's interpolated UV. Coordinates here are
+``grid_sample`` coordinates of the plane (x to the right, y down, pixel centres at ``(2 i + 1) / R - 1``).
+
+Two rasterizers give the same fragments: PyTorch3D (as the official code, on GPU) and Open3D ray casting
+with parallel rays (fast on CPU). Both keep the faces the official settings keep (``cull_backfaces`` with
+the faces in ``[0, 2, 1]`` order), which are the faces turned towards the view.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.ndimage
+import torch
+import torch.nn.functional as F
+
+from ...rendering.fragments import Fragments
+
+# Rz @ Ry @ Rx Euler angles in degrees: front, the two sides, top (Next3D's rasterization views).
+FRONT_VIEW = (0.0, 0.0, 0.0)
+ORTHOGRAPHIC_VIEWS = (FRONT_VIEW, (0.0, 90.0, 0.0), (0.0, -90.0, 0.0), (90.0, 0.0, 0.0))
+MOUTH_LANDMARKS = slice(48, 60)
+MOUTH_BOX_SCALE = 1.2
+TEXTURE_BACKENDS = ("auto", "open3d", "pytorch3d")
+
+
+def euler_to_matrix(angles_degrees: tuple[float, float, float]) -> torch.Tensor:
+    """``Rz @ Ry @ Rx`` for (x, y, z) angles in degrees (right-handed)."""
+    x, y, z = (math.radians(a) for a in angles_degrees)
+    rx = torch.tensor([[1, 0, 0], [0, math.cos(x), -math.sin(x)], [0, math.sin(x), math.cos(x)]])
+    ry = torch.tensor([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
+    rz = torch.tensor([[math.cos(z), -math.sin(z), 0], [math.sin(z), math.cos(z), 0], [0, 0, 1]])
+    return (rz @ ry @ rx).float()
+
+
+def orthographic_view(
+    points: torch.Tensor,
+    view: tuple[float, float, float],
+    orth_shift: torch.Tensor,
+    orth_scale: float,
+) -> torch.Tensor:
+    """(B,N,3) head-frame points -> (B,N,3): plane grid coordinates (x, y) and a depth that is smaller
+    nearer the view."""
+    flip = torch.tensor([1.0, -1.0, 1.0], dtype=points.dtype, device=points.device)
+    rotation = euler_to_matrix(view).to(points)
+    q = ((points * flip) @ rotation + orth_shift.to(points)) * orth_scale
+    return torch.stack([q[..., 0], -q[..., 1], -q[..., 2]], dim=-1)
+
+
+def facing_view(projected: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """(B,F) faces that the official culling keeps: positive signed area in grid coordinates."""
+    corners = projected[:, faces, :2]
+    edge1, edge2 = corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0]
+    return edge1[..., 0] * edge2[..., 1] - edge1[..., 1] * edge2[..., 0] > 0
+
+
+def grid_centres(resolution: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    return (2 * torch.arange(resolution, dtype=torch.float32, device=device) + 1) / resolution - 1
+
+
+def rasterize_orthographic_open3d(projected: torch.Tensor, faces: torch.Tensor, resolution: int) -> Fragments:
+    """Nearest view-facing triangle per pixel centre by ray casting (Open3D / Embree) along +depth."""
+    import open3d as o3d
+
+    batch = projected.shape[0]
+    points = projected.detach().cpu().float()
+    keep = facing_view(points, faces.cpu())
+    centres = grid_centres(resolution).numpy()
+    ys, xs = np.meshgrid(centres, centres, indexing="ij")
+    face_index = np.full((batch, resolution, resolution), -1, dtype=np.int64)
+    bary = np.zeros((batch, resolution, resolution, 3), dtype=np.float32)
+    depth = np.zeros((batch, resolution, resolution), dtype=np.float32)
+    for b in range(batch):
+        kept = torch.nonzero(keep[b])[:, 0]
+        if len(kept) == 0:
+            continue
+        scene = o3d.t.geometry.RaycastingScene()
+        scene.add_triangles(
+            o3d.core.Tensor(points[b].numpy()), o3d.core.Tensor(faces.cpu()[kept].numpy().astype(np.uint32))
+        )
+        start = float(points[b, :, 2].min()) - 1.0
+        rays = np.zeros((xs.size, 6), dtype=np.float32)
+        rays[:, 0], rays[:, 1], rays[:, 2], rays[:, 5] = xs.ravel(), ys.ravel(), start, 1.0
+        hits = scene.cast_rays(o3d.core.Tensor(rays))
+        t_hit = hits["t_hit"].numpy()
+        hit = np.isfinite(t_hit)
+        ids = kept.numpy()[np.where(hit, hits["primitive_ids"].numpy(), 0).astype(np.int64)]
+        uv = hits["primitive_uvs"].numpy()
+        weights = np.stack([1.0 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], axis=1)
+        face_index[b] = np.where(hit, ids, -1).reshape(resolution, resolution)
+        bary[b] = np.where(hit[:, None], weights, 0.0).reshape(resolution, resolution, 3)
+        depth[b] = np.where(hit, t_hit + start, 0.0).reshape(resolution, resolution)
+    device = projected.device
+    return Fragments(
+        face_index=torch.from_numpy(face_index).to(device),
+        barycentric=torch.from_numpy(bary).to(device),
+        depth=torch.from_numpy(depth).to(device),
+    )
+
+
+def rasterize_orthographic_pytorch3d(
+    projected: torch.Tensor, faces: torch.Tensor, resolution: int
+) -> Fragments:
+    """The official rasterization: PyTorch3D's `rasterize_meshes` in NDC (x left, y up), faces in
+    ``[0, 2, 1]`` order with back faces culled, one face per pixel, no blur."""
+    from pytorch3d.renderer.mesh import rasterize_meshes
+    from pytorch3d.structures import Meshes
+
+    batch = projected.shape[0]
+    ndc = torch.stack([-projected[..., 0], -projected[..., 1], projected[..., 2] + 10.0], dim=-1)
+    swapped = faces[:, [0, 2, 1]]
+    meshes = Meshes(verts=ndc.float(), faces=swapped[None].expand(batch, -1, -1))
+    pix_to_face, zbuf, bary, _ = rasterize_meshes(
+        meshes,
+        image_size=resolution,
+        blur_radius=0.0,
+        faces_per_pixel=1,
+        perspective_correct=False,
+        cull_backfaces=True,
+    )
+    packed = pix_to_face[..., 0]
+    offsets = torch.arange(batch, device=packed.device)[:, None, None] * faces.shape[0]
+    face_index = torch.where(packed >= 0, packed - offsets, torch.full_like(packed, -1))
+    foreground = (face_index >= 0)[..., None]
+    weights = bary[..., 0, :][..., [0, 2, 1]] * foreground  # back to the faces' own corner order
+    return Fragments(face_index=face_index, barycentric=weights, depth=(zbuf[..., 0] - 10.0) * foreground[..., 0])
+
+
+def rasterize_orthographic(
+    projected: torch.Tensor, faces: torch.Tensor, resolution: int, backend: str = "auto"
+) -> Fragments:
+    """Fragments of the view-facing triangles; ``auto`` is PyTorch3D on CUDA and Open3D on CPU."""
+    if backend not in TEXTURE_BACKENDS:
+        raise ValueError(f"unknown texture rasterizer {backend!r}; choose one of {TEXTURE_BACKENDS}")
+    if backend == "auto":
+        backend = "pytorch3d" if projected.device.type == "cuda" else "open3d"
+    if backend == "pytorch3d":
+        return rasterize_orthographic_pytorch3d(projected, faces, resolution)
+    return rasterize_orthographic_open3d(projected, faces, resolution)
+
+
+def fill_enclosed_holes(alpha: torch.Tensor) -> torch.Tensor:
+    """Next3D's ``fill_mouth``: pixels that are not fully opaque (alpha <= 254/255) and are not
+    4-connected to the top-left pixel through such pixels become 1 (the mouth and eye holes)."""
+    masks = (alpha[:, 0] * 255.0 <= 254.0).cpu().numpy()
+    filled = []
+    for open_pixels in masks:
+        labels, _ = scipy.ndimage.label(open_pixels)
+        outside = labels == labels[0, 0] if open_pixels[0, 0] else np.zeros_like(open_pixels)
+        filled.append(open_pixels & ~outside)
+    holes = torch.from_numpy(np.stack(filled)).to(alpha.device)[:, None]
+    return torch.where(holes, torch.ones_like(alpha), alpha)
+
+
+def mouth_boxes(landmarks_grid: torch.Tensor, resolution: int) -> list[tuple[int, int, int, int]]:
+    """Square crops (top, bottom, left, right) around the outer lip landmarks, 1.2x their larger extent,
+    in plane pixels, with the official integer arithmetic."""
+    half = np.float32(resolution / 2)
+    points = landmarks_grid.detach().cpu().float().numpy() * half + half  # float32, as the official code
+    outer = points[:, MOUTH_LANDMARKS]
+    centre = (outer[:, 0] + outer[:, 6]) * 0.5
+    extent = np.maximum(np.ptp(outer[..., 0], axis=1), np.ptp(outer[..., 1], axis=1))
+    size = (extent * MOUTH_BOX_SCALE).astype(int) // 2
+    return [
+        (int(cy - s), int(cy + s), int(cx - s), int(cx + s))
+        for (cx, cy), s in zip(centre, size, strict=True)
+    ]
+
+
+def sample_texture_views(
+    vertices: torch.Tensor,
+    landmarks: torch.Tensor,
+    texture: torch.Tensor,
+    uv_face_mask: torch.Tensor,
+    faces: torch.Tensor,
+    face_uvcoords: torch.Tensor,
+    views: tuple[tuple[float, float, float], ...],
+    orth_shift: torch.Tensor,
+    orth_scale: float,
+    backend: str = "auto",
+) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """For each view: the texture seen there (B,C,R,R), its alpha (B,1,R,R) (visible x UV face mask,
+    enclosed holes filled) and the landmarks in grid coordinates (B,68,2).
+
+    ``texture`` (B,C,R,R) is the neural texture in UV space, ``face_uvcoords`` (F,3,3) the corner UVs of
+    each face as Next3D stores them (``(2u - 1, 1 - 2v, 1)``)."""
+    batch, _, resolution, _ = texture.shape
+    geometry = vertices.detach()
+    out = []
+    for view in views:
+        projected = orthographic_view(geometry, view, orth_shift, orth_scale)
+        fragments = rasterize_orthographic(projected, faces, resolution, backend)
+        grid = fragments.interpolate(face_uvcoords.reshape(-1, 3)[:, :2].to(geometry), _corner_ids(faces))
+        visible = fragments.foreground[:, None].to(texture.dtype)
+        mask = F.grid_sample(
+            uv_face_mask.expand(batch, -1, -1, -1).to(texture), grid.to(texture), align_corners=False
+        )
+        alpha = fill_enclosed_holes(mask * visible)
+        image = F.grid_sample(texture, grid.to(texture), align_corners=False)
+        lmk = orthographic_view(landmarks.detach(), view, orth_shift, orth_scale)[..., :2]
+        out.append((image, alpha, lmk))
+    return out
+
+
+def _corner_ids(faces: torch.Tensor) -> torch.Tensor:
+    """Faces indexing their own corners in a flattened (F*3, ...) per-corner table."""
+    return torch.arange(faces.shape[0] * 3, device=faces.device).reshape(-1, 3)
+
+
+def dense_grid_triangles(height: int, width: int, margin_x: int = 2, margin_y: int = 5) -> torch.Tensor:
+    """Next3D's ``dense_faces`` buffer: two triangles per grid cell inside the margins, column-major,
+    corners in its [0, 2, 1] order."""
+    xs = torch.arange(margin_x, width - 1 - margin_x)
+    ys = torch.arange(margin_y, height - 1 - margin_y)
+    x, y = (t.reshape(-1) for t in torch.meshgrid(xs, ys, indexing="ij"))
+    first = torch.stack([y * width + x, (y + 1) * width + x, y * width + x + 1], dim=-1)
+    second = torch.stack([y * width + x + 1, (y + 1) * width + x, (y + 1) * width + x + 1], dim=-1)
+    return torch.stack([first, second], dim=1).reshape(-1, 3)
