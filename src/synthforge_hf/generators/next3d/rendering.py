@@ -100,7 +100,9 @@ def mip_composite(
 Generators = torch.Generator | list[torch.Generator] | None
 
 
-def uniform(shape: tuple[int, ...], generator: Generators, device: torch.device | str = "cpu") -> torch.Tensor:
+def uniform(
+    shape: tuple[int, ...], generator: Generators, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """U(0,1) numbers of ``shape``; with a list of generators, row ``i`` of the first dimension is drawn
     from generator ``i`` alone (so a sample's randomness does not depend on its batch)."""
     if isinstance(generator, list):

@@ -38,7 +38,14 @@ class SuperresolutionHybrid8XDC(nn.Module):
         clamp = 256.0 if use_fp16 else None
         first, second = block_channels
         self.block0 = SynthesisBlock(
-            channels, first, w_dim, img_resolution // 2, 3, conv_clamp=clamp, use_fp16=use_fp16, **layer_kwargs
+            channels,
+            first,
+            w_dim,
+            img_resolution // 2,
+            3,
+            conv_clamp=clamp,
+            use_fp16=use_fp16,
+            **layer_kwargs,
         )
         self.block1 = SynthesisBlock(
             first, second, w_dim, img_resolution, 3, conv_clamp=clamp, use_fp16=use_fp16, **layer_kwargs

@@ -128,7 +128,9 @@ def rasterize_orthographic_pytorch3d(
     face_index = torch.where(packed >= 0, packed - offsets, torch.full_like(packed, -1))
     foreground = (face_index >= 0)[..., None]
     weights = bary[..., 0, :][..., [0, 2, 1]] * foreground  # back to the faces' own corner order
-    return Fragments(face_index=face_index, barycentric=weights, depth=(zbuf[..., 0] - 10.0) * foreground[..., 0])
+    return Fragments(
+        face_index=face_index, barycentric=weights, depth=(zbuf[..., 0] - 10.0) * foreground[..., 0]
+    )
 
 
 def rasterize_orthographic(
@@ -167,8 +169,7 @@ def mouth_boxes(landmarks_grid: torch.Tensor, resolution: int) -> list[tuple[int
     extent = np.maximum(np.ptp(outer[..., 0], axis=1), np.ptp(outer[..., 1], axis=1))
     size = (extent * MOUTH_BOX_SCALE).astype(int) // 2
     return [
-        (int(cy - s), int(cy + s), int(cx - s), int(cx + s))
-        for (cx, cy), s in zip(centre, size, strict=True)
+        (int(cy - s), int(cy + s), int(cx - s), int(cx + s)) for (cx, cy), s in zip(centre, size, strict=True)
     ]
 
 

@@ -26,6 +26,7 @@ from .superresolution import OFFICIAL_BLOCK_CHANNELS, SuperresolutionHybrid8XDC
 from .texture import FRONT_VIEW, ORTHOGRAPHIC_VIEWS, dense_grid_triangles, mouth_boxes, sample_texture_views
 
 SUPERRESOLUTION_MODULE = "SuperresolutionHybrid8XDC"
+FEATURE_CHANNELS = 32  # decoded per sample point (the first 3 are the raw RGB), fed to the super-resolution
 # Rendering settings of the FFHQ-512 model (the official training script's 'ffhq' configuration).
 FFHQ_RENDERING_KWARGS = {
     "image_resolution": 512,
@@ -113,11 +114,13 @@ class TriPlaneGenerator(nn.Module):
     ):
         super().__init__()
         rendering_kwargs = {**FFHQ_RENDERING_KWARGS, **(rendering_kwargs or {})}
-        if not rendering_kwargs["superresolution_module"].endswith(SUPERRESOLUTION_MODULE):
-            raise NotImplementedError(
-                f"only {SUPERRESOLUTION_MODULE} is implemented, got {rendering_kwargs['superresolution_module']}"
-            )
-        if rendering_kwargs.get("disparity_space_sampling") or rendering_kwargs.get("clamp_mode") != "softplus":
+        sr_module = rendering_kwargs["superresolution_module"]
+        if not sr_module.endswith(SUPERRESOLUTION_MODULE):
+            raise NotImplementedError(f"only {SUPERRESOLUTION_MODULE} is implemented, got {sr_module}")
+        if (
+            rendering_kwargs.get("disparity_space_sampling")
+            or rendering_kwargs.get("clamp_mode") != "softplus"
+        ):
             raise NotImplementedError("only depth-space sampling with softplus densities is implemented")
         if img_channels != 3:
             raise ValueError(f"Next3D makes RGB images (img_channels=3), got {img_channels}")
@@ -156,7 +159,7 @@ class TriPlaneGenerator(nn.Module):
             **kwargs,
         )
         self.superresolution = SuperresolutionHybrid8XDC(
-            channels=plane_channels,
+            channels=FEATURE_CHANNELS,
             img_resolution=img_resolution,
             sr_num_fp16_res=sr_num_fp16_res,
             sr_antialias=rendering_kwargs["sr_antialias"],
@@ -165,7 +168,9 @@ class TriPlaneGenerator(nn.Module):
             **_without(sr_kwargs or {}, NO_EFFECT_SR_KWARGS),
         )
         self.decoder = OSGDecoder(
-            plane_channels, output_dim=32, lr_multiplier=rendering_kwargs.get("decoder_lr_mul", 1)
+            plane_channels,
+            output_dim=FEATURE_CHANNELS,
+            lr_multiplier=rendering_kwargs.get("decoder_lr_mul", 1),
         )
         self.register_buffer("dense_faces", dense_grid_triangles(plane_resolution, plane_resolution)[None])
         self.register_buffer("faces", torch.zeros(1, num_faces, 3, dtype=torch.long))
@@ -259,7 +264,9 @@ class TriPlaneGenerator(nn.Module):
         static = static.reshape(len(static), 3, -1, *static.shape[-2:])
         if blend == "front":
             textured = torch.stack([front, torch.zeros_like(front), torch.zeros_like(front)], dim=1)
-            alpha = torch.stack([front_alpha, torch.zeros_like(front_alpha), torch.zeros_like(front_alpha)], 1)
+            alpha = torch.stack(
+                [front_alpha, torch.zeros_like(front_alpha), torch.zeros_like(front_alpha)], 1
+            )
         else:
             (left, left_alpha, _), (right, _, _), (top, top_alpha, _) = rendered[1:]
             textured = torch.stack([front, left + right, top], dim=1)
