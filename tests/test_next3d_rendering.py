@@ -18,7 +18,7 @@ from synthforge_hf.generators.next3d.rendering import (
 def test_projection_keeps_the_official_coordinate_pairs():
     point = torch.tensor([[[0.1, 0.2, 0.3]]])
     projected = project_onto_planes(point).reshape(3, 2)
-    torch.testing.assert_close(projected, torch.tensor([[0.1, 0.2], [0.1, 0.3], [0.3, 0.1]]))
+    torch.testing.assert_close(projected, torch.tensor([[0.1, 0.2], [0.1, 0.3], [0.3, 0.2]]))
 
 
 def test_sampling_a_ramp_returns_the_coordinate():

@@ -16,12 +16,13 @@ from torch import nn
 from .stylegan2 import FullyConnectedLayer
 
 # Rows are the axes of each plane; points are projected by p @ inverse(axes) and keep two coordinates:
-# plane 0 -> (x, y), plane 1 -> (x, z), plane 2 -> (z, x).
+# plane 0 -> (x, y), plane 1 -> (x, z), plane 2 -> (z, y). (EG3D meant (z, x) for the third plane; the
+# released EG3D and Next3D models were trained with (z, y), so that is what their weights need.)
 PLANE_AXES = torch.tensor(
     [
         [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
         [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]],
-        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+        [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]],
     ]
 )
 

@@ -147,16 +147,17 @@ def rasterize_orthographic(
 
 
 def fill_enclosed_holes(alpha: torch.Tensor) -> torch.Tensor:
-    """Next3D's ``fill_mouth``: pixels that are not fully opaque (alpha <= 254/255) and are not
-    4-connected to the top-left pixel through such pixels become 1 (the mouth and eye holes)."""
-    masks = (alpha[:, 0] * 255.0 <= 254.0).cpu().numpy()
-    filled = []
-    for open_pixels in masks:
-        labels, _ = scipy.ndimage.label(open_pixels)
-        outside = labels == labels[0, 0] if open_pixels[0, 0] else np.zeros_like(open_pixels)
-        filled.append(open_pixels & ~outside)
-    holes = torch.from_numpy(np.stack(filled)).to(alpha.device)[:, None]
-    return torch.where(holes, torch.ones_like(alpha), alpha)
+    """Next3D's ``fill_mouth``: a flood fill from the top-left pixel through the pixels that are not
+    opaque (alpha * 255 <= 254, 4-connected) keeps their alpha; every other pixel becomes 1 (the mouth
+    and eye holes, and the nearly opaque pixels, which the official arithmetic rounds up)."""
+    open_pixels = (alpha[:, 0] * 255.0 <= 254.0).cpu().numpy()
+    outside = np.zeros_like(open_pixels)
+    for b, pixels in enumerate(open_pixels):
+        if pixels[0, 0]:
+            labels, _ = scipy.ndimage.label(pixels)
+            outside[b] = labels == labels[0, 0]
+    reached = torch.from_numpy(outside).to(alpha.device)[:, None]
+    return torch.where(reached, alpha, torch.ones_like(alpha))
 
 
 def mouth_boxes(landmarks_grid: torch.Tensor, resolution: int) -> list[tuple[int, int, int, int]]:

@@ -345,12 +345,12 @@ class TriPlaneGenerator(nn.Module):
         planes = self.blended_planes(ws, v, uv_face_mask, blend, noise_mode, texture_rasterizer)
         cameras = Cameras.from_conditioning(c)
         depth_resolution = depth_image_resolution or resolution
+        if depth_resolution != resolution:  # first, as SynthForge's generator draws its samples
+            depth = self.render(planes, cameras, depth_resolution, generator).depth
         rendering = self.render(planes, cameras, resolution, generator)
         features = rendering.features.permute(0, 2, 1).reshape(batch, -1, resolution, resolution)
         if depth_resolution == resolution:
             depth = rendering.depth
-        else:
-            depth = self.render(planes, cameras, depth_resolution, generator).depth
         depth = depth.permute(0, 2, 1).reshape(batch, 1, depth_resolution, depth_resolution)
         rgb = features[:, :3]
         num_ws = self.texture_backbone.num_ws

@@ -1,0 +1,165 @@
+"""Converting the official Next3D checkpoint into a `Next3DFaceGenerator` (and a whole pipeline).
+
+The checkpoint is read by `checkpoint.read_checkpoint` (nothing in it runs). The generator's constructor
+arguments and its saved attributes (``rendering_kwargs``, ``neural_rendering_resolution``) become the
+component's config; its state dict loads strictly into `TriPlaneGenerator`. The UV face mask, which the
+official code reads from ``data/ffhq/uv_face_eye_mask.png`` at run time, is stored with the weights.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ...errors import MalformedAssetError, require_file
+from .checkpoint import WHERE, _plain, class_name, init_arguments, module_state, read_checkpoint, state_dict
+from .generator import Next3DFaceGenerator
+from .triplane import TriPlaneGenerator
+
+UV_MASK_NAME = "uv_face_eye_mask.png"
+UV_MASK_WHERE = (
+    "Get uv_face_eye_mask.png from DECA's data folder (also in Next3D's data/ffhq/) and pass --uv-mask, "
+    "or put it in the --flame-dir folder."
+)
+OFFICIAL_POSITIONAL = list(inspect.signature(TriPlaneGenerator).parameters)[:6]
+COMPONENT_ARGUMENTS = (
+    "z_dim",
+    "c_dim",
+    "w_dim",
+    "img_resolution",
+    "sr_num_fp16_res",
+    "mapping_kwargs",
+    "rendering_kwargs",
+    "sr_kwargs",
+)
+IGNORED_ARGUMENTS = ("img_channels", "topology_path")
+
+
+def read_uv_face_mask(path: str | Path, resolution: int) -> torch.Tensor:
+    """DECA's UV face/eye mask as Next3D uses it: first channel in OpenCV's BGR order (blue), in [0, 1],
+    resized by nearest neighbour to (1, 1, resolution, resolution)."""
+    path = require_file(path, "UV face mask", UV_MASK_WHERE)
+    try:
+        rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+    except OSError as err:
+        raise MalformedAssetError(path, f"not a readable image ({err})") from err
+    mask = torch.from_numpy(rgb[..., 2].copy())[None, None]
+    return F.interpolate(mask, size=(resolution, resolution))
+
+
+def _largest_block(tensors: dict[str, torch.Tensor], prefix: str) -> int:
+    resolutions = [int(m.group(1)) for k in tensors if (m := re.match(rf"{re.escape(prefix)}\.b(\d+)\.", k))]
+    if not resolutions:
+        raise ValueError(f"no '{prefix}.b<res>' blocks in the state dict")
+    return max(resolutions)
+
+
+def generator_config(record: Any, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """`Next3DFaceGenerator` keyword arguments from a ``G_ema`` record and its state dict."""
+    name = class_name(record)
+    if not name.endswith("TriPlaneGenerator"):
+        raise ValueError(f"expected a Next3D TriPlaneGenerator, found {name}")
+    arguments = init_arguments(record)
+    kwargs = dict(zip(OFFICIAL_POSITIONAL, arguments["init_args"], strict=False))
+    kwargs.update(arguments["init_kwargs"])
+    if kwargs.get("img_channels", 3) != 3:
+        raise ValueError(
+            f"Next3D makes RGB images, this checkpoint has img_channels={kwargs['img_channels']}"
+        )
+    saved = module_state(record)
+    if isinstance(saved.get("rendering_kwargs"), dict):  # the attribute the official sampling code uses
+        kwargs["rendering_kwargs"] = _plain(saved["rendering_kwargs"])
+    config = {key: kwargs.pop(key) for key in COMPONENT_ARGUMENTS if key in kwargs}
+    for key in IGNORED_ARGUMENTS:
+        kwargs.pop(key, None)
+    config["synthesis_kwargs"] = kwargs  # what the official constructor forwards to every StyleGAN2 network
+    plane_resolution = _largest_block(tensors, "texture_backbone.synthesis")
+    config.update(
+        num_faces=tensors["faces"].shape[1],
+        num_uvs=tensors["raw_uvcoords"].shape[1],
+        plane_resolution=plane_resolution,
+        plane_channels=tensors[f"texture_backbone.synthesis.b{plane_resolution}.torgb.weight"].shape[0],
+        mouth_resolution=plane_resolution // 4,
+        sr_block_channels=(
+            tensors["superresolution.block0.conv1.weight"].shape[0],
+            tensors["superresolution.block1.conv1.weight"].shape[0],
+        ),
+        neural_rendering_resolution=int(saved.get("neural_rendering_resolution") or 64),
+    )
+    return config
+
+
+def load_next3d_checkpoint(
+    checkpoint: str | Path,
+    uv_face_mask: str | Path,
+    network: str = "G_ema",
+    **options,
+) -> Next3DFaceGenerator:
+    """A `Next3DFaceGenerator` with the official weights; ``options`` override config values
+    (``depth_image_resolution``, ``truncation_psi``, ``blend``, ...)."""
+    data = read_checkpoint(checkpoint)
+    if network not in data:
+        raise MalformedAssetError(Path(checkpoint), f"no network '{network}' (found {sorted(data)})")
+    tensors = state_dict(data[network])
+    try:
+        config = generator_config(data[network], tensors)
+    except (KeyError, ValueError) as err:
+        raise MalformedAssetError(
+            Path(checkpoint), f"not a Next3D generator the converter knows: {err}"
+        ) from err
+    generator = Next3DFaceGenerator(**{**config, **options})
+    missing, unexpected = generator.next3d.load_state_dict(tensors, strict=False)
+    if missing or unexpected:
+        raise MalformedAssetError(
+            Path(checkpoint),
+            f"the state dict does not match Next3D's layout: {len(missing)} missing (first: {missing[:5]}), "
+            f"{len(unexpected)} unexpected (first: {unexpected[:5]}). {WHERE}",
+        )
+    generator.uv_face_mask.copy_(read_uv_face_mask(uv_face_mask, config["plane_resolution"]))
+    return generator.eval()
+
+
+def convert_next3d(
+    checkpoint: str | Path,
+    output_dir: str | Path,
+    uv_face_mask: str | Path | None = None,
+    flame_dir: str | Path | None = None,
+    alignment_samples: int = 0,
+    alignment_steps: int = 300,
+    network: str = "G_ema",
+    **options,
+):
+    """Convert the official checkpoint into ``output_dir``.
+
+    With ``flame_dir`` (FLAME's ``generic_model.pkl`` and landmark embedding, and optionally
+    ``head_template.obj`` and ``flame_seg_tex.png``) a whole `SynthForgePipeline` is written, loadable by
+    ``SynthForgePipeline.from_pretrained(output_dir)``; ``alignment_samples > 0`` first fits the
+    FLAME -> Next3D correction on that many generated samples. Without it only the component is written
+    (``output_dir/face_generator``). ``uv_face_mask`` defaults to ``flame_dir/uv_face_eye_mask.png``."""
+    output_dir = Path(output_dir)
+    if uv_face_mask is None:
+        uv_face_mask = Path(flame_dir or ".").expanduser() / UV_MASK_NAME
+    generator = load_next3d_checkpoint(checkpoint, uv_face_mask, network, **options)
+    if flame_dir is None:
+        if alignment_samples:
+            raise ValueError("fitting the alignment needs the FLAME model: pass flame_dir")
+        generator.save_pretrained(output_dir / "face_generator")
+        return generator
+    from ...head.flame import load_flame_from_dir
+    from ...pipelines.synthforge import SynthForgePipeline
+    from ...rendering.annotator import FaceAnnotator
+    from .alignment import fit_pipeline_alignment
+
+    pipe = SynthForgePipeline(load_flame_from_dir(flame_dir), generator, FaceAnnotator())
+    if alignment_samples:
+        fit = fit_pipeline_alignment(pipe, alignment_samples, steps=alignment_steps)
+        generator.set_alignment(fit.matrix, fit.translation, (fit.initial_loss, fit.final_loss))
+    pipe.save_pretrained(output_dir)
+    return pipe
