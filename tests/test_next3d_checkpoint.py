@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import sys
-import types
 
 import pytest
 import torch
@@ -17,30 +15,14 @@ from synthforge_hf.errors import MalformedAssetError
 from synthforge_hf.generators.next3d.checkpoint import convert_checkpoint, read_checkpoint, state_dict
 from synthforge_hf.io.safe_pickle import UnsafePickleError
 
-PAYLOAD_SOURCE = "import os\nos.system('touch next3d_payload_ran')\n"
-
-
-def _reconstruct_persistent_obj(meta):  # stands in for torch_utils.persistence's hook when dumping
-    raise AssertionError("never called while dumping")
-
-
-class EasyDict(dict):
-    pass
+from .next3d_files import EasyDict, PersistentRecord, dump_official_snapshot
 
 
 class _Persistent:
     """Pickles like an EG3D `persistent_class` object: a call of the persistence hook with meta."""
 
     def __reduce__(self):
-        state = dict(self.__dict__)
-        meta = dict(
-            type="class",
-            version=6,
-            module_src=PAYLOAD_SOURCE,
-            class_name=f"training.networks.{type(self).__name__}",
-            state=state,
-        )
-        return (_reconstruct_persistent_obj, (meta,))
+        return PersistentRecord(f"training.networks.{type(self).__name__}", dict(self.__dict__)).__reduce__()
 
 
 class Mapping(_Persistent, nn.Module):
@@ -68,35 +50,14 @@ class Generator(_Persistent, nn.Module):
 def _write_snapshot(path, extra=None):
     torch.manual_seed(0)
     generator = Generator()
-    persistence, dnnlib = types.ModuleType("torch_utils.persistence"), types.ModuleType("dnnlib.util")
-    persistence._reconstruct_persistent_obj = _reconstruct_persistent_obj
-    dnnlib.EasyDict = EasyDict
-    names = {
-        "torch_utils": types.ModuleType("torch_utils"),
-        "torch_utils.persistence": persistence,
-        "dnnlib": types.ModuleType("dnnlib"),
-        "dnnlib.util": dnnlib,
+    snapshot = {
+        "G_ema": generator,
+        "G": generator,
+        "D": None,
+        "training_set_kwargs": EasyDict(resolution=512, path="ffhq.zip"),
+        **(extra or {}),
     }
-    originals = (_reconstruct_persistent_obj.__module__, EasyDict.__module__)
-    saved = {name: sys.modules.get(name) for name in names}
-    _reconstruct_persistent_obj.__module__, EasyDict.__module__ = "torch_utils.persistence", "dnnlib.util"
-    sys.modules.update(names)
-    try:
-        snapshot = {
-            "G_ema": generator,
-            "G": generator,
-            "D": None,
-            "training_set_kwargs": EasyDict(resolution=512, path="ffhq.zip"),
-            **(extra or {}),
-        }
-        path.write_bytes(pickle.dumps(snapshot, protocol=4))
-    finally:
-        _reconstruct_persistent_obj.__module__, EasyDict.__module__ = originals
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+    dump_official_snapshot(snapshot, path)
     return generator
 
 

@@ -14,6 +14,15 @@ import numpy as np
 def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--head", choices=("default", "flame", "ict-facekit"), default="default")
     parser.add_argument("--head-dir", type=Path, help="folder with the FLAME or ICT-FaceKit files")
+    parser.add_argument(
+        "--generator",
+        choices=("mesh", "next3d"),
+        default="mesh",
+        help="image backend (next3d needs --head flame)",
+    )
+    parser.add_argument(
+        "--generator-dir", type=Path, help="a converted Next3D component (synthforge convert-next3d)"
+    )
     parser.add_argument("--pipeline", help="a saved pipeline folder or Hub id (overrides --head)")
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
@@ -24,6 +33,12 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_pipeline_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.head != "default" and not args.pipeline and args.head_dir is None:
         parser.error(f"--head {args.head} needs --head-dir")
+    if (
+        args.generator == "next3d"
+        and not args.pipeline
+        and (args.head != "flame" or args.generator_dir is None)
+    ):
+        parser.error("--generator next3d needs --head flame --head-dir DIR --generator-dir DIR")
     if args.resolution < 1 or args.batch_size < 1:
         parser.error("--resolution and --batch-size must be positive")
 
@@ -37,6 +52,15 @@ def _load_pipeline(args: argparse.Namespace):
         pipe = SynthForgePipeline.from_pretrained(args.pipeline)
     elif args.head == "default":
         pipe = SynthForgePipeline.from_default_head()
+    elif args.head == "flame" and args.generator == "next3d":
+        from .generators.next3d.generator import Next3DFaceGenerator
+        from .head.flame import load_flame_from_dir
+        from .rendering.annotator import FaceAnnotator
+
+        folder = args.generator_dir
+        folder = folder / "face_generator" if (folder / "face_generator").is_dir() else folder
+        generator = Next3DFaceGenerator.from_pretrained(folder)
+        pipe = SynthForgePipeline(load_flame_from_dir(args.head_dir), generator, FaceAnnotator())
     elif args.head == "flame":
         from .generators.mesh import MeshFaceGenerator
         from .head.flame import load_flame_from_dir
@@ -211,6 +235,54 @@ def push_dataset_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def convert_next3d_main(argv: list[str] | None = None) -> int:
+    """`synthforge convert-next3d`: convert the official Next3D checkpoint (safely) into a pipeline folder."""
+    parser = argparse.ArgumentParser(
+        prog="synthforge convert-next3d", description=convert_next3d_main.__doc__
+    )
+    parser.add_argument("checkpoint", type=Path, help="the official Next3D FFHQ-512 .pkl")
+    parser.add_argument("out", type=Path)
+    parser.add_argument(
+        "--flame-dir",
+        type=Path,
+        help="FLAME files (generic_model.pkl, landmark embedding, optionally head_template.obj, "
+        "flame_seg_tex.png, uv_face_eye_mask.png): write a whole pipeline, not only the generator",
+    )
+    parser.add_argument("--uv-mask", type=Path, help="uv_face_eye_mask.png (default: in --flame-dir)")
+    parser.add_argument(
+        "--fit-alignment", type=int, default=0, metavar="N", help="fit the alignment on N generated samples"
+    )
+    parser.add_argument("--alignment-steps", type=int, default=300)
+    parser.add_argument("--network", default="G_ema")
+    parser.add_argument("--depth-resolution", type=int, default=128, help="size of the separate depth pass")
+    parser.add_argument("--blend", choices=("front", "all"), default="front")
+    parser.add_argument("--device", default="cpu", help="where the alignment samples are generated")
+    args = parser.parse_args(argv)
+    if args.fit_alignment and args.flame_dir is None:
+        parser.error("--fit-alignment needs --flame-dir")
+
+    from .generators.next3d.convert import convert_next3d
+
+    result = convert_next3d(
+        args.checkpoint,
+        args.out,
+        uv_face_mask=args.uv_mask,
+        flame_dir=args.flame_dir,
+        alignment_samples=args.fit_alignment,
+        alignment_steps=args.alignment_steps,
+        device=args.device,
+        network=args.network,
+        depth_image_resolution=args.depth_resolution,
+        blend=args.blend,
+    )
+    if args.fit_alignment:
+        before, after = result.face_generator.alignment_loss.tolist()
+        print(f"alignment loss {before:.4g} -> {after:.4g}")
+    what = "pipeline" if args.flame_dir else "generator component (face_generator/)"
+    print(f"wrote the Next3D {what} to {args.out}")
+    return 0
+
+
 def _dataclass_parser(prog: str, description: str, cls) -> argparse.ArgumentParser:
     """An argument parser with one option per field of a training-arguments dataclass."""
     import dataclasses
@@ -357,6 +429,7 @@ COMMANDS = {
     "make-dataset": ("synthforge_hf.cli", "make_dataset_main"),
     "import-official": ("synthforge_hf.cli", "import_official_main"),
     "push-dataset": ("synthforge_hf.cli", "push_dataset_main"),
+    "convert-next3d": ("synthforge_hf.cli", "convert_next3d_main"),
     "train-sb": ("synthforge_hf.cli", "train_sb_main"),
     "train-lf": ("synthforge_hf.cli", "train_lf_main"),
     "evaluate": ("synthforge_hf.cli", "evaluate_main"),

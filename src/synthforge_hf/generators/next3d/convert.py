@@ -133,6 +133,7 @@ def convert_next3d(
     flame_dir: str | Path | None = None,
     alignment_samples: int = 0,
     alignment_steps: int = 300,
+    device: str | torch.device = "cpu",
     network: str = "G_ema",
     **options,
 ):
@@ -141,8 +142,9 @@ def convert_next3d(
     With ``flame_dir`` (FLAME's ``generic_model.pkl`` and landmark embedding, and optionally
     ``head_template.obj`` and ``flame_seg_tex.png``) a whole `SynthForgePipeline` is written, loadable by
     ``SynthForgePipeline.from_pretrained(output_dir)``; ``alignment_samples > 0`` first fits the
-    FLAME -> Next3D correction on that many generated samples. Without it only the component is written
-    (``output_dir/face_generator``). ``uv_face_mask`` defaults to ``flame_dir/uv_face_eye_mask.png``."""
+    FLAME -> Next3D correction on that many samples generated on ``device``. Without it only the component
+    is written (``output_dir/face_generator``). ``uv_face_mask`` defaults to
+    ``flame_dir/uv_face_eye_mask.png``. Returns the pipeline (or the component)."""
     output_dir = Path(output_dir)
     if uv_face_mask is None:
         uv_face_mask = Path(flame_dir or ".").expanduser() / UV_MASK_NAME
@@ -159,7 +161,9 @@ def convert_next3d(
 
     pipe = SynthForgePipeline(load_flame_from_dir(flame_dir), generator, FaceAnnotator())
     if alignment_samples:
+        pipe.to(torch.device(device))
         fit = fit_pipeline_alignment(pipe, alignment_samples, steps=alignment_steps)
         generator.set_alignment(fit.matrix, fit.translation, (fit.initial_loss, fit.final_loss))
+        pipe.to("cpu")
     pipe.save_pretrained(output_dir)
     return pipe
