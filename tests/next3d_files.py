@@ -18,7 +18,7 @@ from synthforge_hf.generators.next3d.generator import Next3DFaceGenerator
 
 from .flame_files import flame_model_arrays, write_flame_model
 
-NUM_EXPRESSION = 10
+NUM_EXPRESSION = 50  # as many as load_flame uses by default (the released file has 100)
 # A CPU-sized configuration: 32 px tri-planes, 16 px neural rendering, 64 px output, 12 + 12 samples.
 TINY = dict(
     z_dim=16,

@@ -42,7 +42,7 @@ def flame_dir(tmp_path_factory, flame_template, assets_dir):
 @pytest.fixture(scope="module")
 def pipe(flame_dir, flame_template):
     generator = tiny_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
-    pipe = SynthForgePipeline(load_flame_from_dir(flame_dir, num_expression=10), generator, FaceAnnotator())
+    pipe = SynthForgePipeline(load_flame_from_dir(flame_dir), generator, FaceAnnotator())
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -23,6 +23,7 @@ from .checkpoint import WHERE, _plain, class_name, init_arguments, module_state,
 from .generator import Next3DFaceGenerator
 from .triplane import TriPlaneGenerator
 
+NEXT3D_CLASS = "triplane_next3d.TriPlaneGenerator"
 UV_MASK_NAME = "uv_face_eye_mask.png"
 UV_MASK_WHERE = (
     "Get uv_face_eye_mask.png from DECA's data folder (also in Next3D's data/ffhq/) and pass --uv-mask, "
@@ -61,11 +62,15 @@ def _largest_block(tensors: dict[str, torch.Tensor], prefix: str) -> int:
     return max(resolutions)
 
 
+def _count_blocks(tensors: dict[str, torch.Tensor], prefix: str) -> int:
+    return len({m.group(1) for k in tensors if (m := re.match(rf"{re.escape(prefix)}\.(\d+)\.", k))})
+
+
 def generator_config(record: Any, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
     """`Next3DFaceGenerator` keyword arguments from a ``G_ema`` record and its state dict."""
     name = class_name(record)
-    if not name.endswith("TriPlaneGenerator"):
-        raise ValueError(f"expected a Next3D TriPlaneGenerator, found {name}")
+    if not name.endswith(NEXT3D_CLASS):
+        raise ValueError(f"expected Next3D's {NEXT3D_CLASS}, found {name}")
     arguments = init_arguments(record)
     kwargs = dict(zip(OFFICIAL_POSITIONAL, arguments["init_args"], strict=False))
     kwargs.update(arguments["init_kwargs"])
@@ -86,7 +91,7 @@ def generator_config(record: Any, tensors: dict[str, torch.Tensor]) -> dict[str,
         num_uvs=tensors["raw_uvcoords"].shape[1],
         plane_resolution=plane_resolution,
         plane_channels=tensors[f"texture_backbone.synthesis.b{plane_resolution}.torgb.weight"].shape[0],
-        mouth_resolution=plane_resolution // 4,
+        mouth_resolution=4 * 2 ** _count_blocks(tensors, "mouth_backbone.synthesis.encoder"),  # down to 4 px
         sr_block_channels=(
             tensors["superresolution.block0.conv1.weight"].shape[0],
             tensors["superresolution.block1.conv1.weight"].shape[0],

@@ -1,0 +1,134 @@
+"""Converting a checkpoint in the official Next3D structure into a component and a whole pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from synthforge_hf.cli import main
+from synthforge_hf.errors import MalformedAssetError, MissingAssetError
+from synthforge_hf.generators.next3d.convert import convert_next3d, load_next3d_checkpoint, read_uv_face_mask
+from synthforge_hf.generators.next3d.generator import Next3DFaceGenerator
+from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+
+from .next3d_files import flame_folder, tiny_next3d, write_official_next3d
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory, flame_template, assets_dir):
+    return tiny_next3d(flame_template, assets_dir / "flame" / "uv_face_eye_mask.png", seed=1)
+
+
+@pytest.fixture()
+def snapshot(tmp_path, original, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the payload would leave its file
+    return write_official_next3d(tmp_path / "next3d_ffhq_512.pkl", original)
+
+
+def test_conversion_is_bit_exact_and_runs_nothing(snapshot, original, tmp_path, assets_dir):
+    out = convert_next3d(
+        snapshot, tmp_path / "out", uv_face_mask=assets_dir / "flame" / "uv_face_eye_mask.png"
+    )
+    assert isinstance(out, Next3DFaceGenerator)
+    weights = load_file(tmp_path / "out" / "face_generator" / "diffusion_pytorch_model.safetensors")
+    expected = original.next3d.state_dict()
+    converted = {k.removeprefix("next3d."): v for k, v in weights.items() if k.startswith("next3d.")}
+    assert set(converted) == set(expected)
+    for name, tensor in expected.items():
+        assert torch.equal(converted[name], tensor) and converted[name].dtype == tensor.dtype, name
+    assert torch.equal(weights["uv_face_mask"], original.uv_face_mask)
+    config = json.loads((tmp_path / "out" / "face_generator" / "config.json").read_text())
+    for key in (
+        "z_dim",
+        "img_resolution",
+        "plane_resolution",
+        "mouth_resolution",
+        "neural_rendering_resolution",
+    ):
+        assert config[key] == original.config[key], key
+    assert config["sr_block_channels"] == [16, 8] and config["synthesis_kwargs"]["channel_base"] == 512
+    assert "topology_path" not in config["synthesis_kwargs"]
+    assert not (tmp_path / "next3d_payload_ran").exists()
+    # a strict load of the native network from the converted file
+    fresh = Next3DFaceGenerator(**{k: v for k, v in config.items() if not k.startswith("_")})
+    fresh.load_state_dict(weights, strict=True)
+
+
+def test_converted_generator_renders_like_the_original(snapshot, original, assets_dir, flame_template):
+    converted = load_next3d_checkpoint(  # the depth pass is SynthForge's option, not in the checkpoint
+        snapshot, assets_dir / "flame" / "uv_face_eye_mask.png", depth_image_resolution=32
+    )
+    vertices = torch.from_numpy(flame_template.vertices).float()[None] - torch.tensor([0.0, 1.5, 0.0])
+    flame = torch.cat([vertices, vertices[:, 3000:3068]], dim=1)  # any 68 points serve as landmarks here
+    from synthforge_hf.rendering.cameras import Cameras
+
+    cameras = Cameras.orbit(torch.tensor([0.2]), torch.tensor([-0.1]), torch.tensor([18.0]))
+    z = torch.randn(1, 16)
+    with torch.no_grad():
+        a, b = original.synthesize(z, cameras, flame), converted.synthesize(z, cameras, flame)
+    assert torch.equal(a.image, b.image) and torch.equal(a.image_depth, b.image_depth)
+
+
+def test_whole_pipeline_from_a_flame_folder_and_the_cli(snapshot, tmp_path, flame_template, assets_dir):
+    flame_dir = flame_folder(tmp_path / "flame", flame_template, assets_dir)
+    code = main(["convert-next3d", str(snapshot), str(tmp_path / "pipe"), "--flame-dir", str(flame_dir)])
+    assert code == 0
+    pipe = SynthForgePipeline.from_pretrained(tmp_path / "pipe")
+    assert isinstance(pipe.face_generator, Next3DFaceGenerator) and pipe.head_model.config.name == "flame"
+    assert pipe.face_generator.config.depth_image_resolution == 128
+    pipe.set_progress_bar_config(disable=True)
+    out = pipe(seeds=[0, 1], resolution=32, output_type="np")
+    assert out.images.shape == (2, 32, 32, 3) and out.generator_outputs["depth"].shape == (2, 32, 32)
+    assert (out.segmentation > 0).any() and not (tmp_path / "next3d_payload_ran").exists()
+    # the generate command runs the converted pipeline
+    assert (
+        main(
+            [
+                "generate",
+                "--pipeline",
+                str(tmp_path / "pipe"),
+                "--num-samples",
+                "2",
+                "--resolution",
+                "32",
+                "--out",
+                str(tmp_path / "samples"),
+            ]
+        )
+        == 0
+    )
+    assert len(os.listdir(tmp_path / "samples" / "images")) == 2
+
+
+def test_missing_and_wrong_files_are_explained(snapshot, tmp_path, assets_dir):
+    with pytest.raises(MissingAssetError, match="uv_face_eye_mask.png from DECA"):
+        convert_next3d(snapshot, tmp_path / "out", flame_dir=tmp_path / "empty")
+    with pytest.raises(MissingAssetError, match="Next3D"):
+        convert_next3d(tmp_path / "missing.pkl", tmp_path / "out")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(MalformedAssetError, match="image"):
+        read_uv_face_mask(tmp_path / "broken.png", 32)
+    with pytest.raises(MalformedAssetError, match="network 'G_emma'"):
+        load_next3d_checkpoint(snapshot, assets_dir / "flame" / "uv_face_eye_mask.png", network="G_emma")
+    with pytest.raises(SystemExit, match="uv_face_eye_mask"):  # the CLI says it in one line
+        main(["convert-next3d", str(snapshot), str(tmp_path / "out"), "--flame-dir", str(tmp_path)])
+
+
+def test_a_checkpoint_of_another_network_is_refused(tmp_path, original, assets_dir, monkeypatch):
+    from .next3d_files import as_official_records, dump_official_snapshot
+
+    monkeypatch.chdir(tmp_path)
+    record = as_official_records(original.next3d, "training.triplane.TriPlaneGenerator")  # EG3D, not Next3D
+    path = dump_official_snapshot({"G_ema": record}, tmp_path / "eg3d.pkl")
+    with pytest.raises(MalformedAssetError, match="TriPlaneGenerator"):
+        load_next3d_checkpoint(path, assets_dir / "flame" / "uv_face_eye_mask.png")
+    truncated = tmp_path / "truncated.pkl"
+    shutil.copy(write_official_next3d(tmp_path / "full.pkl", original), truncated)
+    truncated.write_bytes(truncated.read_bytes()[:5000])
+    with pytest.raises(MalformedAssetError):
+        load_next3d_checkpoint(truncated, assets_dir / "flame" / "uv_face_eye_mask.png")
