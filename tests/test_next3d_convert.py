@@ -132,3 +132,14 @@ def test_a_checkpoint_of_another_network_is_refused(tmp_path, original, assets_d
     truncated.write_bytes(truncated.read_bytes()[:5000])
     with pytest.raises(MalformedAssetError):
         load_next3d_checkpoint(truncated, assets_dir / "flame" / "uv_face_eye_mask.png")
+
+
+def test_conversion_fits_and_saves_the_alignment(snapshot, tmp_path, flame_template, assets_dir):
+    flame_dir = flame_folder(tmp_path / "flame", flame_template, assets_dir)
+    convert_next3d(
+        snapshot, tmp_path / "pipe", flame_dir=flame_dir, alignment_samples=2, alignment_iterations=3
+    )
+    generator = Next3DFaceGenerator.from_pretrained(tmp_path / "pipe" / "face_generator")
+    before, after = generator.alignment_loss.tolist()
+    assert after <= before and not torch.equal(generator.alignment_matrix, torch.eye(3))
+    assert torch.isfinite(generator.alignment_translation).all()

@@ -252,7 +252,7 @@ def convert_next3d_main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fit-alignment", type=int, default=0, metavar="N", help="fit the alignment on N generated samples"
     )
-    parser.add_argument("--alignment-steps", type=int, default=300)
+    parser.add_argument("--alignment-iterations", type=int, default=30)
     parser.add_argument("--network", default="G_ema")
     parser.add_argument("--depth-resolution", type=int, default=128, help="size of the separate depth pass")
     parser.add_argument("--blend", choices=("front", "all"), default="front")
@@ -269,7 +269,7 @@ def convert_next3d_main(argv: list[str] | None = None) -> int:
         uv_face_mask=args.uv_mask,
         flame_dir=args.flame_dir,
         alignment_samples=args.fit_alignment,
-        alignment_steps=args.alignment_steps,
+        alignment_iterations=args.alignment_iterations,
         device=args.device,
         network=args.network,
         depth_image_resolution=args.depth_resolution,

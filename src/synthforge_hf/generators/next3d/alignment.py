@@ -2,7 +2,10 @@
 
 Next3D is driven by a FLAME mesh, but the face it renders sits slightly off the mesh mapped by the
 nominal transform (`synthforge_hf.rendering.cameras.head_to_world`). As in SynthForge, a per-model affine
-correction ``p -> p @ A.T + t`` (Next3D world units) is fitted by optimisation on generated samples:
+correction ``p -> p @ A.T + t`` (Next3D world units) is fitted on generated samples by minimising the
+official fit's two terms with their weights (the official code ran Adam on them; here each iteration
+solves them exactly by linear least squares with the correspondences fixed, which converges in a few
+iterations):
 
 - a Chamfer term between the front-face FLAME vertices and the coarse NeRF sample points whose
   normalised density exceeds 0.4 (both restricted to the front of the head, as the official fit);
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import scipy.spatial
 import torch
 
 from ...constants import CLASS_ID
@@ -43,6 +47,7 @@ FACE_CLASSES = (
 VERTEX_MIN_Z, VERTEX_MIN_Y = 0.09, -0.3
 POINT_MIN_Z, POINT_MIN_DENSITY = 0.1, 0.4
 CHAMFER_WEIGHT, DEPTH_WEIGHT = 300.0, 1000.0
+GRAZING_COSINE = 0.2  # pixels whose surface is seen more obliquely than this leave the depth term
 
 
 def optical_axis_depth(ray_depth: torch.Tensor, cameras: Cameras) -> torch.Tensor:
@@ -124,68 +129,113 @@ def front_vertices(vertices: torch.Tensor) -> torch.Tensor:
     return (vertices[:, 2] > VERTEX_MIN_Z) & (vertices[:, 1] > VERTEX_MIN_Y)
 
 
-def _camera_depth(vertices: torch.Tensor, cameras: Cameras) -> torch.Tensor:
-    return cameras.world_to_camera(vertices[None])[0, :, 2]
+def _affine_rows(points: torch.Tensor) -> torch.Tensor:
+    """Rows (3N, 12) of the linear map theta = [A (row-major), t] -> (A p + t) for points (N, 3)."""
+    rows = points.new_zeros(len(points), 3, 12)
+    for c in range(3):
+        rows[:, c, 3 * c : 3 * c + 3] = points
+        rows[:, c, 9 + c] = 1.0
+    return rows.reshape(-1, 12)
+
+
+def _nearest(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest ``target`` point of each ``source`` point (k-d tree)."""
+    _, index = scipy.spatial.cKDTree(target.cpu().numpy()).query(source.cpu().numpy())
+    return torch.from_numpy(index).to(source.device)
+
+
+def _residual_system(
+    observation: AlignmentObservation,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    faces: torch.Tensor,
+    fragments: Fragments,
+    theta: torch.Tensor,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], list[float]]:
+    """Linear residual blocks (rows, rhs, weight) of one observation with correspondences fixed at
+    ``theta``: Chamfer both ways between the front vertices and the NeRF points, and the rasterized depth
+    of the corrected surface against the NeRF depth."""
+    matrix, translation = theta[:9].reshape(3, 3), theta[9:]
+    vertices = observation.vertices.float()[mask]
+    corrected = vertices @ matrix.T + translation
+    blocks_rows, blocks_rhs, weights = [], [], []
+    if len(target) and len(vertices):
+        forward = target[_nearest(corrected, target)]
+        backward = vertices[_nearest(target, corrected)]
+        blocks_rows += [_affine_rows(vertices), _affine_rows(backward)]
+        blocks_rhs += [forward.reshape(-1), target.reshape(-1)]
+        weights += [CHAMFER_WEIGHT / len(vertices), CHAMFER_WEIGHT / len(target)]
+    valid = fragments.foreground[0] & (observation.nerf_depth > 0)
+    if valid.any():
+        # The depth where a pixel's ray meets the corrected surface, to first order: the plane through
+        # the surface point x = A p + t with normal n meets the ray o + s d (camera depth s, d with
+        # camera z = 1) at s = n . (A p + t - o) / (n . d), linear in theta for n held fixed.
+        corners = faces[fragments.face_index[0][valid]]
+        nominal = observation.vertices.float()
+        surface = (nominal[corners] * fragments.barycentric[0][valid][..., None]).sum(1)
+        moved = nominal[corners] @ matrix.T + translation
+        normals = torch.linalg.cross(moved[:, 1] - moved[:, 0], moved[:, 2] - moved[:, 0])
+        directions = observation.cameras.ray_directions(valid.shape[-1])[0].to(surface)[valid]
+        facing = (normals * directions).sum(-1)
+        steep = facing.abs() > GRAZING_COSINE * normals.norm(dim=-1) * directions.norm(dim=-1)
+        n = normals[steep] / facing[steep, None]
+        origin = observation.cameras.centers[0].to(surface)
+        rows = torch.cat([(n[:, :, None] * surface[steep][:, None, :]).reshape(-1, 9), n], dim=1)
+        blocks_rows.append(rows)
+        blocks_rhs.append(observation.nerf_depth.float()[valid][steep] + n @ origin)
+        weights.append(DEPTH_WEIGHT / max(int(steep.sum()), 1))
+    return blocks_rows, blocks_rhs, weights
 
 
 def fit_alignment(
     observations: list[AlignmentObservation],
     faces: torch.Tensor,
     rasterize,
-    steps: int = 300,
-    lr: float = 3e-3,
-    rasterize_every: int = 25,
+    iterations: int = 30,
+    tolerance: float = 1e-6,
 ) -> AlignmentFit:
-    """Fit the affine correction to ``observations`` with Adam (learning rate 3e-3, as the official fit).
+    """Fit the affine correction to ``observations``, minimising the weighted sum of the Chamfer and
+    depth terms (the official fit's weights) by iterated linear least squares: with nearest neighbours
+    and pixels fixed, both terms are linear in the 12 affine parameters, so each iteration solves them
+    exactly (ICP with a depth term). Stops when the parameters move less than ``tolerance``.
 
-    ``rasterize(vertices (1,V,3), faces, cameras, resolution) -> Fragments`` gives the mesh's pixels; they
-    are recomputed every ``rasterize_every`` steps and the depth is differentiable through the vertices."""
-    from pytorch3d.loss import chamfer_distance
-
+    ``rasterize(vertices (1,V,3), faces, cameras, resolution) -> Fragments`` gives the mesh's pixels."""
     if not observations:
         raise ValueError("fit_alignment needs at least one observation")
-    device = observations[0].vertices.device
-    delta = torch.zeros(3, 3, device=device, requires_grad=True)
-    translation = torch.zeros(3, device=device, requires_grad=True)
-    optimiser = torch.optim.Adam([delta, translation], lr=lr)
+    theta = torch.cat([torch.eye(3).reshape(-1), torch.zeros(3)]).to(observations[0].vertices.device)
     targets = [dense_nerf_points(o) for o in observations]
     masks = [front_vertices(o.vertices) for o in observations]
-    eye = torch.eye(3, device=device)
-    fragments: list[Fragments] = []
 
-    def loss_fn() -> torch.Tensor:
-        total = torch.zeros((), device=device)
-        for obs, target, mask, frag in zip(observations, targets, masks, fragments, strict=True):
-            corrected = obs.vertices.float() @ (eye + delta).T + translation
-            if len(target) and mask.any():
-                total = total + CHAMFER_WEIGHT * chamfer_distance(corrected[mask][None], target[None])[0]
-            depth = frag.interpolate(_camera_depth(corrected, obs.cameras)[:, None], faces)[0, ..., 0]
-            valid = frag.foreground[0] & (obs.nerf_depth > 0)
-            if valid.any():
-                total = total + DEPTH_WEIGHT * (depth - obs.nerf_depth.float())[valid].square().mean()
-        return total / len(observations)
+    def system(theta: torch.Tensor):
+        matrix, translation = theta[:9].reshape(3, 3), theta[9:]
+        rows, rhs, weights = [], [], []
+        for obs, target, mask in zip(observations, targets, masks, strict=True):
+            corrected = obs.vertices.float() @ matrix.T + translation
+            fragments = rasterize(corrected[None], faces, obs.cameras, obs.nerf_depth.shape[-1])
+            r, b, w = _residual_system(obs, target, mask, faces, fragments, theta)
+            rows += r
+            rhs += b
+            weights += [
+                torch.full((len(x),), wi / len(observations), device=x.device)
+                for x, wi in zip(b, w, strict=True)
+            ]
+        return torch.cat(rows), torch.cat(rhs), torch.cat(weights)
 
-    def refresh() -> None:
-        fragments.clear()
-        with torch.no_grad():
-            for obs in observations:
-                corrected = obs.vertices.float() @ (eye + delta).T + translation
-                fragments.append(rasterize(corrected[None], faces, obs.cameras, obs.nerf_depth.shape[-1]))
+    def loss(theta: torch.Tensor) -> float:
+        rows, rhs, weights = system(theta)
+        return float((weights * (rows @ theta - rhs).square()).sum())
 
-    refresh()
-    with torch.no_grad():
-        initial = float(loss_fn())
-    for step in range(steps):
-        if step and step % rasterize_every == 0:
-            refresh()
-        optimiser.zero_grad()
-        loss = loss_fn()
-        loss.backward()
-        optimiser.step()
-    refresh()
-    with torch.no_grad():
-        final = float(loss_fn())
-    return AlignmentFit((eye + delta).detach(), translation.detach(), initial, final)
+    initial = loss(theta)
+    for _ in range(iterations):
+        rows, rhs, weights = system(theta)
+        scale = weights.sqrt()[:, None]
+        update = torch.linalg.lstsq((rows * scale).double(), (rhs[:, None] * scale).double()).solution
+        update = update[:, 0].to(theta)
+        moved = (update - theta).abs().max()
+        theta = update
+        if moved < tolerance:
+            break
+    return AlignmentFit(theta[:9].reshape(3, 3), theta[9:], initial, loss(theta))
 
 
 @torch.no_grad()
@@ -227,8 +277,8 @@ def collect_observations(pipe, seeds: list[int], batch_size: int = 4) -> list[Al
     return observations
 
 
-def fit_pipeline_alignment(pipe, num_samples: int = 16, steps: int = 300, seed: int = 0) -> AlignmentFit:
+def fit_pipeline_alignment(pipe, num_samples: int = 16, iterations: int = 30, seed: int = 0) -> AlignmentFit:
     """Fit the FLAME -> Next3D correction of ``pipe``'s generator on ``num_samples`` generated samples."""
     seeds = torch.randint(0, 2**62, (num_samples,), generator=torch.Generator().manual_seed(seed)).tolist()
     observations = collect_observations(pipe, seeds)
-    return fit_alignment(observations, pipe.head_model.faces, pipe.annotator.rasterize, steps=steps)
+    return fit_alignment(observations, pipe.head_model.faces, pipe.annotator.rasterize, iterations=iterations)

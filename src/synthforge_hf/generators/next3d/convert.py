@@ -137,7 +137,7 @@ def convert_next3d(
     uv_face_mask: str | Path | None = None,
     flame_dir: str | Path | None = None,
     alignment_samples: int = 0,
-    alignment_steps: int = 300,
+    alignment_iterations: int = 30,
     device: str | torch.device = "cpu",
     network: str = "G_ema",
     **options,
@@ -167,7 +167,7 @@ def convert_next3d(
     pipe = SynthForgePipeline(load_flame_from_dir(flame_dir), generator, FaceAnnotator())
     if alignment_samples:
         pipe.to(torch.device(device))
-        fit = fit_pipeline_alignment(pipe, alignment_samples, steps=alignment_steps)
+        fit = fit_pipeline_alignment(pipe, alignment_samples, iterations=alignment_iterations)
         generator.set_alignment(fit.matrix, fit.translation, (fit.initial_loss, fit.final_loss))
         pipe.to("cpu")
     pipe.save_pretrained(output_dir)
