@@ -243,3 +243,46 @@ def test_bad_options_are_named():
         TriPlaneGenerator(
             16, 25, 16, 64, 3, rendering_kwargs={"superresolution_module": "x.SuperresolutionHybrid4X"}
         )
+
+
+def test_dataset_keeps_the_residuals_and_rejects_by_them(pipe, tmp_path):
+    from datasets import load_dataset
+
+    from synthforge_hf.data.generate import generate_dataset, split_counts
+    from synthforge_hf.data.shards import sample_seed
+    from synthforge_hf.hub.dataset_card import write_dataset_card
+
+    seeds = [sample_seed(0, "train", i) for i in range(4)]
+    errors = pipe(seeds=seeds, resolution=32, output_type="np").generator_outputs["landmark_depth_error"]
+    threshold = float(np.median(errors))
+    summary = generate_dataset(
+        pipe,
+        tmp_path,
+        {"train": 4},
+        shard_size=2,
+        resolution=32,
+        max_landmark_depth_error=threshold,
+        progress=False,
+    )
+    kept = [i for i in range(4) if errors[i] <= threshold]
+    assert summary.written == len(kept) and summary.rejected == 4 - len(kept) and 0 < len(kept) < 4
+    rows = load_dataset(str(tmp_path), split="train")
+    assert sorted(rows["index"]) == kept
+    for row in rows:
+        assert row["landmark_depth_error"] == pytest.approx(float(errors[row["index"]]), rel=1e-6)
+        assert row["depth_residual"] > 0
+    assert split_counts(tmp_path) == {"train": {"num_rows": len(kept), "rejected": 4 - len(kept)}}
+    card = write_dataset_card(tmp_path).read_text()
+    assert (
+        f"more than {threshold * 1000:g} mm from the visible landmarks" in card
+        and "Next3DFaceGenerator" in card
+    )
+
+
+def test_rejecting_by_residuals_needs_a_backend_that_reports_them(tmp_path):
+    from synthforge_hf.data.generate import generate_dataset
+
+    with pytest.raises(ValueError, match="landmark_depth_error"):
+        generate_dataset(
+            SynthForgePipeline.from_default_head(), tmp_path, {"train": 1}, max_landmark_depth_error=0.01
+        )

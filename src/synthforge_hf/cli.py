@@ -140,6 +140,11 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-size", type=int, default=1000)
     parser.add_argument("--shards", help="this machine's part of the global shard list, as 'a:b'")
     parser.add_argument("--min-visible-landmarks", type=int, default=0)
+    parser.add_argument(
+        "--max-landmark-depth-error",
+        type=float,
+        help="metres; reject Next3D samples whose rendered surface misses the visible landmarks by more",
+    )
     parser.add_argument("--no-progress", action="store_true")
     _add_pipeline_arguments(parser)
     args = parser.parse_args(argv)
@@ -175,6 +180,7 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
         resolution=args.resolution,
         batch_size=args.batch_size,
         min_visible_landmarks=args.min_visible_landmarks,
+        max_landmark_depth_error=args.max_landmark_depth_error,
         shard_range=shard_range,
         progress=not args.no_progress,
     )

@@ -25,9 +25,14 @@ PNG_COMPRESS_LEVEL = 1
 PNG_COMPRESS_TYPE = zlib.Z_RLE
 
 
-def dataset_features(num_shape: int, num_expression: int, latent_dim: int) -> Features:
-    """Features of one sample; every sampling parameter is kept so a sample can be regenerated."""
+def dataset_features(
+    num_shape: int, num_expression: int, latent_dim: int, quality_outputs: tuple[str, ...] = ()
+) -> Features:
+    """Features of one sample; every sampling parameter is kept so a sample can be regenerated.
+    ``quality_outputs`` are the image backend's per-sample quality scalars (Next3D's alignment residuals
+    in metres), one float column each."""
     f32 = Value("float32")
+    quality = {name: f32 for name in quality_outputs}
     return Features(
         {
             "index": Value("int64"),
@@ -47,6 +52,7 @@ def dataset_features(num_shape: int, num_expression: int, latent_dim: int) -> Fe
             "pitch": f32,
             "fov": f32,
             "camera": List(f32, length=CAMERA_DIM),
+            **quality,
         }
     )
 
@@ -75,7 +81,9 @@ def decode_depth(depth_image: PILImage.Image | np.ndarray, depth_scale: float) -
     return np.asarray(depth_image, dtype=np.float32) * np.float32(depth_scale)
 
 
-def encode_rows(out: Any, indices: list[int], keep: np.ndarray) -> list[dict]:
+def encode_rows(
+    out: Any, indices: list[int], keep: np.ndarray, quality_outputs: tuple[str, ...] = ()
+) -> list[dict]:
     """Rows (already PNG-encoded, ready for `Features.encode_example`) of a pipeline output with
     ``output_type="np"``, for the samples where ``keep`` is True."""
     params = out.parameters
@@ -98,6 +106,7 @@ def encode_rows(out: Any, indices: list[int], keep: np.ndarray) -> list[dict]:
                     for key in ("shape", "expression", "pose", "latents", "camera")
                 },
                 **{key: float(params[key][i]) for key in ("yaw", "pitch", "fov")},
+                **{key: float(out.generator_outputs[key][i]) for key in quality_outputs},
             }
         )
     return rows

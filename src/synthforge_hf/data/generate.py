@@ -50,6 +50,7 @@ class DatasetSpec:
     resolution: int
     min_visible_landmarks: int
     pipeline: dict[str, Any]
+    max_landmark_depth_error: float | None = None
 
 
 @dataclass
@@ -75,7 +76,7 @@ class GenerationSummary:
 def describe_pipeline(pipe) -> dict[str, Any]:
     """The parts of a pipeline's configuration that the samples depend on."""
     head = pipe.head_model
-    return {
+    description = {
         "head": head.config.name,
         "num_shape": head.num_shape,
         "num_expression": head.num_expression,
@@ -83,6 +84,9 @@ def describe_pipeline(pipe) -> dict[str, Any]:
         "latent_dim": int(pipe.face_generator.latent_dim),
         "sampling_ranges": dict(pipe.config.sampling_ranges),
     }
+    if pipe.face_generator.quality_outputs:
+        description["quality_outputs"] = list(pipe.face_generator.quality_outputs)
+    return description
 
 
 def generate_dataset(
@@ -94,6 +98,7 @@ def generate_dataset(
     resolution: int = 256,
     batch_size: int = 16,
     min_visible_landmarks: int = 0,
+    max_landmark_depth_error: float | None = None,
     shard_range: range | None = None,
     progress: bool = True,
 ) -> GenerationSummary:
@@ -105,6 +110,8 @@ def generate_dataset(
         shard_size: samples per parquet shard (the unit of resumption and of parallel work).
         base_seed: sample ``i`` of a split uses the seed ``sample_seed(base_seed, split, i)``.
         min_visible_landmarks: reject samples with fewer visible landmarks (0 keeps all).
+        max_landmark_depth_error: reject samples whose image backend reports a larger
+            ``landmark_depth_error`` (metres; Next3D: its rendered surface against the visible landmarks).
         shard_range: the part of the global shard list this machine makes (default: all).
     """
     output_dir = Path(output_dir)
@@ -115,7 +122,14 @@ def generate_dataset(
         resolution=resolution,
         min_visible_landmarks=min_visible_landmarks,
         pipeline=describe_pipeline(pipe),
+        max_landmark_depth_error=max_landmark_depth_error,
     )
+    quality = tuple(spec.pipeline.get("quality_outputs", ()))
+    if max_landmark_depth_error is not None and "landmark_depth_error" not in quality:
+        raise ValueError(
+            f"{spec.pipeline['generator']} reports no landmark_depth_error; max_landmark_depth_error needs "
+            "an image backend that does (Next3D)"
+        )
     shards = plan_shards(spec.split_sizes, shard_size)
     selected = [shards[i] for i in (shard_range if shard_range is not None else range(len(shards)))]
     state = PartialState(cpu=pipe.device.type == "cpu")  # gloo across CPU processes, NCCL across GPUs
@@ -134,7 +148,7 @@ def generate_dataset(
         else:
             pending.append(shard)
     features = dataset_features(
-        spec.pipeline["num_shape"], spec.pipeline["num_expression"], spec.pipeline["latent_dim"]
+        spec.pipeline["num_shape"], spec.pipeline["num_expression"], spec.pipeline["latent_dim"], quality
     )
     pipe.set_progress_bar_config(disable=True)
     start = time.perf_counter()
@@ -160,7 +174,8 @@ def generate_dataset(
 
 
 def _spec_json(spec: DatasetSpec) -> str:
-    return json.dumps(asdict(spec), indent=2, sort_keys=True)
+    """The spec as recorded; unset options are left out, so specs recorded before they existed match."""
+    return json.dumps({k: v for k, v in asdict(spec).items() if v is not None}, indent=2, sort_keys=True)
 
 
 def _check_or_write_spec(output_dir: Path, spec: DatasetSpec) -> None:
@@ -219,10 +234,14 @@ def _make_shard(
         seeds = [sample_seed(spec.base_seed, shard.split, i) for i in batch]
         out = pipe(seeds=seeds, resolution=spec.resolution, batch_size=batch_size, output_type="np")
         keep = out.landmark_visibility.sum(axis=1) >= spec.min_visible_landmarks
+        if spec.max_landmark_depth_error is not None:  # NaN (no visible landmark) is rejected too
+            keep &= out.generator_outputs["landmark_depth_error"] <= spec.max_landmark_depth_error
         rejected += [i for i, k in zip(batch, keep, strict=True) if not k]
         if pending is not None:
             rows += pending.result()
-        pending = encoder.submit(encode_rows, out, batch, keep)
+        pending = encoder.submit(
+            encode_rows, out, batch, keep, tuple(spec.pipeline.get("quality_outputs", ()))
+        )
         bar.update(len(batch))
     if pending is not None:
         rows += pending.result()

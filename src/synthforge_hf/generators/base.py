@@ -46,6 +46,9 @@ class FaceGenerator(ModelMixin, ConfigMixin):
     """
 
     config_name = "config.json"
+    # Per-sample scalars among the extras that measure how well the image matches its labels (kept as
+    # dataset columns and usable for rejection).
+    quality_outputs: tuple[str, ...] = ()
 
     @property
     def latent_dim(self) -> int:

@@ -25,6 +25,8 @@ HEAD_LICENSES = {
     "ict-facekit": ("apache-2.0", None),
     "flame": ("other", "flame"),
 }
+# Image backends whose weights carry their own terms: Next3D's are NVIDIA's non-commercial licence.
+GENERATOR_LICENSES = {"Next3DFaceGenerator": "nvidia-source-code-license-nc"}
 HEAD_DESCRIPTIONS = {
     "default": "the embedded parametric head of synthforge-hf (built by code, no scanned data)",
     "flame": "FLAME (Li et al. 2017; MPI licence)",
@@ -72,6 +74,10 @@ def render_dataset_card(
     total = sum(c["num_rows"] for c in counts.values())
     head = spec["pipeline"]["head"]
     license_id, license_name = HEAD_LICENSES.get(head, ("other", head))
+    generator_license = GENERATOR_LICENSES.get(spec["pipeline"]["generator"])
+    if generator_license:
+        license_id = "other"
+        license_name = f"{license_name}-and-{generator_license}" if license_name else generator_license
     data = DatasetCardData(
         pretty_name=pretty_name,
         license=license_id,
@@ -115,6 +121,17 @@ def _write_samples_image(output_dir: Path, rows: int) -> None:
     sheet.save(output_dir / SAMPLES_IMAGE)
 
 
+def rejection_sentence(spec: dict) -> str:
+    """What the job rejected, in words."""
+    rules = []
+    if spec["min_visible_landmarks"]:
+        rules.append(f"fewer than {spec['min_visible_landmarks']} visible landmarks")
+    if spec.get("max_landmark_depth_error") is not None:
+        millimetres = spec["max_landmark_depth_error"] * 1000
+        rules.append(f"a rendered surface more than {millimetres:g} mm from the visible landmarks")
+    return f"samples with {' or '.join(rules)} are rejected." if rules else "no sample is rejected."
+
+
 def _body(output_dir: Path, spec: dict, counts: dict) -> dict[str, str]:
     pipeline = spec["pipeline"]
     ranges = pipeline["sampling_ranges"]
@@ -137,7 +154,7 @@ def _body(output_dir: Path, spec: dict, counts: dict) -> dict[str, str]:
         "pitch_range": str(ranges["pitch"]),
         "fov_range": f"{ranges['fov'][0]}-{ranges['fov'][1]}",
         "base_seed": str(spec["base_seed"]),
-        "min_visible_landmarks": str(spec["min_visible_landmarks"]),
+        "rejection": rejection_sentence(spec),
         "num_shards": str(len(shards)),
         "split_rows": split_rows,
         "class_rows": class_rows,

@@ -46,6 +46,8 @@ class Next3DFaceGenerator(FaceGenerator):
         texture_rasterizer: "auto" (PyTorch3D on CUDA, Open3D on CPU), "open3d" or "pytorch3d".
     """
 
+    quality_outputs = ("landmark_depth_error", "depth_residual")
+
     @register_to_config
     def __init__(
         self,
