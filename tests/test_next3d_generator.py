@@ -277,6 +277,7 @@ def test_dataset_keeps_the_residuals_and_rejects_by_them(pipe, tmp_path):
         f"more than {threshold * 1000:g} mm from the visible landmarks" in card
         and "Next3DFaceGenerator" in card
     )
+    assert "license_name: flame-and-nvidia-source-code-license-nc" in card  # both terms carry over
 
 
 def test_rejecting_by_residuals_needs_a_backend_that_reports_them(tmp_path):
