@@ -105,3 +105,21 @@ def test_render_triplanes_is_seeded_and_sane():
     assert (
         (weight >= 0).all() and (weight <= 1 + 1e-5).all() and (depth >= 2.25).all() and (depth <= 3.4).all()
     )
+
+
+def test_chunked_rendering_equals_one_pass():
+    from synthforge_hf.generators.next3d.rendering import render_triplanes
+
+    torch.manual_seed(0)
+    decoder, planes = OSGDecoder(), torch.randn(2, 3, 32, 8, 8)
+    origins = torch.tensor([[[0.0, 0.0, 2.7]]]).repeat(2, 10, 1)
+    directions = torch.nn.functional.normalize(
+        torch.tensor([[[0.0, 0.0, -1.0]]]) + 0.1 * torch.randn(2, 10, 3), dim=-1
+    )
+    args = (planes, decoder, origins, directions, 2.25, 3.3, 6, 5, 1.0)
+    generators = lambda: [torch.Generator().manual_seed(s) for s in (1, 2)]  # noqa: E731
+    with torch.no_grad():
+        whole = render_triplanes(*args, generator=generators())
+        chunked = render_triplanes(*args, generator=generators(), chunk_size=3)
+    for a, b in zip(whole, chunked, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)

@@ -22,6 +22,8 @@ _EXPORTS = {
     "Cameras": "synthforge_hf.rendering.cameras",
     "FaceGenerator": "synthforge_hf.generators.base",
     "MeshFaceGenerator": "synthforge_hf.generators.mesh",
+    "Next3DFaceGenerator": "synthforge_hf.generators.next3d.generator",
+    "convert_next3d": "synthforge_hf.generators.next3d.convert",
     "SynthForgePipeline": "synthforge_hf.pipelines.synthforge",
     "SynthForgePipelineOutput": "synthforge_hf.pipelines.synthforge",
     "SamplingRanges": "synthforge_hf.pipelines.synthforge",

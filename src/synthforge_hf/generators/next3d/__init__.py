@@ -1,1 +1,1 @@
-"""The Next3D backend: the official checkpoint read safely, and (next) the native generator."""
+"""The Next3D backend: the official checkpoint read safely and its generator in native PyTorch."""

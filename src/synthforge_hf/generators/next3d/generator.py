@@ -44,6 +44,7 @@ class Next3DFaceGenerator(FaceGenerator):
             "frontal" (the frontal pose, as Next3D's own sampling script).
         noise_mode: StyleGAN noise of the backbones ("const", "random", "none").
         texture_rasterizer: "auto" (PyTorch3D on CUDA, Open3D on CPU), "open3d" or "pytorch3d".
+        ray_chunk_size: rays of each image volume-rendered at once (None: all); the result is the same.
     """
 
     quality_outputs = ("landmark_depth_error", "depth_residual")
@@ -75,6 +76,7 @@ class Next3DFaceGenerator(FaceGenerator):
         conditioning: str = "render",
         noise_mode: str = "const",
         texture_rasterizer: str = "auto",
+        ray_chunk_size: int | None = 2048,
     ):
         super().__init__()
         for value, allowed, name in (
@@ -130,6 +132,19 @@ class Next3DFaceGenerator(FaceGenerator):
         self.alignment_translation.copy_(translation)
         self.alignment_loss.copy_(torch.tensor(loss if loss is not None else (float("nan"),) * 2))
 
+    def compile_networks(self, **compile_kwargs) -> None:
+        """``torch.compile`` the convolutional networks and the decoder in place (state dict unchanged)."""
+        net = self.next3d
+        for module in (
+            net.texture_backbone.synthesis,
+            net.mouth_backbone.synthesis,
+            net.backbone.synthesis,
+            net.neural_blending.synthesis,
+            net.superresolution,
+            net.decoder,
+        ):
+            module.compile(**compile_kwargs)
+
     def _mapping_cameras(self, cameras: Cameras) -> torch.Tensor:
         if self.config.conditioning == "render":
             return cameras.conditioning
@@ -163,6 +178,7 @@ class Next3DFaceGenerator(FaceGenerator):
             noise_mode=self.config.noise_mode,
             generator=generators,
             texture_rasterizer=self.config.texture_rasterizer,
+            ray_chunk_size=self.config.ray_chunk_size,
         )
 
     def forward(self, scene: Scene) -> GeneratorOutput:

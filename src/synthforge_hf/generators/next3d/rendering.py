@@ -75,11 +75,16 @@ class OSGDecoder(nn.Module):
 
 
 def mip_composite(
-    colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor, white_back: bool = False
+    colors: torch.Tensor,
+    densities: torch.Tensor,
+    depths: torch.Tensor,
+    white_back: bool = False,
+    depth_bounds: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Volume rendering over samples (N, rays, S, ·): interval midpoints, density softplus(sigma - 1),
     alpha compositing. Returns colour scaled to [-1, 1] (N, rays, C), the expected depth clamped to the
-    sampled range (N, rays, 1), and the weights (N, rays, S-1, 1)."""
+    sampled range (``depth_bounds``, default: these samples' min and max) (N, rays, 1), and the weights
+    (N, rays, S-1, 1)."""
     deltas = depths[:, :, 1:] - depths[:, :, :-1]
     colors_mid = (colors[:, :, :-1] + colors[:, :, 1:]) / 2
     densities_mid = F.softplus((densities[:, :, :-1] + densities[:, :, 1:]) / 2 - 1)
@@ -92,7 +97,8 @@ def mip_composite(
     rgb = (weights * colors_mid).sum(dim=-2)
     total = weights.sum(dim=2)
     depth = torch.nan_to_num((weights * depths_mid).sum(dim=-2) / total, float("inf"))
-    depth = depth.clamp(depths.min(), depths.max())
+    low, high = depth_bounds if depth_bounds is not None else (depths.min(), depths.max())
+    depth = depth.clamp(low, high)
     if white_back:
         rgb = rgb + 1 - total
     return rgb * 2 - 1, depth, weights
@@ -155,19 +161,19 @@ def sample_pdf(
     return bin_pair[..., 0] + (u - cdf_pair[..., 0]) / span * (bin_pair[..., 1] - bin_pair[..., 0])
 
 
-def importance_depths(
-    depths: torch.Tensor, weights: torch.Tensor, samples: int, generator: Generators = None
-) -> torch.Tensor:
-    """(N, rays, samples, 1) extra depths drawn where the coarse pass put its weight (smoothed by a
-    max then mean filter over neighbouring intervals, plus a floor of 0.01)."""
+def importance_depths(depths: torch.Tensor, weights: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """(N, rays, samples, 1) extra depths at the quantiles ``u`` (N, rays, samples) of where the coarse
+    pass put its weight (smoothed by a max then mean filter over neighbouring intervals, plus 0.01)."""
     batch, rays, coarse, _ = depths.shape
+    samples = u.shape[-1]
     with torch.no_grad():
         z = depths.reshape(batch * rays, coarse)
         w = weights.reshape(batch * rays, 1, -1).float()
         w = F.avg_pool1d(F.max_pool1d(w, 2, 1, padding=1), 2, 1)[:, 0] + 0.01
         mids = 0.5 * (z[:, :-1] + z[:, 1:])
-        u = uniform((batch, rays, samples), generator, depths.device).reshape(batch * rays, samples)
-        return sample_pdf(mids, w[:, 1:-1], samples, u).reshape(batch, rays, samples, 1)
+        return sample_pdf(mids, w[:, 1:-1], samples, u.reshape(batch * rays, samples)).reshape(
+            batch, rays, samples, 1
+        )
 
 
 class VolumeRendering(NamedTuple):
@@ -193,9 +199,48 @@ def render_triplanes(
     box_warp: float,
     generator: Generators = None,
     white_back: bool = False,
+    chunk_size: int | None = None,
 ) -> VolumeRendering:
     """Two-pass (stratified + importance) volume rendering of tri-planes (N, 3, C, H, W) along rays
-    (N, R, 3)."""
+    (N, R, 3), ``chunk_size`` rays of each image at a time (all at once when None). The random numbers
+    are drawn for all rays first, in the official order, so chunking does not change the result."""
+    batch, rays, _ = origins.shape
+    depths = stratified_depths(batch, rays, ray_start, ray_end, depth_resolution, generator, origins.device)
+    quantiles = None
+    if depth_resolution_importance > 0:
+        quantiles = uniform((batch, rays, depth_resolution_importance), generator, origins.device)
+    bounds = (depths.min(), depths.max())  # the importance samples lie inside the coarse range
+    chunk_size = chunk_size or rays
+    parts = [
+        _render_rays(
+            planes,
+            decoder,
+            origins[:, start : start + chunk_size],
+            directions[:, start : start + chunk_size],
+            depths[:, start : start + chunk_size],
+            None if quantiles is None else quantiles[:, start : start + chunk_size],
+            box_warp,
+            white_back,
+            bounds,
+        )
+        for start in range(0, rays, chunk_size)
+    ]
+    return VolumeRendering(
+        *(torch.cat([part[i] for part in parts], dim=1) for i in range(len(VolumeRendering._fields)))
+    )
+
+
+def _render_rays(
+    planes: torch.Tensor,
+    decoder: OSGDecoder,
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    depths: torch.Tensor,
+    quantiles: torch.Tensor | None,
+    box_warp: float,
+    white_back: bool,
+    bounds: tuple[torch.Tensor, torch.Tensor],
+) -> VolumeRendering:
     batch, rays, _ = origins.shape
 
     def evaluate(depths: torch.Tensor):
@@ -205,15 +250,14 @@ def render_triplanes(
         colors = out["rgb"].reshape(batch, rays, count, -1)
         return points, colors, out["sigma"].reshape(batch, rays, count, 1)
 
-    depths = stratified_depths(batch, rays, ray_start, ray_end, depth_resolution, generator, origins.device)
     coarse_points, colors, densities = evaluate(depths)
     coarse_sigma = densities.reshape(batch, -1, 1)
-    if depth_resolution_importance > 0:
+    if quantiles is not None:
         _, _, weights = mip_composite(colors, densities, depths)
-        fine = importance_depths(depths, weights, depth_resolution_importance, generator)
+        fine = importance_depths(depths, weights, quantiles)
         _, fine_colors, fine_densities = evaluate(fine)
         depths, order = torch.cat([depths, fine], dim=2).sort(dim=2)
         colors = torch.cat([colors, fine_colors], dim=2).gather(2, order.expand(-1, -1, -1, colors.shape[-1]))
         densities = torch.cat([densities, fine_densities], dim=2).gather(2, order)
-    rgb, depth, weights = mip_composite(colors, densities, depths, white_back=white_back)
+    rgb, depth, weights = mip_composite(colors, densities, depths, white_back=white_back, depth_bounds=bounds)
     return VolumeRendering(rgb, depth, weights.sum(dim=2), coarse_points, coarse_sigma)

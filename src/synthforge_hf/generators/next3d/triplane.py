@@ -305,8 +305,10 @@ class TriPlaneGenerator(nn.Module):
         cameras: Cameras,
         resolution: int,
         generator: Generators = None,
+        chunk_size: int | None = None,
     ):
-        """Volume-render the tri-planes at ``resolution`` x ``resolution`` (`VolumeRendering`, row-major)."""
+        """Volume-render the tri-planes at ``resolution`` x ``resolution`` (`VolumeRendering`, row-major),
+        ``chunk_size`` rays per image at a time."""
         options = self.rendering_kwargs
         origins, directions = unit_rays(cameras.to(planes.device), resolution)
         return render_triplanes(
@@ -321,6 +323,7 @@ class TriPlaneGenerator(nn.Module):
             options["box_warp"],
             generator=generator,
             white_back=options.get("white_back", False),
+            chunk_size=chunk_size,
         )
 
     def synthesis(
@@ -335,19 +338,21 @@ class TriPlaneGenerator(nn.Module):
         noise_mode: str = "const",
         generator: Generators = None,
         texture_rasterizer: str = "auto",
+        ray_chunk_size: int | None = None,
     ) -> TriPlaneOutput:
         """Render ws (B, 2 * num_ws, w_dim) from cameras c (B, 25) for meshes v (B, V + 68, 3).
 
         ``depth_image_resolution`` (default: the neural rendering resolution) is the size of the separate
-        depth pass; ``generator`` (one, or one per sample) seeds the stratified and importance sampling."""
+        depth pass; ``generator`` (one, or one per sample) seeds the stratified and importance sampling;
+        ``ray_chunk_size`` bounds the rays of each image rendered at once (memory, cache locality)."""
         resolution = neural_rendering_resolution or self.neural_rendering_resolution
         batch = ws.shape[0]
         planes = self.blended_planes(ws, v, uv_face_mask, blend, noise_mode, texture_rasterizer)
         cameras = Cameras.from_conditioning(c)
         depth_resolution = depth_image_resolution or resolution
         if depth_resolution != resolution:  # first, as SynthForge's generator draws its samples
-            depth = self.render(planes, cameras, depth_resolution, generator).depth
-        rendering = self.render(planes, cameras, resolution, generator)
+            depth = self.render(planes, cameras, depth_resolution, generator, ray_chunk_size).depth
+        rendering = self.render(planes, cameras, resolution, generator, ray_chunk_size)
         features = rendering.features.permute(0, 2, 1).reshape(batch, -1, resolution, resolution)
         if depth_resolution == resolution:
             depth = rendering.depth
