@@ -105,6 +105,19 @@ def test_whole_pipeline_from_a_flame_folder_and_the_cli(snapshot, tmp_path, flam
     assert len(os.listdir(tmp_path / "samples" / "images")) == 2
 
 
+def test_a_converted_component_runs_with_a_flame_folder(snapshot, tmp_path, flame_template, assets_dir):
+    convert_next3d(
+        snapshot, tmp_path / "component", uv_face_mask=assets_dir / "flame" / "uv_face_eye_mask.png"
+    )
+    flame_dir = flame_folder(tmp_path / "flame", flame_template, assets_dir)
+    common = ["generate", "--head", "flame", "--head-dir", str(flame_dir), "--num-samples", "1"]
+    args = [*common, "--resolution", "32", "--generator", "next3d", "--out", str(tmp_path / "samples")]
+    assert main([*args, "--generator-dir", str(tmp_path / "component")]) == 0
+    assert (tmp_path / "samples" / "images" / "00000.png").is_file()
+    with pytest.raises(SystemExit):  # the component is required
+        main(args)
+
+
 def test_missing_and_wrong_files_are_explained(snapshot, tmp_path, assets_dir):
     with pytest.raises(MissingAssetError, match="uv_face_eye_mask.png from DECA"):
         convert_next3d(snapshot, tmp_path / "out", flame_dir=tmp_path / "empty")

@@ -287,3 +287,16 @@ def test_rejecting_by_residuals_needs_a_backend_that_reports_them(tmp_path):
         generate_dataset(
             SynthForgePipeline.from_default_head(), tmp_path, {"train": 1}, max_landmark_depth_error=0.01
         )
+
+
+def test_the_space_generates_with_a_converted_next3d_pipeline(pipe, tmp_path):
+    pytest.importorskip("gradio", reason="the Space needs the `space` extra (gradio)")
+    from .test_space import _app_module
+
+    pipe.save_pretrained(tmp_path / "pipeline")
+    space = _app_module().Generator(str(tmp_path / "pipeline"))
+    assert isinstance(space.pipe.face_generator, Next3DFaceGenerator)
+    panels = [np.asarray(p) for p in space(1.0, 0.5, 0.1, 0.2, 0.0, 18.8, 5)]
+    again = [np.asarray(p) for p in space(1.0, 0.5, 0.1, 0.2, 0.0, 18.8, 5)]
+    assert all(p.shape[:2] == panels[0].shape[:2] for p in panels) and panels[0].std() > 1
+    assert all(np.array_equal(a, b) for a, b in zip(panels, again, strict=True))
