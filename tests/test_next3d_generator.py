@@ -20,7 +20,7 @@ from synthforge_hf.generators.next3d.triplane import TriPlaneGenerator
 from synthforge_hf.head.flame import load_flame_from_dir
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 from synthforge_hf.rendering.annotator import FaceAnnotator
-from synthforge_hf.rendering.cameras import ORTH_SCALE, ORTH_SHIFT
+from synthforge_hf.rendering.cameras import ORTH_SCALE, ORTH_SHIFT, Cameras
 
 from .next3d_files import flame_folder, tiny_next3d
 
@@ -300,3 +300,17 @@ def test_the_space_generates_with_a_converted_next3d_pipeline(pipe, tmp_path):
     again = [np.asarray(p) for p in space(1.0, 0.5, 0.1, 0.2, 0.0, 18.8, 5)]
     assert all(p.shape[:2] == panels[0].shape[:2] for p in panels) and panels[0].std() > 1
     assert all(np.array_equal(a, b) for a, b in zip(panels, again, strict=True))
+
+
+def test_compiled_networks_give_the_same_image_and_state_dict(flame_dir, flame_template):
+    generator = tiny_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
+    vertices = _template_vertices(flame_template)
+    flame = torch.cat([vertices, vertices[:, :68]], dim=1)
+    cameras = Cameras.orbit(torch.zeros(1), torch.zeros(1), torch.full((1,), 18.0))
+    z = torch.randn(1, 16)
+    keys = list(generator.state_dict())
+    with torch.no_grad():
+        plain = generator.synthesize(z, cameras, flame).image
+        generator.compile_networks(backend="eager")  # TorchDynamo graph capture; inductor is slow on CPU
+        compiled = generator.synthesize(z, cameras, flame).image
+    assert torch.equal(plain, compiled) and list(generator.state_dict()) == keys
