@@ -5,19 +5,17 @@ The checkpoint is a pickle of `torch_utils.persistence` objects: each network is
 ``__dict__``. Unpickled the ordinary way, that source is executed. Here the restricted unpickler turns
 the call into an inert record, `dnnlib.util.EasyDict` into a dict, and ordinary torch modules into
 inert records; only tensor-rebuild functions are resolved. The records are then walked into a flat
-state dict and the networks' constructor arguments, and written as safetensors + JSON.
+state dict and the networks' constructor arguments (`convert` turns them into a diffusers component).
 """
 
 from __future__ import annotations
 
 import copyreg
-import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 
 from ...errors import MalformedAssetError, require_file
 from ...io.safe_pickle import InertObject, load_pickle
@@ -96,12 +94,13 @@ def state_dict(record: Any, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
     return out
 
 
-def _plain(value: Any) -> Any:
-    """Constructor arguments as JSON values; anything else is refused."""
+def json_value(value: Any) -> Any:
+    """A saved argument or attribute as a JSON value (EasyDicts -> dicts, tuples -> lists); anything else
+    is refused."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_value(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise ValueError(f"cannot store constructor argument of type {type(value).__name__}")
@@ -112,19 +111,6 @@ def init_arguments(record: Any) -> dict[str, Any]:
     state = module_state(record)
     return {
         "class_name": class_name(record),
-        "init_args": _plain(list(state.get("_init_args") or ())),
-        "init_kwargs": _plain(dict(state.get("_init_kwargs") or {})),
+        "init_args": json_value(list(state.get("_init_args") or ())),
+        "init_kwargs": json_value(dict(state.get("_init_kwargs") or {})),
     }
-
-
-def convert_checkpoint(path: str | Path, output_dir: str | Path, network: str = "G_ema") -> Path:
-    """Write ``{network}.safetensors`` and ``{network}.json`` (constructor arguments) to ``output_dir``."""
-    data = read_checkpoint(path)
-    if network not in data:
-        raise MalformedAssetError(Path(path), f"no network '{network}' (found {sorted(data)})")
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.contiguous() for k, v in state_dict(data[network]).items()}
-    save_file(tensors, str(output_dir / f"{network}.safetensors"))
-    (output_dir / f"{network}.json").write_text(json.dumps(init_arguments(data[network]), indent=2))
-    return output_dir

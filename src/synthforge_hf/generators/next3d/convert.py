@@ -19,7 +19,15 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ...errors import MalformedAssetError, require_file
-from .checkpoint import WHERE, _plain, class_name, init_arguments, module_state, read_checkpoint, state_dict
+from .checkpoint import (
+    WHERE,
+    class_name,
+    init_arguments,
+    json_value,
+    module_state,
+    read_checkpoint,
+    state_dict,
+)
 from .generator import Next3DFaceGenerator
 from .triplane import TriPlaneGenerator
 
@@ -80,7 +88,7 @@ def generator_config(record: Any, tensors: dict[str, torch.Tensor]) -> dict[str,
         )
     saved = module_state(record)
     if isinstance(saved.get("rendering_kwargs"), dict):  # the attribute the official sampling code uses
-        kwargs["rendering_kwargs"] = _plain(saved["rendering_kwargs"])
+        kwargs["rendering_kwargs"] = json_value(saved["rendering_kwargs"])
     config = {key: kwargs.pop(key) for key in COMPONENT_ARGUMENTS if key in kwargs}
     for key in IGNORED_ARGUMENTS:
         kwargs.pop(key, None)
