@@ -31,31 +31,21 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from synthforge_hf.generators.next3d.generator import Next3DFaceGenerator  # noqa: E402
 from synthforge_hf.head.flame import load_flame_from_dir  # noqa: E402
 from synthforge_hf.io.obj import read_obj  # noqa: E402
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline  # noqa: E402
 from synthforge_hf.rendering.annotator import FaceAnnotator  # noqa: E402
 from synthforge_hf.rendering.cameras import Cameras  # noqa: E402
-from tests.next3d_files import TINY, flame_folder  # noqa: E402
+from tests.next3d_files import TINY, flame_folder, random_next3d  # noqa: E402
 
 ASSETS = ROOT.parent / "shared" / "assets"
 
 
 def build_pipeline(config: str, flame_dir: Path | None, device: str) -> SynthForgePipeline:
-    assets = ASSETS
-    template = read_obj((flame_dir or assets / "flame") / "head_template.obj")
+    template = read_obj((flame_dir or ASSETS / "flame") / "head_template.obj")
     if flame_dir is None:
-        flame_dir = flame_folder(Path(tempfile.mkdtemp()) / "flame", template, assets)
-    torch.manual_seed(0)
-    generator = Next3DFaceGenerator(**(TINY if config == "tiny" else {})).eval()
-    generator.next3d.set_topology(
-        torch.from_numpy(template.faces), torch.from_numpy(template.uvs), torch.from_numpy(template.uv_faces)
-    )
-    from synthforge_hf.generators.next3d.convert import read_uv_face_mask
-
-    mask = read_uv_face_mask(flame_dir / "uv_face_eye_mask.png", generator.config.plane_resolution)
-    generator.uv_face_mask.copy_(mask)
+        flame_dir = flame_folder(Path(tempfile.mkdtemp()) / "flame", template, ASSETS)
+    generator = random_next3d(template, flame_dir / "uv_face_eye_mask.png", TINY if config == "tiny" else {})
     pipe = SynthForgePipeline(load_flame_from_dir(flame_dir), generator, FaceAnnotator())
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(torch.device(device))

@@ -37,15 +37,16 @@ TINY = dict(
 PAYLOAD_SOURCE = "import os\nos.system('touch next3d_payload_ran')\n"
 
 
-def tiny_next3d(template, uv_mask_path: Path, seed: int = 0, **overrides) -> Next3DFaceGenerator:
-    """A tiny `Next3DFaceGenerator` on FLAME's topology, with small random biases and noise strengths
-    (zero at initialisation) so that every path of the network matters."""
+def random_next3d(template, uv_mask_path: Path, config: dict = TINY, seed: int = 0) -> Next3DFaceGenerator:
+    """A random `Next3DFaceGenerator` (``config``: `TINY` by default, ``{}`` for the released size) on
+    FLAME's topology, with small random biases and noise strengths (zero at initialisation) so that
+    every path of the network matters."""
     torch.manual_seed(seed)
-    generator = Next3DFaceGenerator(**{**TINY, **overrides}).eval()
+    generator = Next3DFaceGenerator(**config).eval()
     generator.next3d.set_topology(
         torch.from_numpy(template.faces), torch.from_numpy(template.uvs), torch.from_numpy(template.uv_faces)
     )
-    generator.uv_face_mask.copy_(read_uv_face_mask(uv_mask_path, TINY["plane_resolution"]))
+    generator.uv_face_mask.copy_(read_uv_face_mask(uv_mask_path, generator.config.plane_resolution))
     with torch.no_grad():
         for name, parameter in generator.named_parameters():
             if name.endswith(("bias", "noise_strength")):

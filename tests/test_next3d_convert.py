@@ -16,12 +16,12 @@ from synthforge_hf.generators.next3d.convert import convert_next3d, load_next3d_
 from synthforge_hf.generators.next3d.generator import Next3DFaceGenerator
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 
-from .next3d_files import flame_folder, tiny_next3d, write_official_next3d
+from .next3d_files import flame_folder, random_next3d, write_official_next3d
 
 
 @pytest.fixture(scope="module")
 def original(tmp_path_factory, flame_template, assets_dir):
-    return tiny_next3d(flame_template, assets_dir / "flame" / "uv_face_eye_mask.png", seed=1)
+    return random_next3d(flame_template, assets_dir / "flame" / "uv_face_eye_mask.png", seed=1)
 
 
 @pytest.fixture()

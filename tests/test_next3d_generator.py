@@ -22,7 +22,7 @@ from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 from synthforge_hf.rendering.annotator import FaceAnnotator
 from synthforge_hf.rendering.cameras import ORTH_SCALE, ORTH_SHIFT, Cameras
 
-from .next3d_files import flame_folder, tiny_next3d
+from .next3d_files import flame_folder, random_next3d
 
 TOP_LEVEL_BUFFERS = {
     "dense_faces": (1, 122990, 3),
@@ -41,7 +41,7 @@ def flame_dir(tmp_path_factory, flame_template, assets_dir):
 
 @pytest.fixture(scope="module")
 def pipe(flame_dir, flame_template):
-    generator = tiny_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
+    generator = random_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
     pipe = SynthForgePipeline(load_flame_from_dir(flame_dir), generator, FaceAnnotator())
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -228,7 +228,7 @@ def test_the_alignment_moves_the_annotations_not_the_image(pipe):
 def test_a_head_without_flame_topology_is_refused(flame_dir, flame_template):
     from synthforge_hf.head.default_head import build_default_head
 
-    generator = tiny_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
+    generator = random_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
     pipe = SynthForgePipeline(build_default_head(), generator, FaceAnnotator())
     with pytest.raises(ValueError, match="FLAME"):
         pipe(seeds=[0], resolution=16)
@@ -303,7 +303,7 @@ def test_the_space_generates_with_a_converted_next3d_pipeline(pipe, tmp_path):
 
 
 def test_compiled_networks_give_the_same_image_and_state_dict(flame_dir, flame_template):
-    generator = tiny_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
+    generator = random_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
     vertices = _template_vertices(flame_template)
     flame = torch.cat([vertices, vertices[:, :68]], dim=1)
     cameras = Cameras.orbit(torch.zeros(1), torch.zeros(1), torch.full((1,), 18.0))

@@ -52,6 +52,11 @@ class DatasetSpec:
     pipeline: dict[str, Any]
     max_landmark_depth_error: float | None = None
 
+    @property
+    def quality_outputs(self) -> tuple[str, ...]:
+        """The image backend's per-sample quality scalars, kept as columns."""
+        return tuple(self.pipeline.get("quality_outputs", ()))
+
 
 @dataclass
 class GenerationSummary:
@@ -124,8 +129,7 @@ def generate_dataset(
         pipeline=describe_pipeline(pipe),
         max_landmark_depth_error=max_landmark_depth_error,
     )
-    quality = tuple(spec.pipeline.get("quality_outputs", ()))
-    if max_landmark_depth_error is not None and "landmark_depth_error" not in quality:
+    if max_landmark_depth_error is not None and "landmark_depth_error" not in spec.quality_outputs:
         raise ValueError(
             f"{spec.pipeline['generator']} reports no landmark_depth_error; max_landmark_depth_error needs "
             "an image backend that does (Next3D)"
@@ -148,7 +152,10 @@ def generate_dataset(
         else:
             pending.append(shard)
     features = dataset_features(
-        spec.pipeline["num_shape"], spec.pipeline["num_expression"], spec.pipeline["latent_dim"], quality
+        spec.pipeline["num_shape"],
+        spec.pipeline["num_expression"],
+        spec.pipeline["latent_dim"],
+        spec.quality_outputs,
     )
     pipe.set_progress_bar_config(disable=True)
     start = time.perf_counter()
@@ -239,9 +246,7 @@ def _make_shard(
         rejected += [i for i, k in zip(batch, keep, strict=True) if not k]
         if pending is not None:
             rows += pending.result()
-        pending = encoder.submit(
-            encode_rows, out, batch, keep, tuple(spec.pipeline.get("quality_outputs", ()))
-        )
+        pending = encoder.submit(encode_rows, out, batch, keep, spec.quality_outputs)
         bar.update(len(batch))
     if pending is not None:
         rows += pending.result()

@@ -242,26 +242,13 @@ def fit_alignment(
 def collect_observations(pipe, seeds: list[int], batch_size: int = 4) -> list[AlignmentObservation]:
     """Generate samples with ``pipe`` (a `SynthForgePipeline` with a `Next3DFaceGenerator`) from its own
     sampling of FLAME parameters and cameras, and keep what the fit needs."""
-    from ...pipelines.synthforge.pipeline_synthforge import relative_face_yaw
-    from ...pipelines.synthforge.sampling import sample_parameters
-
-    head, generator = pipe.head_model, pipe.face_generator
-    params, generators = sample_parameters(
-        seeds, head.num_shape, head.num_expression, pipe.sampling_ranges, head.config.expression_bounds
-    )
-    latents = generator.sample_latents(generators)
+    params, latents = pipe.sample(seeds)
     observations = []
     for start in range(0, len(seeds), batch_size):
         rows = slice(start, start + batch_size)
-        cameras = Cameras.orbit(params.yaw[rows], params.pitch[rows], params.fov[rows]).to(head.device)
-        pose = params.pose[rows].to(head.device)
-        posed = head(
-            shape=params.shape[rows].to(head.device),
-            expression=params.expression[rows].to(head.device),
-            pose=pose,
-            contour_yaw=relative_face_yaw(pose, cameras),
-        )
-        out = generator.synthesize(latents[rows], cameras, torch.cat([posed.vertices, posed.landmarks_3d], 1))
+        cameras, posed = pipe.pose(params, rows)
+        flame = torch.cat([posed.vertices, posed.landmarks_3d], dim=1)
+        out = pipe.face_generator.synthesize(latents[rows], cameras, flame)
         depth = optical_axis_depth(out.image_depth.float(), cameras)
         nominal = head_to_world(posed.vertices.float())
         for i in range(len(nominal)):

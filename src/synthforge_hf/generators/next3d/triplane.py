@@ -263,15 +263,13 @@ class TriPlaneGenerator(nn.Module):
         static = self.backbone.synthesis(eg3d_ws, noise_mode=noise_mode)
         static = static.reshape(len(static), 3, -1, *static.shape[-2:])
         if blend == "front":
-            textured = torch.stack([front, torch.zeros_like(front), torch.zeros_like(front)], dim=1)
-            alpha = torch.stack(
-                [front_alpha, torch.zeros_like(front_alpha), torch.zeros_like(front_alpha)], 1
-            )
-        else:
-            (left, left_alpha, _), (right, _, _), (top, top_alpha, _) = rendered[1:]
-            textured = torch.stack([front, left + right, top], dim=1)
-            # The original code's side alpha is `alpha[1] | alpha[1]`: only the first side view counts.
-            alpha = torch.stack([front_alpha, left_alpha.bool().to(left_alpha), top_alpha], dim=1)
+            planes = static.clone()
+            planes[:, 0] = front * front_alpha + static[:, 0] * (1 - front_alpha)
+            return planes
+        (left, left_alpha, _), (right, _, _), (top, top_alpha, _) = rendered[1:]
+        textured = torch.stack([front, left + right, top], dim=1)
+        # The original code's side alpha is `alpha[1] | alpha[1]`: only the first side view counts.
+        alpha = torch.stack([front_alpha, left_alpha.bool().to(left_alpha), top_alpha], dim=1)
         return textured * alpha + static * (1 - alpha)
 
     def _resynthesise_mouth(

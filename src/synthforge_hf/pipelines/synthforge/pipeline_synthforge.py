@@ -12,7 +12,7 @@ from diffusers import DiffusionPipeline
 
 from ...generators.base import FaceGenerator, Scene
 from ...head.lbs import axis_angle_to_matrix
-from ...head.model import ParametricHeadModel
+from ...head.model import HeadOutput, ParametricHeadModel
 from ...rendering.annotator import FaceAnnotator
 from ...rendering.cameras import DEFAULT_CAMERA_PIVOT, Cameras
 from .pipeline_output import SynthForgePipelineOutput
@@ -162,17 +162,9 @@ class SynthForgePipeline(DiffusionPipeline):
         if seeds is None:
             seeds = seeds_from_generator(generator, num_samples)
 
-        head = self.head_model
-        params, generators = sample_parameters(
-            [int(s) for s in seeds],
-            head.num_shape,
-            head.num_expression,
-            self.sampling_ranges,
-            head.config.expression_bounds,
-        )
+        params, sampled_latents = self.sample([int(s) for s in seeds])
         explicit.pop("seed", None)
         self._override(params, explicit)
-        sampled_latents = self.face_generator.sample_latents(generators)
         if latents is not None:
             if latents.shape != sampled_latents.shape:
                 raise ValueError(
@@ -200,19 +192,32 @@ class SynthForgePipeline(DiffusionPipeline):
             return tuple(output.values())
         return output
 
-    def _render(
-        self, params: SampleParameters, latents: torch.Tensor, rows: slice, resolution: int
-    ) -> dict[str, torch.Tensor]:
-        device = self.head_model.device
+    def sample(self, seeds: list[int]) -> tuple[SampleParameters, torch.Tensor]:
+        """Each seed's head and camera parameters and the image backend's latents (B, latent_dim)."""
         head = self.head_model
+        params, generators = sample_parameters(
+            seeds, head.num_shape, head.num_expression, self.sampling_ranges, head.config.expression_bounds
+        )
+        return params, self.face_generator.sample_latents(generators)
+
+    def pose(self, params: SampleParameters, rows: slice) -> tuple[Cameras, HeadOutput]:
+        """The cameras and the posed head (head frame) of the samples ``rows`` of ``params``."""
+        device = self.head_model.device
         cameras = Cameras.orbit(params.yaw[rows], params.pitch[rows], params.fov[rows]).to(device)
         pose = params.pose[rows].to(device)
-        head_output = head(
+        head_output = self.head_model(
             shape=params.shape[rows].to(device),
             expression=params.expression[rows].to(device),
             pose=pose,
             contour_yaw=relative_face_yaw(pose, cameras),
         )
+        return cameras, head_output
+
+    def _render(
+        self, params: SampleParameters, latents: torch.Tensor, rows: slice, resolution: int
+    ) -> dict[str, torch.Tensor]:
+        head = self.head_model
+        cameras, head_output = self.pose(params, rows)
         vertices_world = self.face_generator.head_to_world(head_output.vertices)
         landmarks_world = self.face_generator.head_to_world(head_output.landmarks_3d)
         annotations = self.annotator(head, vertices_world, landmarks_world, cameras, resolution)
@@ -223,7 +228,7 @@ class SynthForgePipeline(DiffusionPipeline):
             landmarks_world=landmarks_world,
             cameras=cameras,
             annotations=annotations,
-            latents=latents[rows].to(device),
+            latents=latents[rows].to(head.device),
             resolution=resolution,
         )
         generated = self.face_generator(scene)
