@@ -81,15 +81,21 @@ def test_pdf_sampling_follows_the_weights():
     assert ((peaked >= 0.5 - 1e-3) & (peaked <= 0.75 + 1e-3)).float().mean() > 0.99
 
 
+def _scene(batch: int, rays: int, spread: float):
+    """Random tri-planes and decoder, and rays from z = 2.7 towards the origin, jittered by ``spread``."""
+    torch.manual_seed(0)
+    decoder, planes = OSGDecoder(), torch.randn(batch, 3, 32, 8, 8)
+    origins = torch.tensor([[[0.0, 0.0, 2.7]]]).repeat(batch, rays, 1)
+    directions = torch.nn.functional.normalize(
+        torch.tensor([[[0.0, 0.0, -1.0]]]) + spread * torch.randn(batch, rays, 3), dim=-1
+    )
+    return planes, decoder, origins, directions
+
+
 def test_render_triplanes_is_seeded_and_sane():
     from synthforge_hf.generators.next3d.rendering import render_triplanes
 
-    torch.manual_seed(0)
-    decoder, planes = OSGDecoder(), torch.randn(1, 3, 32, 8, 8)
-    origins = torch.tensor([[[0.0, 0.0, 2.7]]]).repeat(1, 4, 1)
-    directions = torch.nn.functional.normalize(
-        torch.tensor([[[0.0, 0.0, -1.0]]]) + 0.05 * torch.randn(1, 4, 3), dim=-1
-    )
+    planes, decoder, origins, directions = _scene(batch=1, rays=4, spread=0.05)
     args = (planes, decoder, origins, directions, 2.25, 3.3, 12, 12, 1.0)
     with torch.no_grad():
         first = render_triplanes(*args, generator=torch.Generator().manual_seed(3))
@@ -110,12 +116,7 @@ def test_render_triplanes_is_seeded_and_sane():
 def test_chunked_rendering_equals_one_pass():
     from synthforge_hf.generators.next3d.rendering import render_triplanes
 
-    torch.manual_seed(0)
-    decoder, planes = OSGDecoder(), torch.randn(2, 3, 32, 8, 8)
-    origins = torch.tensor([[[0.0, 0.0, 2.7]]]).repeat(2, 10, 1)
-    directions = torch.nn.functional.normalize(
-        torch.tensor([[[0.0, 0.0, -1.0]]]) + 0.1 * torch.randn(2, 10, 3), dim=-1
-    )
+    planes, decoder, origins, directions = _scene(batch=2, rays=10, spread=0.1)
     args = (planes, decoder, origins, directions, 2.25, 3.3, 6, 5, 1.0)
     generators = lambda: [torch.Generator().manual_seed(s) for s in (1, 2)]  # noqa: E731
     with torch.no_grad():

@@ -221,21 +221,19 @@ def fit_alignment(
             ]
         return torch.cat(rows), torch.cat(rhs), torch.cat(weights)
 
-    def loss(theta: torch.Tensor) -> float:
-        rows, rhs, weights = system(theta)
-        return float((weights * (rows @ theta - rhs).square()).sum())
-
-    initial = loss(theta)
+    rows, rhs, weights = system(theta)  # one system per estimate: it gives the loss and the next step
+    initial = float((weights * (rows @ theta - rhs).square()).sum())
     for _ in range(iterations):
-        rows, rhs, weights = system(theta)
         scale = weights.sqrt()[:, None]
         update = torch.linalg.lstsq((rows * scale).double(), (rhs[:, None] * scale).double()).solution
         update = update[:, 0].to(theta)
         moved = (update - theta).abs().max()
         theta = update
+        rows, rhs, weights = system(theta)
         if moved < tolerance:
             break
-    return AlignmentFit(theta[:9].reshape(3, 3), theta[9:], initial, loss(theta))
+    final = float((weights * (rows @ theta - rhs).square()).sum())
+    return AlignmentFit(theta[:9].reshape(3, 3), theta[9:], initial, final)
 
 
 @torch.no_grad()
