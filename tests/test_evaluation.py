@@ -20,6 +20,7 @@ from synthforge_hf.evaluation.metrics import (
     save_ced_plot,
 )
 from synthforge_hf.evaluation.readers import CelebAMaskHQ, Face300W, LaPa, read_pts
+from synthforge_hf.io.images import to_rgb8
 
 
 def _pts(path, points, declared=None):
@@ -65,6 +66,28 @@ def test_300w_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="300W layout"):
         Face300W(tmp_path / "nowhere", "full")
     assert read_pts(tmp_path / "helen/testset/a.pts").shape == (68, 2)
+
+
+def test_16_bit_images_are_scaled_to_8_bits_not_clipped(tmp_path):
+    values = np.array([[0, 257 * 100, 65535], [257, 257 * 128, 40000]], dtype=np.uint16)
+    expected = np.round(values / 257).astype(np.uint8)
+    for mode in ("I;16", "I"):
+        image = Image.fromarray(values) if mode == "I;16" else Image.fromarray(values.astype(np.int32), "I")
+        assert image.mode == mode
+        rgb = to_rgb8(image)
+        assert rgb.mode == "RGB" and np.array_equal(np.asarray(rgb), np.dstack([expected] * 3))
+    _face_300w(tmp_path)
+    (tmp_path / "ibug" / "d.jpg").unlink()
+    Image.fromarray(values).save(tmp_path / "ibug" / "d.png")
+    assert Image.open(tmp_path / "ibug" / "d.png").mode == "I;16"
+    image = Face300W(tmp_path, "challenge")[0]["image"]
+    assert image.mode == "RGB" and np.array_equal(np.asarray(image)[..., 1], expected)
+    (tmp_path / "CelebA-HQ-img").mkdir()
+    _image(tmp_path / "CelebA-HQ-img" / "7.jpg", (3, 2))
+    (tmp_path / "CelebAMask-HQ-mask-anno" / "0").mkdir(parents=True)
+    Image.fromarray(values).save(tmp_path / "CelebAMask-HQ-mask-anno" / "0" / "00007_skin.png")
+    skin = CELEBAMASK_CLASSES.index("skin")
+    assert CelebAMaskHQ(tmp_path, indices=[7])[0]["segmentation"].tolist() == [[0, 0, skin], [0, skin, skin]]
 
 
 def test_lapa_reader(tmp_path):

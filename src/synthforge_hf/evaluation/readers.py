@@ -12,17 +12,23 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..io.images import to_rgb8
 from .metrics import CELEBAMASK_CLASSES
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def _open_image(path: Path, mode: str = "RGB") -> Image.Image:
+def _open_image(path: Path, kind: str = "image") -> Image.Image:
+    """An ``image`` (8-bit RGB), a ``mask`` (8-bit grey; both scale 16-bit files to 8 bits) or ``labels``
+    (8-bit grey holding the class ids as stored)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found")
     try:
         with Image.open(path) as image:
-            return image.convert(mode)
+            if kind == "labels":
+                return image.convert("L")
+            rgb = to_rgb8(image)
+            return rgb.convert("L") if kind == "mask" else rgb
     except (UnidentifiedImageError, OSError) as err:
         raise ValueError(f"{path} is not a readable image ({err})") from err
 
@@ -103,7 +109,7 @@ class LaPa(Sequence):
     def __getitem__(self, index: int) -> dict:
         name = self.names[index]
         image = _open_image(self.directory / "images" / f"{name}{self.suffix[name]}")
-        labels = np.asarray(_open_image(self.directory / "labels" / f"{name}.png", "L"))
+        labels = np.asarray(_open_image(self.directory / "labels" / f"{name}.png", "labels"))
         if labels.shape != (image.height, image.width):
             raise ValueError(f"labels/{name}.png is {labels.shape}, the image {image.height}x{image.width}")
         return {
@@ -166,7 +172,7 @@ class CelebAMaskHQ(Sequence):
             path = folder / f"{i:05d}_{part}.png"
             if class_id == 0 or not path.exists():
                 continue
-            mask = np.asarray(_open_image(path, "L")) > 127
+            mask = np.asarray(_open_image(path, "mask")) > 127
             merged = np.zeros(mask.shape, dtype=np.uint8) if merged is None else merged
             if mask.shape != merged.shape:
                 raise ValueError(f"{path} is {mask.shape}, other parts of image {i} are {merged.shape}")
