@@ -7,6 +7,7 @@ UVs from `head_template.obj`, and segmentation from the official colour-coded UV
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from .segmentation_texture import decode_segmentation_texture, labels_at_uv
 FLAME_SHAPE_COMPONENTS = 300  # FLAME's shapedirs: 300 identity columns, then the expression columns
 DEFAULT_FLAME_DIR = Path("~/.cache/synthforge/flame")
 UV_LABEL_MAP_SIZE = 1024
+CONTOUR_INDEX_SHAPE = (None, 17)  # the dynamic contour table: one row of 17 faces per degree of yaw
+CONTOUR_BARY_SHAPE = (None, 17, 3)
 
 _WHERE = {
     "model": "Register and download FLAME 2020 or 2023 from https://flame.is.tue.mpg.de (MPI licence) and "
@@ -39,21 +42,39 @@ def _where(kind: str) -> str:
     return _WHERE[kind].format(dir=DEFAULT_FLAME_DIR)
 
 
-def _array(value: Any, key: str, path: Path) -> np.ndarray:
-    """A numpy array from a plain array, a scipy sparse matrix or an inert chumpy record."""
+def _array(value: Any, key: str, path: Path, shape: tuple[int | None, ...] | int) -> np.ndarray:
+    """A numpy array from a plain array, a tensor, a scipy sparse matrix or an inert chumpy record,
+    refused unless it has ``shape`` (None: any length; an int: that many elements in any shape). The
+    shape is checked before anything is copied or densified."""
     if isinstance(value, InertObject):
         state = value.state if isinstance(value.state, dict) else {}
         if "x" not in state:
             raise MalformedAssetError(path, f"'{key}' is a chumpy {value.name} without a stored array")
         value = state["x"]
-    if sp.issparse(value):
-        value = value.toarray()
-    if isinstance(value, torch.Tensor):
-        value = value.numpy()
+    if not isinstance(value, (np.ndarray, torch.Tensor, list, tuple)) and not sp.issparse(value):
+        raise MalformedAssetError(path, f"'{key}' is not an array ({type(value).__name__})")
     try:
+        actual = tuple(value.shape) if hasattr(value, "shape") else np.shape(value)
+    except ValueError as err:
+        raise MalformedAssetError(path, f"'{key}' is not a rectangular array ({err})") from err
+    if isinstance(shape, int):
+        fits = math.prod(actual) == shape
+    else:
+        fits = len(actual) == len(shape) and all(
+            s is None or s == a for s, a in zip(shape, actual, strict=True)
+        )
+    if not fits:
+        wanted = f"{shape} elements" if isinstance(shape, int) else f"{shape} (None = any)"
+        raise MalformedAssetError(path, f"'{key}' has shape {actual}, expected {wanted}")
+    try:
+        if sp.issparse(value):
+            value.check_format(full_check=True)  # indices out of range would write outside the array
+            value = value.toarray()
+        if isinstance(value, torch.Tensor):
+            value = value.numpy()
         return np.asarray(value, dtype=np.float64 if np.asarray(value).dtype.kind == "f" else None)
     except (TypeError, ValueError) as err:
-        raise MalformedAssetError(path, f"'{key}' is not an array ({type(value).__name__})") from err
+        raise MalformedAssetError(path, f"'{key}' is not a valid array ({err})") from err
 
 
 def _require_keys(data: Any, keys: tuple[str, ...], path: Path) -> dict:
@@ -74,11 +95,7 @@ def read_flame_model(path: str | Path) -> dict[str, np.ndarray]:
         ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table"),
         path,
     )
-    data = {
-        key: _array(raw[key], key, path)
-        for key in ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table")
-    }
-    num_vertices = data["v_template"].shape[0]
+    num_vertices = _array(raw["v_template"], "v_template", path, (None, 3)).shape[0]
     expected = {
         "v_template": (num_vertices, 3),
         "shapedirs": (num_vertices, 3, None),
@@ -88,12 +105,7 @@ def read_flame_model(path: str | Path) -> dict[str, np.ndarray]:
         "kintree_table": (2, len(POSE_JOINTS)),
         "f": (None, 3),
     }
-    for key, shape in expected.items():
-        actual = data[key].shape
-        if len(actual) != len(shape) or any(
-            s is not None and s != a for s, a in zip(shape, actual, strict=True)
-        ):
-            raise MalformedAssetError(path, f"'{key}' has shape {actual}, expected {shape} (None = any)")
+    data = {key: _array(raw[key], key, path, shape) for key, shape in expected.items()}
     data["f"] = data["f"].astype(np.int64)
     return data
 
@@ -118,26 +130,27 @@ def read_landmark_embedding(
             path,
         )
         out = {
-            "face_idx": _array(data["full_lmk_faces_idx"], "full_lmk_faces_idx", path)
+            "face_idx": _array(data["full_lmk_faces_idx"], "full_lmk_faces_idx", path, 68)
             .reshape(68)
             .astype(np.int64),
-            "bary": _array(data["full_lmk_bary_coords"], "full_lmk_bary_coords", path).reshape(68, 3),
-            "contour_face_idx": _array(data["dynamic_lmk_faces_idx"], "dynamic_lmk_faces_idx", path).astype(
-                np.int64
+            "bary": _array(data["full_lmk_bary_coords"], "full_lmk_bary_coords", path, 68 * 3).reshape(68, 3),
+            "contour_face_idx": _array(
+                data["dynamic_lmk_faces_idx"], "dynamic_lmk_faces_idx", path, CONTOUR_INDEX_SHAPE
+            ).astype(np.int64),
+            "contour_bary": _array(
+                data["dynamic_lmk_bary_coords"], "dynamic_lmk_bary_coords", path, CONTOUR_BARY_SHAPE
             ),
-            "contour_bary": _array(data["dynamic_lmk_bary_coords"], "dynamic_lmk_bary_coords", path),
         }
     elif static_embedding_path is not None and dynamic_embedding_path is not None:
         static_path = require_file(static_embedding_path, "static landmark embedding", _where("landmarks"))
         dynamic_path = require_file(dynamic_embedding_path, "dynamic landmark embedding", _where("landmarks"))
         static = _require_keys(load_pickle(static_path), ("lmk_face_idx", "lmk_b_coords"), static_path)
         dynamic = _require_keys(load_pickle(dynamic_path), ("lmk_face_idx", "lmk_b_coords"), dynamic_path)
-        contour_idx = _array(dynamic["lmk_face_idx"], "lmk_face_idx", dynamic_path).astype(np.int64)
-        contour_bary = _array(dynamic["lmk_b_coords"], "lmk_b_coords", dynamic_path)
-        static_idx = _array(static["lmk_face_idx"], "lmk_face_idx", static_path).astype(np.int64).reshape(-1)
-        static_bary = _array(static["lmk_b_coords"], "lmk_b_coords", static_path).reshape(-1, 3)
-        if static_idx.shape != (51,):
-            raise MalformedAssetError(static_path, f"expected 51 static landmarks, found {static_idx.shape}")
+        contour_idx = _array(dynamic["lmk_face_idx"], "lmk_face_idx", dynamic_path, CONTOUR_INDEX_SHAPE)
+        contour_bary = _array(dynamic["lmk_b_coords"], "lmk_b_coords", dynamic_path, CONTOUR_BARY_SHAPE)
+        static_idx = _array(static["lmk_face_idx"], "lmk_face_idx", static_path, 51).reshape(-1)
+        static_bary = _array(static["lmk_b_coords"], "lmk_b_coords", static_path, 51 * 3).reshape(-1, 3)
+        contour_idx, static_idx = contour_idx.astype(np.int64), static_idx.astype(np.int64)
         out = {
             "face_idx": np.concatenate([contour_idx[0], static_idx]),
             "bary": np.concatenate([contour_bary[0], static_bary]),
@@ -148,11 +161,6 @@ def read_landmark_embedding(
         raise ValueError(
             "pass landmark_embedding_path (DECA) or both static_embedding_path and "
             "dynamic_embedding_path (FLAME_PyTorch)"
-        )
-    if out["contour_face_idx"].shape[1:] != (17,) or out["contour_bary"].shape[1:] != (17, 3):
-        raise MalformedAssetError(
-            Path(str(landmark_embedding_path or dynamic_embedding_path)),
-            "the dynamic contour table must be (rows, 17) with (rows, 17, 3) barycentrics",
         )
     return out
 

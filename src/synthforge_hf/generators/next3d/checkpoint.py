@@ -10,7 +10,6 @@ state dict and the networks' constructor arguments (`convert` turns them into a 
 
 from __future__ import annotations
 
-import copyreg
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import torch
 
 from ...errors import MalformedAssetError, require_file
-from ...io.safe_pickle import InertObject, load_pickle
+from ...io.safe_pickle import DEFAULT_MAX_ELEMENTS, InertObject, load_pickle
 
 WHERE = "Download the Next3D FFHQ-512 checkpoint from the Next3D release (NVIDIA non-commercial licence)."
 INERT_PREFIXES = (
@@ -44,7 +43,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     data = load_pickle(
         path,
         inert_prefixes=INERT_PREFIXES,
-        extra_allowed={("dnnlib.util", "EasyDict"): EasyDict, ("copyreg", "__newobj__"): copyreg.__newobj__},
+        extra_allowed={("dnnlib.util", "EasyDict"): EasyDict},
     )
     if not isinstance(data, dict) or "G_ema" not in data:
         raise MalformedAssetError(
@@ -77,20 +76,33 @@ def class_name(record: Any) -> str:
     return f"{record.module}.{record.name}"
 
 
-def state_dict(record: Any, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
-    """The flat state dict a `torch.nn.Module.state_dict()` would give, from the records alone."""
+def state_dict(record: Any, max_elements: int = DEFAULT_MAX_ELEMENTS) -> OrderedDict[str, torch.Tensor]:
+    """The flat state dict a `torch.nn.Module.state_dict()` would give, from the records alone: copies
+    of the tensors, made only when they hold at most ``max_elements`` in all (a pickle can name one
+    tensor many times)."""
+    found = _tensors(record, "")
+    total = sum(v.numel() for v in found.values() if isinstance(v, torch.Tensor))
+    if total > max_elements:
+        raise ValueError(f"the network's tensors hold {total} elements, over the limit of {max_elements}")
+    return OrderedDict(
+        (name, value.detach().clone() if isinstance(value, torch.Tensor) else value)
+        for name, value in found.items()
+    )
+
+
+def _tensors(record: Any, prefix: str) -> dict[str, Any]:
+    """The record's parameters and persistent buffers by state-dict name (not copied)."""
     state = module_state(record)
-    out: OrderedDict[str, torch.Tensor] = OrderedDict()
-    for name, value in (state.get("_parameters") or {}).items():
-        if value is not None:
-            out[prefix + name] = value.detach().clone() if isinstance(value, torch.Tensor) else value
+    out = {
+        prefix + name: value for name, value in (state.get("_parameters") or {}).items() if value is not None
+    }
     skipped = set(state.get("_non_persistent_buffers_set") or ())
     for name, value in (state.get("_buffers") or {}).items():
         if value is not None and name not in skipped:
-            out[prefix + name] = value.detach().clone()
+            out[prefix + name] = value
     for name, child in (state.get("_modules") or {}).items():
         if child is not None:
-            out.update(state_dict(child, f"{prefix}{name}."))
+            out.update(_tensors(child, f"{prefix}{name}."))
     return out
 
 
