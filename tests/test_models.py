@@ -19,7 +19,7 @@ from synthforge_hf.models.synthforge import (
     SynthForgeImageProcessor,
     SynthForgeModel,
 )
-from synthforge_hf.models.synthforge.modeling_synthforge import gaussian_heatmaps, soft_argmax
+from synthforge_hf.models.synthforge.modeling_synthforge import decode_heatmaps, gaussian_heatmaps
 from synthforge_hf.training.augment import affine_matrices, affine_warp, horizontal_flip
 
 
@@ -40,16 +40,34 @@ def test_output_shapes_and_labels(model):
     assert build_config("tiny").id2label[CLASS_ID["nose"]] == "nose"
 
 
-def test_soft_argmax_and_target_heatmaps_by_hand():
-    heatmaps = torch.full((1, 1, 16, 16), -1e4)
-    heatmaps[0, 0, 5, 9] = 0.0  # one cell: row 5, column 9
-    np.testing.assert_allclose(soft_argmax(heatmaps, 4)[0, 0].numpy(), [(9 + 0.5) * 4, (5 + 0.5) * 4])
-    two = torch.full((1, 1, 16, 16), -1e4)
-    two[0, 0, 2, 2] = two[0, 0, 2, 6] = 0.0  # two equal peaks: the mean
-    np.testing.assert_allclose(soft_argmax(two, 4)[0, 0].numpy(), [4.5 * 4, 2.5 * 4])
+def test_target_heatmaps_by_hand():
     target = gaussian_heatmaps(torch.tensor([[[38.0, 22.0]]]), (16, 16), 4, 1.5)
     assert target[0, 0, 5, 9] == pytest.approx(1.0)  # cell centre (38, 22)
     assert target[0, 0, 5, 10] == pytest.approx(math.exp(-1 / (2 * 1.5**2)), rel=1e-5)
+
+
+def test_decoding_target_heatmaps_gives_the_landmarks_back():
+    generator = torch.Generator().manual_seed(0)
+    stride, cells = 4, 32
+    points = (1 + torch.rand(3, 68, 2, generator=generator) * (cells - 2)) * stride  # off the border cells
+    heatmaps = gaussian_heatmaps(points, (cells, cells), stride, 1.5)
+    decoded = decode_heatmaps(heatmaps, stride)
+    error_in_cells = ((decoded - points).norm(dim=-1) / stride).max().item()
+    assert error_in_cells < 0.05
+    # The arg-max cell alone is off by up to half a cell: the refinement is what makes it sub-pixel.
+    cell_centres = (torch.floor(points / stride) + 0.5) * stride
+    assert ((cell_centres - points).norm(dim=-1) / stride).max().item() > 0.3
+
+
+def test_decoding_is_flip_equivariant_and_ignores_flat_maps():
+    heatmaps = torch.rand(2, 5, 16, 16, generator=torch.Generator().manual_seed(1))
+    points = decode_heatmaps(heatmaps, 4)
+    mirrored = decode_heatmaps(heatmaps.flip(-1), 4)
+    torch.testing.assert_close(mirrored[..., 0], 64 - points[..., 0], atol=1e-4, rtol=0)
+    torch.testing.assert_close(mirrored[..., 1], points[..., 1], atol=1e-4, rtol=0)
+    flat = torch.zeros(1, 1, 16, 16)
+    flat[0, 0, 3, 7] = 1.0  # one hot cell: not locally Gaussian along either axis -> its centre
+    torch.testing.assert_close(decode_heatmaps(flat, 4)[0, 0], torch.tensor([7.5 * 4, 3.5 * 4]))
 
 
 def test_losses_against_hand_computation(model):

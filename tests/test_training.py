@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from synthforge_hf.cli import main
 from synthforge_hf.evaluation.metrics import LAPA_CLASSES
 from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis
-from synthforge_hf.training.common import index_batches
+from synthforge_hf.training.common import batch_indices
 from synthforge_hf.training.lf import LFTrainingArguments, train_lf
 from synthforge_hf.training.sb import SBTrainingArguments, build_config, evaluate_sb, train_sb
 
@@ -41,12 +41,13 @@ def faces(tmp_path_factory):
     return out
 
 
-def test_index_batches_are_a_function_of_seed_and_step():
-    run = index_batches(10, 3, seed=7)
-    first = [next(run) for _ in range(6)]
-    assert sorted(sum(first[:3], [])) == sorted(set(sum(first[:3], [])))  # no repeats within an epoch
-    resumed = index_batches(10, 3, seed=7, start_step=4)
-    assert [next(resumed) for _ in range(2)] == first[4:6]
+def test_batch_indices_are_a_function_of_seed_and_step():
+    first = [batch_indices(10, 3, seed=7, step=step) for step in range(6)]
+    assert len(set(sum(first[:3], []))) == 9  # no repeats within an epoch (3 batches of 3 from 10)
+    assert first[3] != first[0]  # a new permutation for the next epoch
+    assert batch_indices(10, 3, seed=7, step=4) == first[4]
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        batch_indices(2, 3, seed=7, step=0)
 
 
 def test_short_run_learns(faces, tmp_path):

@@ -289,30 +289,21 @@ def convert_next3d_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _dataclass_parser(prog: str, description: str, cls) -> argparse.ArgumentParser:
-    """An argument parser with one option per field of a training-arguments dataclass."""
-    import dataclasses
+def _parse_training_arguments(prog: str, description: str, cls, argv: list[str] | None):
+    """The options of a training-arguments dataclass, with help and defaults from its fields."""
+    from transformers import HfArgumentParser
 
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    for field in dataclasses.fields(cls):
-        flag = "--" + field.name.replace("_", "-")
-        required = field.default is dataclasses.MISSING
-        if field.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-            continue
-        kind = {"int": int, "float": float}.get(str(field.type), str)
-        parser.add_argument(flag, type=kind, required=required, default=None if required else field.default)
-    return parser
+    parser = HfArgumentParser(cls, prog=prog, description=description)
+    (args,) = parser.parse_args_into_dataclasses(argv)
+    return args
 
 
 def train_sb_main(argv: list[str] | None = None) -> int:
     """`synthforge train-sb`: train the synthetic backbone on a generated dataset (Accelerate)."""
     from .training.sb import SBTrainingArguments, train_sb
 
-    args = _dataclass_parser("synthforge train-sb", train_sb_main.__doc__, SBTrainingArguments).parse_args(
-        argv
-    )
-    metrics = train_sb(SBTrainingArguments(**vars(args)))
+    args = _parse_training_arguments("synthforge train-sb", train_sb_main.__doc__, SBTrainingArguments, argv)
+    metrics = train_sb(args)
     print(json.dumps({"output_dir": args.output_dir, "validation": metrics}))
     return 0
 
@@ -321,10 +312,8 @@ def train_lf_main(argv: list[str] | None = None) -> int:
     """`synthforge train-lf`: train a label fine-tuning network on a benchmark over a frozen SB."""
     from .training.lf import LFTrainingArguments, train_lf
 
-    args = _dataclass_parser("synthforge train-lf", train_lf_main.__doc__, LFTrainingArguments).parse_args(
-        argv
-    )
-    print(f"saved {train_lf(LFTrainingArguments(**vars(args)))}")
+    args = _parse_training_arguments("synthforge train-lf", train_lf_main.__doc__, LFTrainingArguments, argv)
+    print(f"saved {train_lf(args)}")
     return 0
 
 

@@ -7,21 +7,19 @@ synthforge evaluate --model runs/lf-300w --benchmark 300w --data /data/300W --sp
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
-from accelerate.utils import set_seed
-from tqdm.auto import tqdm
 
 from ..evaluation import metrics
 from ..evaluation.readers import CelebAMaskHQ, Face300W, LaPa
 from ..models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
 from ..models.synthforge_lf import SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
-from .common import index_batches, make_optimizer, make_scheduler, resume, save_checkpoint
+from .common import StepBatches, TrainingArguments, fit, make_accelerator, make_optimizer, make_scheduler
 
 BENCHMARKS = {
     # name: (task, number of outputs, class names, classes in the mean F1)
@@ -75,27 +73,28 @@ def prepare_batch(samples: list[dict], processor: SynthForgeImageProcessor) -> d
     return batch
 
 
-@dataclass
-class LFTrainingArguments:
+@dataclass(kw_only=True)
+class LFTrainingArguments(TrainingArguments):
     """Options of `train_lf` (and of `synthforge train-lf`)."""
 
-    backbone: str
-    benchmark: str
-    data: str
-    output_dir: str
-    split: str = "train"
-    use_features: bool = True
-    max_steps: int = 500
-    batch_size: int = 8
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 20
-    min_lr_rate: float = 0.05
-    mixed_precision: str = "no"
-    seed: int = 0
-    save_steps: int = 200
-    log_steps: int = 10
-    report_to: str | None = None
+    backbone: str = field(metadata={"help": "the trained SB: a folder or Hub repo id"})
+    benchmark: Literal["300w", "lapa", "celebamask-hq"] = field(metadata={"help": "the label set to learn"})
+    data: str = field(metadata={"help": "the benchmark's folder"})
+    split: str = field(default="train", metadata={"help": "the benchmark split to train on"})
+    use_features: bool = field(default=True, metadata={"help": "feed the SB's features to the head too"})
+    max_steps: int = field(default=500, metadata={"help": "optimiser steps in all"})
+    warmup_steps: int = field(default=20, metadata={"help": "steps of linear warm-up"})
+
+
+@dataclass
+class LFBatchMaker:
+    """Benchmark samples -> model inputs and targets (runs in the DataLoader workers)."""
+
+    processor: SynthForgeImageProcessor
+
+    def __call__(self, samples: list[dict], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        batch = prepare_batch(samples, self.processor)
+        return {k: batch[k] for k in ("pixel_values", "landmarks", "labels") if k in batch}
 
 
 def train_lf(args: LFTrainingArguments) -> Path:
@@ -103,13 +102,7 @@ def train_lf(args: LFTrainingArguments) -> Path:
     if args.benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark {args.benchmark!r}; use one of {list(BENCHMARKS)}")
     output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(),  # several CPU processes (torchrun / accelerate launch) use gloo
-        mixed_precision=args.mixed_precision,
-        log_with=args.report_to,
-        project_dir=str(output_dir),
-    )
-    set_seed(args.seed)
+    accelerator = make_accelerator(args)
     task, outputs, names, _ = BENCHMARKS[args.benchmark]
     backbone = SynthForgeForFaceAnalysis.from_pretrained(args.backbone)
     processor = SynthForgeImageProcessor(size=backbone.config.image_size)
@@ -126,29 +119,16 @@ def train_lf(args: LFTrainingArguments) -> Path:
     optimizer = make_optimizer(model, "backbone.", args.learning_rate, 0.0, args.weight_decay)
     scheduler = make_scheduler(optimizer, args.warmup_steps, args.max_steps, args.min_lr_rate)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    if args.report_to:
-        accelerator.init_trackers(
-            "synthforge-lf", config={k: v for k, v in asdict(args).items() if v is not None}
-        )
-    start = resume(accelerator, output_dir)
-    batches = index_batches(len(dataset), min(args.batch_size, len(dataset)), args.seed, start)
-    history = []
-    for step in tqdm(
-        range(start, args.max_steps), disable=not accelerator.is_local_main_process, desc="train-lf"
-    ):
-        model.train()
-        batch = prepare_batch([dataset[i] for i in next(batches)], processor)
-        targets = {k: batch[k].to(accelerator.device) for k in ("landmarks", "labels") if k in batch}
-        out = model(batch["pixel_values"].to(accelerator.device), **targets)
-        accelerator.backward(out.loss)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        history.append({"step": step + 1, "loss": out.loss.item()})
-        if (step + 1) % args.log_steps == 0:
-            accelerator.log(history[-1], step=step + 1)
-        if (step + 1) % args.save_steps == 0 and step + 1 < args.max_steps:
-            save_checkpoint(accelerator, output_dir, step + 1)
+    batches = StepBatches(
+        dataset,
+        LFBatchMaker(processor),
+        min(args.batch_size, len(dataset) // accelerator.num_processes),
+        args.seed,
+        args.max_steps * args.gradient_accumulation_steps,
+        accelerator.process_index,
+        accelerator.num_processes,
+    )
+    history = fit(args, accelerator, model, optimizer, scheduler, batches, lambda m, b, _: m(**b), "train-lf")
     if accelerator.is_main_process:
         accelerator.unwrap_model(model).save_pretrained(output_dir)
         processor.save_pretrained(output_dir)

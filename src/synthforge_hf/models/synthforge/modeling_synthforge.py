@@ -30,7 +30,8 @@ class SynthForgeFaceAnalysisOutput(ModelOutput):
         logits: (B, num_labels, H, W) segmentation logits.
         depth: (B, H, W) depth, in the units of the training targets (metres for SynthForge data).
         heatmaps: (B, num_landmarks, H/4, W/4) keypoint heatmaps of the last hourglass stack.
-        landmarks: (B, num_landmarks, 2) soft-argmax keypoints in input pixels (centres at i + 0.5).
+        landmarks: (B, num_landmarks, 2) keypoints decoded from ``heatmaps`` (`decode_heatmaps`), in
+            input pixels (pixel centres at i + 0.5).
         features: (B, feature_channels, H, W) shared features.
         losses: each task's unweighted loss (when targets are given).
     """
@@ -161,16 +162,43 @@ class StackedHourglassHead(nn.Module):
         return heatmaps
 
 
-def soft_argmax(heatmaps: torch.Tensor, stride: int) -> torch.Tensor:
-    """(B,K,h,w) heatmaps -> (B,K,2) expected positions in input pixels (cell j is centred at
-    (j + 0.5) * stride), under a softmax over each heatmap."""
+def decode_heatmaps(heatmaps: torch.Tensor, stride: int) -> torch.Tensor:
+    """(B,K,h,w) heatmaps -> (B,K,2) keypoints in input pixels (cell j is centred at (j + 0.5) * stride).
+
+    The keypoint head regresses unit-peak Gaussians (`gaussian_heatmaps`) under an MSE loss, so each
+    point is decoded as the maximum of that Gaussian: the arg-max cell, refined by one Newton step on
+    the log-heatmap with 3x3 finite differences (as in Zhang et al., "Distribution-Aware Coordinate
+    Representation for Human Pose Estimation", 2020). The log of a Gaussian is quadratic, so on the
+    target family the step is exact (to float rounding) wherever the peak is not in a border cell;
+    the arg-max alone is off by up to half a cell, and a softmax expectation over a unit-peak map is
+    pulled to the map's centre. Steps stay within the arg-max cell (|offset| <= 0.5 cell) and are
+    skipped where the log-heatmap is not locally concave.
+    """
     batch, points, height, width = heatmaps.shape
-    probabilities = heatmaps.flatten(2).softmax(dim=-1).reshape(batch, points, height, width)
-    xs = (torch.arange(width, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) * stride
-    ys = (torch.arange(height, device=heatmaps.device, dtype=heatmaps.dtype) + 0.5) * stride
-    x = (probabilities.sum(dim=2) * xs).sum(dim=-1)
-    y = (probabilities.sum(dim=3) * ys).sum(dim=-1)
-    return torch.stack([x, y], dim=-1)
+    maps = heatmaps.float()
+    index = maps.flatten(2).argmax(-1)
+    row, column = index // width, index % width
+    logs = F.pad(maps.clamp(min=1e-10).log(), (1, 1, 1, 1), mode="replicate")
+    flat_logs = logs.flatten(2)
+
+    def at(dy: int, dx: int) -> torch.Tensor:
+        return flat_logs.gather(-1, ((row + 1 + dy) * (width + 2) + column + 1 + dx)[..., None])[..., 0]
+
+    centre = at(0, 0)
+    gx, gy = (at(0, 1) - at(0, -1)) / 2, (at(1, 0) - at(-1, 0)) / 2
+    hxx = at(0, 1) - 2 * centre + at(0, -1)
+    hyy = at(1, 0) - 2 * centre + at(-1, 0)
+    hxy = (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / 4
+    determinant = hxx * hyy - hxy**2
+    concave = (hxx < 0) & (determinant > 1e-12)
+    safe = torch.where(concave, determinant, torch.ones_like(determinant))
+    step_x = -(hyy * gx - hxy * gy) / safe
+    step_y = -(hxx * gy - hxy * gx) / safe
+    step_x = torch.where(concave, step_x, torch.zeros_like(step_x)).clamp(-0.5, 0.5)
+    step_y = torch.where(concave, step_y, torch.zeros_like(step_y)).clamp(-0.5, 0.5)
+    x = (column.to(maps.dtype) + 0.5 + step_x) * stride
+    y = (row.to(maps.dtype) + 0.5 + step_y) * stride
+    return torch.stack([x, y], dim=-1).to(heatmaps.dtype)
 
 
 def gaussian_heatmaps(
@@ -285,7 +313,7 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
         logits = self.segmentation_head(features)
         predicted_depth = self.depth_head(features)[:, 0]
         stacks = self.keypoint_head(features)
-        predicted_landmarks = soft_argmax(stacks[-1], self.config.heatmap_stride)
+        predicted_landmarks = decode_heatmaps(stacks[-1], self.config.heatmap_stride)
         losses = {}
         if labels is not None:
             losses["segmentation"] = F.cross_entropy(logits, labels.long())
@@ -297,7 +325,6 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
                 landmarks, stacks[-1].shape[-2:], self.config.heatmap_stride, self.config.heatmap_sigma
             )
             losses["heatmap"] = sum(F.mse_loss(h, target) for h in stacks) / len(stacks)
-            losses["landmark"] = (predicted_landmarks - landmarks).abs().mean()
         if losses and self.training and self.config.ssl_loss_weight > 0:
             losses["ssl"] = self.equivariance_loss(pixel_values, features, ssl_generator)
         loss = None
@@ -306,7 +333,6 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
                 "segmentation": self.config.segmentation_loss_weight,
                 "depth": self.config.depth_loss_weight,
                 "heatmap": self.config.heatmap_loss_weight,
-                "landmark": self.config.landmark_loss_weight,
                 "ssl": self.config.ssl_loss_weight,
             }
             loss = sum(weights[name] * value for name, value in losses.items())

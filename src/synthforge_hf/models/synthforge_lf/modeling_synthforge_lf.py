@@ -11,7 +11,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from ..synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
-from ..synthforge.modeling_synthforge import ConvBlock, UNet, gaussian_heatmaps, init_module, soft_argmax
+from ..synthforge.modeling_synthforge import ConvBlock, UNet, decode_heatmaps, gaussian_heatmaps, init_module
 from .configuration_synthforge_lf import SynthForgeLabelFinetuneConfig
 
 
@@ -107,11 +107,11 @@ class SynthForgeLabelFinetuneModel(PreTrainedModel):
             if self.config.use_features:
                 inputs = torch.cat([inputs, F.avg_pool2d(features, stride)], dim=1)
             heatmaps = self.head(inputs)
-            points = soft_argmax(heatmaps, stride)
+            points = decode_heatmaps(heatmaps, stride)
             out = SynthForgeLabelFinetuneOutput(landmarks=points, heatmaps=heatmaps)
             if landmarks is not None:
                 target = gaussian_heatmaps(landmarks, heatmaps.shape[-2:], stride, self.config.heatmap_sigma)
-                out.loss = 100.0 * F.mse_loss(heatmaps, target) + 0.1 * (points - landmarks).abs().mean()
+                out.loss = 100.0 * F.mse_loss(heatmaps, target)  # the SB's heatmap loss and decoding
         elif task == "segmentation":
             inputs = sb.logits.softmax(dim=1)
             if self.config.use_features:
