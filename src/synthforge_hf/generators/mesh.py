@@ -1,12 +1,27 @@
 """`MeshFaceGenerator`: renders the head mesh itself, so every pixel's label is exact.
 
-Appearance (skin tone and texture, hair/brow/iris/lip colours, light, background) is a deterministic
-function of a latent vector of uniform numbers, so a sample is reproducible from its latents alone.
-Shading is Lambert + Blinn-Phong in linear RGB with a gamma-encoded output.
+Appearance is a deterministic function of a latent vector of uniform numbers (`LATENT_FIELDS`), so a
+sample is reproducible from its latents alone; the few fields named ``*_seed`` seed the generators of
+the procedural textures and the background clutter. Labels never depend on it: they come from the
+rasterized mesh before any shading.
+
+- Albedo: skin tone, redness and olive tint, regional colour (cheeks, nose, under the eyes), blotches,
+  freckles and pores from band-limited noise attached to the head surface (rest-pose coordinates, so
+  textures move with the skin); brows as strokes, lashes and lid lines along the eye openings, stubble
+  or a beard on the lower face, hair with strands flowing from the crown and a soft hairline; irises with
+  fibres, a limbal ring and lid shadow. Everything is painted inside its own classes (or on skin).
+- Shading, in linear RGB: a key, a fill and a rim light with colour temperatures, a hemisphere ambient
+  tinted by the background, screen-space ambient occlusion from the depth map, wrapped diffuse with a
+  subsurface-like softening of the light on skin, Blinn-Phong speculars whose strength follows an oiliness
+  map, wet eyes, and Kajiya-Kay highlights on hair.
+- Background: gradients, multi-scale colour noise and random soft shapes (rectangles, ellipses, stripes),
+  blurred by a random depth of field.
+- Camera: exposure, white balance, vignetting, lens blur, a soft highlight shoulder, gamma and sensor noise.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -15,6 +30,8 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (see FaceGenerator's docstring)
 
 from ..constants import CLASS_ID
+from ..rendering.cameras import WORLD_UNITS_PER_METRE
+from ..rendering.fragments import Fragments
 from .base import FaceGenerator, GeneratorOutput, Scene
 
 # Albedos in linear RGB.
@@ -43,8 +60,16 @@ IRIS_COLOURS = (
 )
 SCLERA = (0.70, 0.66, 0.62)
 INNER_MOUTH = (0.20, 0.03, 0.03)
+# Light colours from warm (tungsten) through neutral to cool (shade), unit luminance-ish.
+LIGHT_COLOURS = (
+    (1.00, 0.72, 0.48),
+    (1.00, 0.88, 0.74),
+    (1.00, 1.00, 1.00),
+    (0.86, 0.93, 1.10),
+    (0.74, 0.86, 1.18),
+)
 
-# Meaning of each latent coordinate (all U(0,1)).
+# Meaning of each latent coordinate (all U(0,1)). New fields are appended, so older ones keep their index.
 LATENT_FIELDS = (
     "skin_tone",
     "skin_redness",
@@ -62,8 +87,41 @@ LATENT_FIELDS = (
     "background_angle",
     "texture_seed",
     "roughness",
+    "skin_olive",
+    "blotches",
+    "freckles",
+    "pores",
+    "oiliness",
+    "beard",
+    "brow_density",
+    "hair_density",
+    "hair_shine",
+    "fill_light",
+    "rim_light",
+    "light_temperature",
+    "exposure",
+    "background_clutter",
+    "background_blur",
+    "camera_blur",
+    "sensor_noise",
+    "background_seed",
+    "sclera",
 )
 _FIELD = {name: i for i, name in enumerate(LATENT_FIELDS)}
+
+# Head-frame layout shared by every head (they are aligned on the eye corners; metres, y up, +z front).
+_CRANIUM_CENTRE = (0.0, 0.015, -0.02)
+_CROWN_TILT = 0.35  # the hair's crown axis leans backwards from +y by this angle (radians)
+_SKIN_PERIOD = 0.16  # metres covered by one period of the noise bank on the skin
+_BANK_SIZE = 256
+# Noise bank channels: (low, high) spatial frequency in cycles per period.
+_BANDS = ((48.0, 128.0), (24.0, 80.0), (6.0, 20.0), (1.5, 5.0))
+_PORES, _SPECKLE, _MID, _LOW = range(4)
+_NUM_SHAPES = 10  # background shapes drawn per sample (each present with a probability)
+# 1 on the eyeballs, 2 on the lids (where lashes and lid lines are painted), 0 elsewhere; by class id.
+_EYE_KIND = torch.zeros(len(CLASS_ID), dtype=torch.long)
+_EYE_KIND[[CLASS_ID["left_eyeball"], CLASS_ID["right_eyeball"]]] = 1
+_EYE_KIND[[CLASS_ID[n] for n in ("left_eye_region", "right_eye_region", "eye_region")]] = 2
 
 
 def _palette(colours: tuple[tuple[float, float, float], ...], t: torch.Tensor) -> torch.Tensor:
@@ -92,21 +150,187 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     return F.normalize(normals, dim=-1)
 
 
-def _smooth_noise(resolution: int, generators: list[torch.Generator | None], cells: int) -> torch.Tensor:
-    """Value noise (B,1,H,W) in [-1,1]: a random grid of ``cells`` x ``cells`` upsampled bicubically."""
-    grids = [torch.rand(1, cells, cells, generator=g) * 2 - 1 for g in generators]
-    return F.interpolate(
-        torch.stack(grids), size=(resolution, resolution), mode="bicubic", align_corners=False
+def _smoothstep(edge0: float, edge1: float, x: torch.Tensor) -> torch.Tensor:
+    """Hermite step from 0 at ``edge0`` to 1 at ``edge1`` (either order)."""
+    t = ((x - edge0) / (edge1 - edge0)).clamp(0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def _gauss(x: torch.Tensor, y: torch.Tensor, cx: float, cy: float, sx: float, sy: float) -> torch.Tensor:
+    return torch.exp(-(((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Dot product of packed vectors (3,N) (b may be (3,1)) -> (N,)."""
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    """Normalise packed vectors (3,N)."""
+    return v * torch.rsqrt(_dot(v, v).clamp_min(1e-12))
+
+
+@functools.lru_cache(maxsize=1)
+def _noise_bank() -> torch.Tensor:
+    """Fixed periodic band-limited noises (1,4,N+1,N+1), zero mean and unit variance, one band per
+    channel (`_BANDS`); the last row and column repeat the first so bilinear lookups wrap seamlessly."""
+    generator = torch.Generator().manual_seed(2021)
+    n = _BANK_SIZE
+    white = torch.randn(len(_BANDS), n, n, generator=generator, dtype=torch.float64)
+    fy = torch.fft.fftfreq(n, d=1 / n).abs()[:, None]
+    fx = torch.fft.rfftfreq(n, d=1 / n)[None]
+    f = torch.sqrt(fx**2 + fy**2)
+    filters = torch.stack(
+        [(1 - torch.exp(-((f / lo) ** 2))) * torch.exp(-((f / hi) ** 2)) for lo, hi in _BANDS]
     )
+    noise = torch.fft.irfft2(torch.fft.rfft2(white) * filters, s=(n, n))
+    noise = (noise - noise.mean((1, 2), keepdim=True)) / noise.std(dim=(1, 2), keepdim=True)
+    noise = torch.cat([noise, noise[:, :1]], 1)
+    noise = torch.cat([noise, noise[:, :, :1]], 2)
+    return noise.float()[None].contiguous()
+
+
+def _lookup(channels: list[int], u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Sample noise-bank ``channels`` at periodic texture coordinates u, v (any shape, 1 = one period)
+    -> (len(channels), *u.shape)."""
+    bank = _noise_bank()[:, channels]
+    grid = torch.stack([(u - u.floor()).reshape(-1), (v - v.floor()).reshape(-1)], dim=-1) * 2 - 1
+    out = F.grid_sample(bank, grid[None, None], mode="bilinear", padding_mode="border", align_corners=True)
+    return out[0, :, 0].reshape(len(channels), *u.shape)
+
+
+def _blur(x: torch.Tensor, sigma: float, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Separable Gaussian blur of (B,C,H,W); with ``mask`` (B,1,H,W), a normalised blur of the masked
+    values (nothing bleeds in from outside the mask)."""
+    radius = max(1, math.ceil(2.5 * sigma))
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernel = torch.exp(-0.5 * (taps / max(sigma, 1e-3)) ** 2)
+    kernel = kernel / kernel.sum()
+    if mask is not None:
+        x = torch.cat([x * mask, mask], 1)
+    batch, channels, height, width = x.shape
+    flat = x.reshape(1, batch * channels, height, width)
+    flat = F.pad(flat, (radius, radius, radius, radius), mode="replicate")
+    weight = kernel.expand(batch * channels, 1, -1)
+    flat = F.conv2d(flat, weight[:, :, None, :], groups=batch * channels)
+    flat = F.conv2d(flat, weight[:, :, :, None], groups=batch * channels)
+    out = flat.reshape(batch, channels, height, width)
+    if mask is None:
+        return out
+    return out[:, :-1] / out[:, -1:].clamp_min(1e-4)
+
+
+def _shift_max(mask: torch.Tensor, reach: int, downwards: bool) -> torch.Tensor:
+    """For each pixel, whether ``mask`` (B,1,H,W) float holds within ``reach`` pixels below it
+    (``downwards``) or above it."""
+    height = mask.shape[2]
+    if downwards:
+        padded = F.pad(mask, (0, 0, 0, reach))
+        return F.max_pool2d(padded, (reach, 1), stride=1)[:, :, 1 : height + 1]
+    padded = F.pad(mask, (0, 0, reach, 0))
+    return F.max_pool2d(padded, (reach, 1), stride=1)[:, :, :height]
+
+
+def _rotation_rest_to_world(rest: torch.Tensor, posed: torch.Tensor) -> torch.Tensor:
+    """Rotations (B,3,3) that best map rest-pose vertices (V,3) onto posed ones (B,V,3) (Kabsch)."""
+    a = rest - rest.mean(0)
+    b = posed - posed.mean(1, keepdim=True)
+    cov = torch.einsum("vi,bvj->bij", a, b)
+    u, _, vt = torch.linalg.svd(cov)
+    d = torch.sign(torch.linalg.det(vt.transpose(1, 2) @ u.transpose(1, 2)))
+    fix = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+    return vt.transpose(1, 2) @ fix @ u.transpose(1, 2)
+
+
+def _interpolate(fragments: Fragments, index: torch.Tensor, values: torch.Tensor, faces: torch.Tensor):
+    """Per-vertex values (B,V,C) or (V,C) at the pixels ``index`` of the flattened (B,H,W) grid -> (C,N)."""
+    corners = faces[fragments.face_index.reshape(-1)[index]]
+    weights = fragments.barycentric.reshape(-1, 3)[index]
+    if values.dim() == 3:
+        hw = fragments.face_index.shape[1] * fragments.face_index.shape[2]
+        corners = corners + ((index // hw) * values.shape[1])[:, None]
+        values = values.reshape(-1, values.shape[-1])
+    out = values[corners[:, 0]] * weights[:, 0:1]
+    out += values[corners[:, 1]] * weights[:, 1:2]
+    out += values[corners[:, 2]] * weights[:, 2:3]
+    return out.T.contiguous()
+
+
+# Channels of the per-vertex maps computed once per head from its rest pose (`_static_maps`).
+_STATIC = (
+    "x",
+    "y",
+    "z",
+    "lips",
+    "brow",
+    "scalp",
+    "cheeks",
+    "nose",
+    "under_eye",
+    "oil",
+    "beard_zone",
+    "skin_u",
+    "hair_across",
+    "hair_along",
+)
+_S = {name: i for i, name in enumerate(_STATIC)}
+
+
+def _static_maps(head) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-vertex maps (V,len(_STATIC)) and the hair's strand direction (V,3), both in the rest pose:
+    smooth class weights (interpolated over a triangle they paint without the label's pixel steps),
+    regional skin maps, the beard zone, and the texture coordinates of skin and hair."""
+    rest = head.v_template.float().cpu()
+    labels = head.vertex_labels.cpu()
+    x, y, z = rest.unbind(-1)
+    ax = x.abs()
+
+    def weight(*names: str) -> torch.Tensor:
+        return sum((labels == CLASS_ID[name]).float() for name in names)
+
+    cheeks = _gauss(ax, y, 0.045, -0.006, 0.02, 0.018)
+    nose = _gauss(x, y, 0.0, 0.002, 0.011, 0.013)
+    chin = _gauss(x, y, 0.0, -0.072, 0.02, 0.014)
+    forehead = _smoothstep(0.045, 0.07, y) * _smoothstep(0.055, 0.03, ax)
+    # Beard: the lower face below a line from the sideburns to the mouth corners, and a moustache.
+    cheek_line = -0.028 + (ax - 0.028).clamp_min(0) * 1.3
+    lower = _smoothstep(cheek_line + 0.006, cheek_line - 0.006, y) * _smoothstep(-0.115, -0.09, y)
+    moustache = _smoothstep(0.03, 0.02, ax) * _smoothstep(-0.036, -0.03, y) * _smoothstep(-0.006, -0.012, y)
+    beard = torch.maximum(lower, moustache) * _smoothstep(-0.045, -0.02, z)
+    # Hair strands run along meridians from a crown on the top of the head.
+    centre = torch.tensor(_CRANIUM_CENTRE)
+    axis = torch.tensor([0.0, math.cos(_CROWN_TILT), -math.sin(_CROWN_TILT)])
+    front = torch.tensor([0.0, math.sin(_CROWN_TILT), math.cos(_CROWN_TILT)])
+    q = F.normalize(rest - centre, dim=-1)
+    cos_theta = (q @ axis).clamp(-1, 1)
+    phi = torch.atan2(q[:, 0], q @ front)
+    tangent = F.normalize(cos_theta[:, None] * q - axis, dim=-1)
+    maps = {
+        "x": x,
+        "y": y,
+        "z": z,
+        "lips": weight("upper_lip", "lower_lip"),
+        "brow": weight("left_eyebrow", "right_eyebrow"),
+        "scalp": weight("scalp"),
+        "cheeks": cheeks,
+        "nose": nose,
+        "under_eye": _gauss(ax, y, 0.030, 0.0125, 0.013, 0.005),
+        "oil": 0.45 + forehead + nose + 0.6 * chin,
+        "beard_zone": beard,
+        "skin_u": 0.09 * torch.atan2(x, z - _CRANIUM_CENTRE[2]) / _SKIN_PERIOD,
+        "hair_across": phi / (2 * math.pi) * 3.0,
+        "hair_along": torch.arccos(cos_theta) / math.pi * 0.6,
+    }
+    return torch.stack([maps[name] for name in _STATIC], -1).contiguous(), tangent
 
 
 class MeshFaceGenerator(FaceGenerator):
-    """Shaded rendering of the head mesh with sampled skin, hair, eyes, lighting and background.
+    """Shaded rendering of the head mesh with sampled skin, hair, eyes, lighting, background and camera.
 
     Args:
         latent_dim: size of the appearance latent (at least the number of appearance fields).
         iris_angle / pupil_angle: half-angles (radians) of the iris and pupil seen from the eye centre.
-        skin_texture_strength: amplitude of the skin albedo noise.
+        skin_texture_strength: amplitude of the skin albedo noise (pores scale with it).
     """
 
     @register_to_config
@@ -122,124 +346,462 @@ class MeshFaceGenerator(FaceGenerator):
             raise ValueError(f"latent_dim must be >= {len(LATENT_FIELDS)}")
         self.register_buffer("skin_tones", torch.tensor(SKIN_TONES))
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
+        self._static_cache: tuple[object, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def sample_latents(self, generators: list[torch.Generator | None]) -> torch.Tensor:
         return torch.stack([torch.rand(self.config.latent_dim, generator=g) for g in generators])
 
-    def _albedo(self, scene: Scene, latents: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Per-pixel linear albedo (B,H,W,3) from class labels and the appearance latents."""
-        skin = _palette(tuple(map(tuple, self.skin_tones.tolist())), latents[:, _FIELD["skin_tone"]])
-        redness = 0.9 + 0.2 * latents[:, _FIELD["skin_redness"]]
-        skin = skin * torch.stack([redness, torch.ones_like(redness), 2 - redness], -1)
-        hair = _palette(HAIR_COLOURS, latents[:, _FIELD["hair_colour"]])
-        iris = _palette(IRIS_COLOURS, latents[:, _FIELD["iris_colour"]])
-        lip_tint = 0.55 + 0.25 * latents[:, _FIELD["lip_tint"]]
-        lips = skin * torch.stack([torch.ones_like(lip_tint), lip_tint, lip_tint], -1)
+    def _static(self, head) -> tuple[torch.Tensor, torch.Tensor]:
+        """`_static_maps` of ``head``, kept while the same head (same template tensor) is rendered."""
+        key = (id(head), head.v_template.data_ptr(), tuple(head.v_template.shape))
+        if self._static_cache is None or self._static_cache[0] != key:
+            self._static_cache = (key, _static_maps(head))
+        return self._static_cache[1]
 
-        albedo = skin[:, None, None].expand(*labels.shape, 3).clone()
+    def _unpack(self, latents: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-sample appearance parameters (B,) or (B,3) from the latents."""
+        f = lambda name: latents[:, _FIELD[name]]  # noqa: E731
+        skin = _palette(tuple(map(tuple, self.skin_tones.tolist())), f("skin_tone"))
+        redness = 0.9 + 0.2 * f("skin_redness")
+        olive = 0.12 * (f("skin_olive") - 0.5)
+        skin = skin * torch.stack([redness, 1 + olive, (2 - redness) * (1 - olive)], -1)
+        hair = _palette(HAIR_COLOURS, f("hair_colour"))
+        lip_tint = 0.5 + 0.25 * f("lip_tint")
+        lips = skin * torch.stack([0.95 * torch.ones_like(lip_tint), lip_tint, lip_tint * 1.05], -1) * 0.85
+        return {
+            "skin": skin,
+            "hair": hair,
+            "lips": lips,
+            "brow": torch.minimum(hair, 0.3 * skin) * (0.5 + 0.3 * f("brow_density"))[:, None],
+            "stubble": torch.minimum(hair, 0.45 * skin),
+            "iris": _palette(IRIS_COLOURS, f("iris_colour")),
+            "sclera": torch.tensor(SCLERA) * (0.62 + 0.38 * f("sclera"))[:, None],
+            "redness": 0.2 + 0.8 * f("skin_redness"),
+            "blotches": f("blotches"),
+            "freckles": _smoothstep(0.6, 1.0, f("freckles")),
+            "pores": (0.4 + 1.2 * f("pores")) * self.config.skin_texture_strength,
+            # About half the faces are clean-shaven; the rest range from light stubble to a full beard.
+            "beard": _smoothstep(0.5, 1.0, f("beard")),
+            "brow_density": f("brow_density"),
+            "hair_density": _smoothstep(0.05, 0.3, f("hair_density")),
+            "ambient": 0.12 + 0.3 * f("ambient"),
+            "shininess": 12 + 70 * f("roughness"),
+            "specular": 0.03 + 0.22 * f("specular"),
+            "oiliness": 0.9 * f("oiliness"),
+            "hair_shine": 0.04 + 0.3 * f("hair_shine"),
+            "background_light": 0.8 + 0.5 * f("light_intensity"),
+        }
 
-        def paint(class_names: tuple[str, ...], colour: torch.Tensor) -> None:
-            mask = torch.zeros_like(labels, dtype=torch.bool)
-            for name in class_names:
-                mask |= labels == CLASS_ID[name]
-            albedo[mask] = colour[:, None, None].expand(*labels.shape, 3)[mask]
+    # ------------------------------------------------------------------------------------------
+    # One sample's pixels (packed: values (C,N) over its N foreground pixels)
 
-        paint(("scalp",), hair)
-        paint(("left_eyebrow", "right_eyebrow"), 0.25 * skin + 0.75 * hair)
-        paint(("upper_lip", "lower_lip"), lips)
-        paint(("inner_mouth",), torch.tensor(INNER_MOUTH).expand_as(skin))
-        self._paint_eyes(scene, labels, albedo, iris)
-        return albedo
+    def _albedo(
+        self, p: dict[str, torch.Tensor], st: torch.Tensor, lab: torch.Tensor, off: list[float]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Textured albedo (3,N) and the weights shading needs, from the rest-pose maps ``st`` (C,N),
+        the labels ``lab`` (N,) and the texture offsets ``off``."""
+        s = lambda name: st[_S[name]]  # noqa: E731
+        col = lambda v: v.view(3, 1)  # noqa: E731
+        eyes = ((lab == CLASS_ID["left_eyeball"]) | (lab == CLASS_ID["right_eyeball"])).float()
+        mouth = (lab == CLASS_ID["inner_mouth"]).float()
+        ears = ((lab == CLASS_ID["left_ear"]) | (lab == CLASS_ID["right_ear"])).float()
+        lips = s("lips")
+        skin_like = 1 - eyes - mouth
+
+        noise = _lookup(
+            [_PORES, _SPECKLE, _MID, _LOW], s("skin_u") + off[0], s("y") * (1 / _SKIN_PERIOD) + off[1]
+        )
+        pores, speckle, mid, low = noise.unbind(0)
+        # Skin: regional redness and blotches, under-eye shadow, freckles, low-frequency tone and pores.
+        red = p["redness"] * (0.6 * s("cheeks") + 0.5 * s("nose") + 0.3 * ears) + (0.35 * p["blotches"]) * mid
+        freckle = p["freckles"] * _smoothstep(1.3, 2.2, 0.8 * speckle + 0.6 * mid)
+        freckle = (freckle * (0.2 + s("cheeks") + s("nose"))).clamp(0, 1)
+        tint = torch.stack([red, s("under_eye"), freckle])  # (3,N)
+        change = torch.tensor([[0.30, -0.16, -0.28], [-0.08, -0.19, -0.36], [-0.06, -0.12, -0.45]]) @ tint
+        grain = 1 + 0.07 * low + p["pores"] * pores
+        albedo = torch.lerp(col(p["skin"]).expand(3, lips.shape[0]), col(p["lips"]), lips[None])
+        albedo = albedo * (grain * (1 + change))
+
+        # Stubble / beard on the lower face (not on the lips): a fine, even shadow that thickens.
+        amount = p["beard"]
+        if amount > 0:
+            growth = amount * (0.45 + 0.5 * amount) * (0.8 + 0.2 * pores + 0.15 * amount * mid)
+            beard = (growth * s("beard_zone") * skin_like * (1 - lips)).clamp(0, 1)
+            albedo = torch.lerp(albedo, col(p["stubble"]), beard[None])
+
+        # Brows: strokes along the brow (outwards and a little up), soft edges.
+        brow_weight = s("brow")
+        on_brow = brow_weight > 0
+        if on_brow.any():
+            ax = s("x")[on_brow].abs()
+            strokes = _lookup(
+                [_SPECKLE],
+                ax * (0.7 / _SKIN_PERIOD) + off[4],
+                (s("y")[on_brow] - 0.35 * ax) * (6.0 / _SKIN_PERIOD) + off[5],
+            )[0]
+            brow = brow_weight[on_brow] * (0.35 + 0.75 * p["brow_density"] + 0.35 * strokes)
+            brow = brow.clamp(0, 1) * (1 - eyes[on_brow])
+            albedo[:, on_brow] = torch.lerp(albedo[:, on_brow], col(p["brow"]), brow[None])
+
+        # Hair on the scalp: strands, a hairline that thins out, bald heads with stubble.
+        scalp = s("scalp")
+        coverage = torch.zeros_like(scalp)
+        on_scalp = scalp > 0
+        if on_scalp.any():
+            strand_noise = _lookup(
+                [_PORES, _MID], s("hair_across")[on_scalp] + off[2], s("hair_along")[on_scalp] + off[3]
+            )
+            strands = 0.65 * strand_noise[0] + 0.35 * strand_noise[1]
+            weight = scalp[on_scalp]
+            density = p["hair_density"]
+            cover = ((weight - 0.5) * 3.0 + 0.25 * strands + 0.6).clamp(0, 1) * density
+            cover = cover * skin_like[on_scalp]
+            bald = weight * ((1 - density) * (0.35 + 0.1 * pores[on_scalp]))
+            here = torch.lerp(albedo[:, on_scalp], col(p["stubble"]), bald[None])
+            hair = col(p["hair"]) * ((1 + 0.45 * strands).clamp_min(0.2) * (1 + 0.25 * low[on_scalp]))
+            albedo[:, on_scalp] = torch.lerp(here, hair, cover[None])
+            coverage[on_scalp] = cover
+
+        albedo = torch.where(mouth.bool(), torch.tensor(INNER_MOUTH).view(3, 1), albedo)
+        albedo = torch.where(eyes.bool(), col(p["sclera"]), albedo)
+        skin = skin_like * (1 - coverage)
+        weights = {
+            "skin": skin * (1 - lips),
+            "lips": lips * skin_like,
+            "hair": coverage,
+            "eyes": eyes,
+            "oil": (s("oil") + 0.25 * pores).clamp(0, 2),
+        }
+        return albedo, weights
 
     def _paint_eyes(
-        self, scene: Scene, labels: torch.Tensor, albedo: torch.Tensor, iris: torch.Tensor
-    ) -> None:
-        """Sclera, iris and pupil by the angle between a pixel's eyeball point and the gaze axis."""
-        depth = scene.annotations.fragments.depth.cpu()
-        rays = scene.cameras.ray_directions(scene.resolution).to(depth)
-        origins = scene.cameras.centers.to(depth)
-        joints_world = self.head_to_world(scene.head_output.joints).float().cpu()
-        vertices = scene.vertices_world.float().cpu()
-        sclera = torch.tensor(SCLERA)
-        for eye, joint in (("left_eyeball", 3), ("right_eyeball", 4)):
-            mask = labels == CLASS_ID[eye]
-            if not mask.any():
-                continue
-            batch_ids = torch.arange(labels.shape[0])[:, None, None].expand_as(mask)[mask]
-            points = origins[batch_ids] + depth[mask][:, None] * rays[mask]
-            eyeball = scene.head.vertex_labels.cpu() == CLASS_ID[eye]
-            rest_z = torch.where(
-                eyeball,
-                scene.head.v_template[:, 2].cpu(),
-                torch.full_like(eyeball, -1e9, dtype=torch.float32),
+        self,
+        scene: Scene,
+        b: int,
+        depth: torch.Tensor,
+        rays: torch.Tensor,
+        labels: torch.Tensor,
+        pixels: torch.Tensor,
+        lab: torch.Tensor,
+        albedo: torch.Tensor,
+        p: dict[str, torch.Tensor],
+        off: list[float],
+    ) -> torch.Tensor:
+        """Iris (with fibres and a limbal ring) and pupil by the angle between a pixel's eyeball point and
+        the gaze axis; lashes and lid lines along the openings; the upper lid's shadow on the eyeball.
+        ``depth`` (N,) and ``rays`` (N,3) of the sample's pixels, ``labels`` its (H,W) label image,
+        ``pixels`` (N,) their flat indices in it."""
+        resolution = scene.resolution
+        eyes = (lab == CLASS_ID["left_eyeball"]) | (lab == CLASS_ID["right_eyeball"])
+        which = eyes.nonzero()[:, 0]
+        if len(which):
+            origin = scene.cameras.centers[b].float().cpu()
+            joints_world = self.head_to_world(scene.head_output.joints[b]).float().cpu()
+            vertices = scene.vertices_world[b].float().cpu()
+            vertex_labels = scene.head.vertex_labels.cpu()
+            rest_z = scene.head.v_template[:, 2].float().cpu()
+            points = origin + depth[which][:, None] * rays[which]
+            right = lab[which] == CLASS_ID["right_eyeball"]
+            centres, gazes = [], []
+            for eye, joint in (("left_eyeball", 3), ("right_eyeball", 4)):
+                on_eye = vertex_labels == CLASS_ID[eye]
+                front = torch.where(on_eye, rest_z, torch.full_like(rest_z, -1e9)).argmax()
+                centres.append(joints_world[joint])
+                gazes.append(F.normalize(vertices[front] - joints_world[joint], dim=-1))
+            centre = torch.where(right[:, None], centres[1], centres[0])
+            gaze = torch.where(right[:, None], gazes[1], gazes[0])
+            offset = F.normalize(points - centre, dim=-1)
+            angle = torch.arccos((offset * gaze).sum(-1).clamp(-1, 1))
+            up = torch.tensor([0.0, 1.0, 0.0]).expand_as(gaze)
+            side = F.normalize(torch.linalg.cross(gaze, up), dim=-1)
+            around = torch.atan2((offset * torch.linalg.cross(side, gaze)).sum(-1), (offset * side).sum(-1))
+            fibres = _lookup([_PORES], around * (1 / math.pi) + off[6], angle * 0.05)[0]
+            iris_angle, pupil_angle = self.config.iris_angle, self.config.pupil_angle
+            radial = ((angle - pupil_angle) / (iris_angle - pupil_angle)).clamp(0, 1)
+            iris = p["iris"].view(3, 1) * (
+                (1 + 0.35 * fibres) * (1.25 - 0.55 * _smoothstep(0.55, 1.0, radial))
             )
-            centre = joints_world[:, joint]
-            gaze = F.normalize(vertices[:, rest_z.argmax()] - centre, dim=-1)
-            offset = F.normalize(points - centre[batch_ids], dim=-1)
-            angle = torch.arccos((offset * gaze[batch_ids]).sum(-1).clamp(-1, 1))[:, None]
-            colour = torch.where(angle < self.config.iris_angle, iris[batch_ids], sclera)
-            albedo[mask] = torch.where(angle < self.config.pupil_angle, torch.full_like(colour, 0.01), colour)
+            colour = torch.where(angle < iris_angle, iris, albedo[:, which])
+            albedo[:, which] = torch.where(angle < pupil_angle, torch.full_like(colour, 0.01), colour)
 
-    def _background(self, latents: torch.Tensor, resolution: int, noise: torch.Tensor) -> torch.Tensor:
-        """A two-colour gradient with soft noise (B,H,W,3), linear RGB."""
-        sat = torch.full_like(latents[:, 0], 0.35)
-        value = 0.15 + 0.7 * latents[:, _FIELD["background_value"]]
-        colour_a = _hsv_to_rgb(latents[:, _FIELD["background_hue_a"]], sat, value) ** 2.2
-        colour_b = _hsv_to_rgb(latents[:, _FIELD["background_hue_b"]], sat, value * 0.6) ** 2.2
-        angle = latents[:, _FIELD["background_angle"]] * 2 * math.pi
-        coords = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution - 0.5
+        # Lashes and lid lines: lid pixels right above (upper lid) or below (lower lid) the eyeball.
+        reach = max(1, round(resolution / 128))
+        kind = _EYE_KIND[labels][None, None]
+        eyes_grid, lid_grid = (kind == 1).float(), (kind == 2).float()
+        near_above = _shift_max(eyes_grid, reach + 1, downwards=True)
+        crease = _shift_max(eyes_grid, 4 * reach + 2, downwards=True) - _shift_max(
+            eyes_grid, 2 * reach + 1, True
+        )
+        rings = torch.cat(
+            [
+                near_above * lid_grid,
+                _shift_max(eyes_grid, reach, downwards=False) * lid_grid * (1 - near_above),
+                crease.clamp(0, 1) * lid_grid,
+                _shift_max(lid_grid, 2 * reach, downwards=False) * eyes_grid,
+            ],
+            1,
+        )
+        upper, lower, crease, lid_shadow = rings.reshape(4, -1)[:, pixels].unbind(0)
+        lashes = (0.9 * upper + 0.35 * lower).clamp(0, 1)
+        return albedo * ((1 - lashes * 0.92) * (1 - 0.25 * crease) * (1 - 0.45 * lid_shadow))
+
+    # ------------------------------------------------------------------------------------------
+    # Background
+
+    def _background(self, latents: torch.Tensor, resolution: int) -> torch.Tensor:
+        """Cluttered background (B,3,R,R) in linear RGB: a gradient, colour noise, random soft shapes and
+        a random blur (two in five are in focus), made at a third of the resolution, plus a fine texture."""
+        batch = latents.shape[0]
+        size = max(16, resolution // 3)
+        f = lambda name: latents[:, _FIELD[name]]  # noqa: E731
+        rand = torch.stack(
+            [
+                torch.rand(_NUM_SHAPES * 10 + 8, generator=torch.Generator().manual_seed(s))
+                for s in (f("background_seed") * 2**31).long().tolist()
+            ]
+        )
+        sat = 0.1 + 0.4 * rand[:, 0]
+        value = 0.12 + 0.75 * f("background_value")
+        colour_a = _hsv_to_rgb(f("background_hue_a"), sat, value) ** 2.2
+        colour_b = _hsv_to_rgb(f("background_hue_b"), sat, value * (0.4 + 0.6 * rand[:, 1])) ** 2.2
+        coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
         yy, xx = torch.meshgrid(coords, coords, indexing="ij")
-        t = (xx[None] * angle.cos()[:, None, None] + yy[None] * angle.sin()[:, None, None] + 0.5).clamp(0, 1)
-        t = (t + 0.15 * noise[:, 0]).clamp(0, 1)[..., None]
-        return colour_a[:, None, None] * (1 - t) + colour_b[:, None, None] * t
+        yy, xx = yy[None].expand(batch, -1, -1), xx[None].expand(batch, -1, -1)
+        angle = f("background_angle") * 2 * math.pi
+        t = xx * angle.cos()[:, None, None] + yy * angle.sin()[:, None, None] + 0.5
+        noise = _lookup(
+            [_LOW, _MID, _SPECKLE], xx * 0.7 + rand[:, 2, None, None], yy * 0.7 + rand[:, 3, None, None]
+        ).transpose(0, 1)
+        t = (t[:, None] + 0.25 * noise[:, :1]).clamp(0, 1)
+        image = colour_a[:, :, None, None] * (1 - t) + colour_b[:, :, None, None] * t
+        texture = 1 + 0.2 * noise[:, 1:2] + 0.12 * noise[:, 2:3] * rand[:, 4, None, None, None]
+        image = image * texture
+
+        clutter = f("background_clutter")
+        for k in range(_NUM_SHAPES):
+            r = rand[:, 8 + 10 * k : 18 + 10 * k]
+            present = (r[:, 0] < clutter * 1.2).float()
+            cx, cy = r[:, 1] * 1.4 - 0.7, r[:, 2] * 1.4 - 0.7
+            half_w, half_h = 0.03 + 0.4 * r[:, 3] ** 2, 0.03 + 0.4 * r[:, 4] ** 2
+            theta = (r[:, 5] - 0.5) * math.pi * (r[:, 6] < 0.5).float()
+            c, s = theta.cos()[:, None, None], theta.sin()[:, None, None]
+            dx, dy = xx - cx[:, None, None], yy - cy[:, None, None]
+            lx, ly = dx * c + dy * s, -dx * s + dy * c
+            hw, hh = half_w[:, None, None], half_h[:, None, None]
+            box = torch.maximum(lx.abs() - hw, ly.abs() - hh)
+            ellipse = (torch.sqrt((lx / hw) ** 2 + (ly / hh) ** 2) - 1) * torch.minimum(hw, hh)
+            is_box = (r[:, 6] < 0.6).float()[:, None, None]
+            distance = box * is_box + ellipse * (1 - is_box)
+            softness = (0.004 + 0.03 * r[:, 7] ** 2)[:, None, None]
+            alpha = (0.5 - distance / softness).clamp(0, 1) * (present * (0.5 + 0.5 * r[:, 8]))[:, None, None]
+            hue = (f("background_hue_a") + (r[:, 9] - 0.5) * 0.4 + (k % 2) * 0.5) % 1.0
+            shade = _hsv_to_rgb(hue, sat * (0.5 + r[:, 8]), (0.08 + 0.9 * r[:, 7]) * (0.5 + value)) ** 2.2
+            stripes = (r[:, 9] > 0.8).float()[:, None, None]
+            pattern = 1 - 0.5 * stripes * (torch.sin(lx * (20 + 60 * r[:, 3, None, None])) > 0).float()
+            fill = shade[:, :, None, None] * pattern[:, None] * texture
+            image = image + alpha[:, None] * (fill - image)
+
+        blur = _smoothstep(0.4, 1.0, f("background_blur"))
+        soft = _blur(image, 0.4 + 3.5 * size / 85)
+        image = image + blur[:, None, None, None] * (soft - image)
+        image = F.interpolate(image, size=(resolution, resolution), mode="bilinear", align_corners=False)
+        # Fine texture (fabric, paper, foliage...) at full resolution, weaker when out of focus.
+        full = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
+        scale = (0.5 + 1.5 * rand[:, 6])[:, None, None]
+        fine = _lookup(
+            [_SPECKLE, _PORES],
+            (full[None, None, :] * scale + rand[:, 7, None, None]).expand(-1, resolution, -1),
+            (full[None, :, None] * scale + rand[:, 5, None, None]).expand(-1, -1, resolution),
+        )
+        amount = ((0.08 + 0.25 * rand[:, 4]) * (1 - 0.6 * blur))[:, None, None]
+        grain = 1 + amount * (0.6 * fine[0] + 0.4 * fine[1])
+        return image * grain[:, None]
+
+    # ------------------------------------------------------------------------------------------
+    # Lighting and camera
+
+    def _lights(self, latents: torch.Tensor, cameras, rand: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Key, fill and rim lights: direction towards the light (B,3) in world space and colour times
+        intensity (B,3)."""
+        f = lambda name: latents[:, _FIELD[name]]  # noqa: E731
+        cam2world = cameras.cam2world[:, :3, :3].float().cpu()
+
+        def direction(azimuth: torch.Tensor, elevation: torch.Tensor, behind: bool = False) -> torch.Tensor:
+            z = torch.cos(azimuth) * torch.cos(elevation) * (1 if behind else -1)
+            cam = torch.stack([torch.sin(azimuth) * torch.cos(elevation), -torch.sin(elevation), z], -1)
+            return F.normalize((cam2world @ cam[:, :, None])[:, :, 0], dim=-1)
+
+        temperature = f("light_temperature")
+        key_colour = _palette(LIGHT_COLOURS, temperature)
+        fill_colour = _palette(LIGHT_COLOURS, (1 - temperature + 0.4 * (rand[:, 0] - 0.5)).clamp(0, 1))
+        rim_colour = _palette(LIGHT_COLOURS, rand[:, 1])
+        azimuth = (f("light_azimuth") - 0.5) * 2.6
+        elevation = (f("light_elevation") - 0.3) * 1.4
+        intensity = 0.55 + 0.6 * f("light_intensity")
+        fill = intensity * 0.5 * f("fill_light")
+        rim = intensity * 1.2 * _smoothstep(0.4, 1.0, f("rim_light"))
+        fill_azimuth = -azimuth * 0.6 - torch.sign(azimuth) * 0.5 * rand[:, 2]
+        rim_azimuth = torch.sign(rand[:, 4] - 0.5) * (0.5 + 0.9 * rand[:, 5])
+        return [
+            (direction(azimuth, elevation), key_colour * intensity[:, None]),
+            (direction(fill_azimuth, (rand[:, 3] - 0.4) * 0.8), fill_colour * fill[:, None]),
+            (direction(rim_azimuth, 0.2 + 0.5 * rand[:, 6], True), rim_colour * rim[:, None]),
+        ]
+
+    @staticmethod
+    def _occlusion(depth: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+        """Screen-space ambient occlusion at the ``pixels`` (N,) of one depth map (H,W), 0 on background,
+        made at half resolution: pixels behind their surroundings (eye sockets, nostrils, the mouth, the
+        neck under the chin) see less light."""
+        mask = (depth > 0).float()
+        small = F.avg_pool2d(torch.stack([depth * mask, mask])[None], 2, ceil_mode=True)
+        small = _blur(small, 3.0 * depth.shape[-1] / 256)
+        around = F.interpolate(small, size=depth.shape, mode="bilinear", align_corners=False)
+        around = around.reshape(2, -1)[:, pixels]
+        around = around[0] / around[1].clamp_min(1e-4)
+        cavity = ((depth.reshape(-1)[pixels] - around) * (1 / (0.012 * WORLD_UNITS_PER_METRE))).clamp(0, 3)
+        return 1 / (1 + 0.8 * cavity)
+
+    def _shade(
+        self,
+        p: dict[str, torch.Tensor],
+        lights: list[tuple[torch.Tensor, torch.Tensor]],
+        albedo: torch.Tensor,
+        w: dict[str, torch.Tensor],
+        normals: torch.Tensor,
+        tangent: torch.Tensor,
+        view: torch.Tensor,
+        occlusion: torch.Tensor,
+        environment: torch.Tensor,
+    ) -> torch.Tensor:
+        """Linear radiance (3,N) of one sample's pixels."""
+        n_dot_v = _dot(normals, view)
+        normals = torch.where(n_dot_v < 0, -normals, normals)
+        n_dot_v = n_dot_v.abs()
+        sky = 0.6 + 0.4 * normals[1]  # world +y is up
+        irradiance = (p["ambient"] * environment).view(3, 1) * (sky * occlusion)
+        strength = p["specular"] * (0.4 + p["oiliness"] * w["oil"])
+        strength = strength * (w["skin"] + 1.3 * w["lips"]) * (1 + 4 * (1 - n_dot_v) ** 5)
+        hair_strength = p["hair_shine"] * w["hair"]
+        wrap = w["skin"][None] * torch.tensor([0.45, 0.25, 0.2]).view(3, 1)  # red light scatters furthest
+        direct_occlusion = occlusion.sqrt()
+        eyes = w["eyes"] > 0
+        hair = w["hair"] > 0
+        specular = torch.zeros_like(albedo)
+        for k, (direction, colour) in enumerate(lights):
+            light, colour = direction.view(3, 1), colour.view(3, 1)
+            n_dot_l = _dot(normals, light)
+            lit = ((n_dot_l + wrap) / (1 + wrap)).clamp_min(0)
+            irradiance = irradiance + colour * (lit * direct_occlusion)
+            if k == 1:  # the fill light is soft: no highlight
+                continue
+            half = _unit(light + view)
+            n_dot_h = _dot(normals, half).clamp(0, 1)
+            shine = strength * n_dot_h.pow(p["shininess"])
+            shine = torch.where(eyes, 0.8 * n_dot_h.pow(300.0), shine)
+            facing = (n_dot_l > 0).float() * direct_occlusion
+            specular = specular + colour * (facing * shine)
+            if hair.any():
+                t_dot_h = _dot(tangent[:, hair], half[:, hair])
+                sin2 = (1 - t_dot_h**2).clamp(0, 1)
+                kajiya = hair_strength[hair] * sin2.pow(16.0) * facing[hair]
+                specular[:, hair] += colour * (kajiya * (0.5 + 4 * albedo[:, hair]))
+        return albedo * irradiance + specular
 
     def forward(self, scene: Scene) -> GeneratorOutput:
-        """Render images (B,3,H,W) in [0,1]."""
+        """Render images (B,3,H,W) in [0,1].
+
+        Samples are shaded one at a time over their foreground pixels: the tensors are small (they stay
+        in cache), so this runs on one intra-op thread, which avoids the synchronisation cost of many
+        small parallel ops (large on shared CPUs); the thread setting is restored afterwards."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._render(scene)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _render(self, scene: Scene) -> GeneratorOutput:
         latents = scene.latents.float().cpu()
-        fragments, labels = scene.annotations.fragments, scene.annotations.segmentation.cpu()
         resolution = scene.resolution
-        seeds = (latents[:, _FIELD["texture_seed"]] * 2**31).long().tolist()
-        texture_generators = [torch.Generator().manual_seed(s) for s in seeds]
-        coarse = _smooth_noise(resolution, texture_generators, 6)
-        fine = _smooth_noise(resolution, texture_generators, max(resolution // 6, 8))
+        frag = scene.annotations.fragments
+        fragments = Fragments(frag.face_index.cpu(), frag.barycentric.cpu(), frag.depth.cpu())
+        labels = scene.annotations.segmentation.cpu()
+        batch, hw = labels.shape[0], resolution * resolution
+        rand = torch.stack(
+            [
+                torch.rand(24, generator=torch.Generator().manual_seed(s))
+                for s in (latents[:, _FIELD["texture_seed"]] * 2**31).long().tolist()
+            ]
+        )
+        params = self._unpack(latents)
+        index = (fragments.face_index >= 0).reshape(-1).nonzero()[:, 0]
+        starts = torch.searchsorted(index, torch.arange(batch + 1) * hw).tolist()
 
-        albedo = self._albedo(scene, latents, labels)
-        skin_like = (labels != CLASS_ID["inner_mouth"])[..., None]
-        grain = 1 + self.config.skin_texture_strength * (0.6 * coarse + 0.4 * fine)[:, 0, ..., None]
-        albedo = torch.where(skin_like, albedo * grain, albedo)
-
+        # Per-pixel geometry: world normals, hair strand directions, rest-pose maps.
         vertices = scene.vertices_world.float().cpu()
         faces = scene.head.faces.cpu()
-        normals = F.normalize(fragments.interpolate(vertex_normals(vertices, faces), faces).cpu(), dim=-1)
-        view = -F.normalize(scene.cameras.ray_directions(resolution), dim=-1)
-        normals = torch.where(((normals * view).sum(-1, keepdim=True) < 0), -normals, normals)
-
-        # Light direction in camera space (towards the light), moved to world space.
-        azimuth = (latents[:, _FIELD["light_azimuth"]] - 0.5) * 2.4
-        elevation = (latents[:, _FIELD["light_elevation"]] - 0.3) * 1.4
-        light_cam = torch.stack(
-            [
-                torch.sin(azimuth) * torch.cos(elevation),
-                -torch.sin(elevation),
-                -torch.cos(azimuth) * torch.cos(elevation),
-            ],
-            dim=-1,
+        rest = scene.head.v_template.float().cpu()
+        static, tangent_rest = self._static(scene.head)
+        rotation = _rotation_rest_to_world(rest, vertices)
+        dynamic = torch.cat(
+            [vertex_normals(vertices, faces), torch.einsum("vj,bij->bvi", tangent_rest, rotation)], -1
         )
-        light = F.normalize(
-            light_cam[:, None] @ scene.cameras.cam2world[:, :3, :3].transpose(1, 2).cpu().float(), dim=-1
+        geometry = _interpolate(fragments, index, dynamic, faces)
+        st_all = _interpolate(fragments, index, static, faces)
+        rays_all = scene.cameras.ray_directions(resolution).float().cpu().reshape(batch, hw, 3)
+        lights = self._lights(latents, scene.cameras, rand[:, 8:16])
+        background = self._background(latents, resolution)
+        environment = background.mean((2, 3))
+        environment = 0.5 + 0.5 * (environment / environment.mean(1, keepdim=True).clamp_min(1e-3)).clamp(
+            0, 3
         )
-        light = light[:, :, None]  # (B,1,1,3)
-        intensity = (0.7 + 0.8 * latents[:, _FIELD["light_intensity"]])[:, None, None, None]
-        ambient = (0.15 + 0.3 * latents[:, _FIELD["ambient"]])[:, None, None, None]
-        diffuse = (normals * light).sum(-1, keepdim=True).clamp_min(0)
-        half = F.normalize(light + view, dim=-1)
-        shininess = 10 + 40 * latents[:, _FIELD["roughness"]][:, None, None, None]
-        specular_strength = (0.03 + 0.15 * latents[:, _FIELD["specular"]])[:, None, None, None]
-        specular = specular_strength * (normals * half).sum(-1, keepdim=True).clamp_min(0) ** shininess
-        specular = specular * (labels != CLASS_ID["scalp"])[..., None]
-        shaded = albedo * (ambient + intensity * diffuse) + intensity * specular
 
-        background = self._background(latents, resolution, coarse)
-        image = torch.where(fragments.foreground.cpu()[..., None], shaded, background)
+        images = []
+        for b in range(batch):
+            rows = slice(starts[b], starts[b + 1])
+            pixels = index[rows] - b * hw
+            p = {key: value[b] for key, value in params.items()}
+            off = rand[b, :8].tolist()
+            lab = labels[b].reshape(-1)[pixels]
+            rays = rays_all[b, pixels]
+            depth = fragments.depth[b]
+            albedo, w = self._albedo(p, st_all[:, rows], lab, off)
+            albedo = self._paint_eyes(
+                scene, b, depth.reshape(-1)[pixels], rays, labels[b], pixels, lab, albedo, p, off
+            )
+            normals = _unit(geometry[:3, rows])
+            radiance = self._shade(
+                p,
+                [(direction[b], colour[b]) for direction, colour in lights],
+                albedo,
+                w,
+                normals,
+                _unit(geometry[3:, rows]),
+                -_unit(rays.T),
+                self._occlusion(depth, pixels),
+                environment[b],
+            )
+            image = background[b] * p["background_light"]
+            image.reshape(3, -1)[:, pixels] = radiance
+            images.append(self._camera(image, latents[b], rand[b, 16:]))
+        return GeneratorOutput(torch.stack(images))
+
+    @staticmethod
+    def _camera(image: torch.Tensor, latents: torch.Tensor, rand: torch.Tensor) -> torch.Tensor:
+        """One image (3,H,W) through the camera: exposure, white balance, vignetting, lens blur, a soft
+        highlight shoulder, gamma and sensor noise."""
+        f = lambda name: float(latents[_FIELD[name]])  # noqa: E731
+        resolution = image.shape[-1]
+        gains = (1 + 0.08 * (rand[:3] - 0.5)) * 2.0 ** (1.0 * f("exposure") - 0.4)
+        coords = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution - 0.5
+        vignette = 1 - (0.6 * float(rand[3])) * (coords[None, :] ** 2 + coords[:, None] ** 2)
+        image = image * (gains.view(3, 1, 1) * vignette)
+        soft = _blur(image[None], 0.9 * resolution / 256)[0]
+        image = torch.lerp(image, soft, 0.25 + 0.75 * f("camera_blur") ** 1.5)
+        image = image / (1 + (image * 0.55) ** 4) ** 0.25  # ~linear below 1, saturating above
         image = image.clamp(0, 1) ** (1 / 2.2)
-        return GeneratorOutput(image.permute(0, 3, 1, 2).contiguous())
+        sigma = 0.002 + 0.018 * f("sensor_noise") ** 2
+        generator = torch.Generator().manual_seed(int(float(rand[4]) * 2**31))
+        noise = torch.randn(3, resolution, resolution, generator=generator)
+        return (image + sigma * noise).clamp(0, 1)
