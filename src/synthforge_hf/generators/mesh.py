@@ -250,9 +250,9 @@ def _interpolate(fragments: Fragments, index: torch.Tensor, values: torch.Tensor
         hw = fragments.face_index.shape[1] * fragments.face_index.shape[2]
         corners = corners + ((index // hw) * values.shape[1])[:, None]
         values = values.reshape(-1, values.shape[-1])
-    out = values[corners[:, 0]] * weights[:, 0:1]
-    out += values[corners[:, 1]] * weights[:, 1:2]
-    out += values[corners[:, 2]] * weights[:, 2:3]
+    out = values.index_select(0, corners[:, 0]).mul_(weights[:, 0:1])
+    out.addcmul_(values.index_select(0, corners[:, 1]), weights[:, 1:2])
+    out.addcmul_(values.index_select(0, corners[:, 2]), weights[:, 2:3])
     return out.T.contiguous()
 
 
@@ -314,7 +314,8 @@ def _static_maps(head) -> tuple[torch.Tensor, torch.Tensor]:
         "scalp": weight("scalp"),
         "cheeks": cheeks,
         "nose": nose,
-        "under_eye": _gauss(ax, y, 0.030, 0.0125, 0.013, 0.005),
+        "under_eye": _gauss(ax, y, 0.030, 0.0125, 0.013, 0.005)
+        + 0.6 * _gauss(ax, y, 0.031, 0.024, 0.02, 0.013),
         "oil": 0.45 + forehead + nose + 0.6 * chin,
         "beard_zone": beard,
         "skin_u": 0.09 * torch.atan2(x, z - _CRANIUM_CENTRE[2]) / _SKIN_PERIOD,
@@ -367,7 +368,7 @@ class MeshFaceGenerator(FaceGenerator):
         skin = skin * torch.stack([redness, 1 + olive, (2 - redness) * (1 - olive)], -1)
         hair = _palette(HAIR_COLOURS, f("hair_colour"))
         lip_tint = 0.5 + 0.25 * f("lip_tint")
-        lips = skin * torch.stack([0.95 * torch.ones_like(lip_tint), lip_tint, lip_tint * 1.05], -1) * 0.85
+        lips = skin * torch.stack([0.9 * torch.ones_like(lip_tint), lip_tint, lip_tint * 1.05], -1) * 0.75
         return {
             "skin": skin,
             "hair": hair,
@@ -375,16 +376,16 @@ class MeshFaceGenerator(FaceGenerator):
             "brow": torch.minimum(hair, 0.3 * skin) * (0.5 + 0.3 * f("brow_density"))[:, None],
             "stubble": torch.minimum(hair, 0.45 * skin),
             "iris": _palette(IRIS_COLOURS, f("iris_colour")),
-            "sclera": torch.tensor(SCLERA) * (0.62 + 0.38 * f("sclera"))[:, None],
+            "sclera": torch.tensor(SCLERA) * (0.75 + 0.3 * f("sclera"))[:, None],
             "redness": 0.2 + 0.8 * f("skin_redness"),
             "blotches": f("blotches"),
             "freckles": _smoothstep(0.6, 1.0, f("freckles")),
-            "pores": (0.4 + 1.2 * f("pores")) * self.config.skin_texture_strength,
+            "pores": (0.3 + 0.7 * f("pores")) * self.config.skin_texture_strength,
             # About half the faces are clean-shaven; the rest range from light stubble to a full beard.
             "beard": _smoothstep(0.5, 1.0, f("beard")),
             "brow_density": f("brow_density"),
             "hair_density": _smoothstep(0.05, 0.3, f("hair_density")),
-            "ambient": 0.12 + 0.3 * f("ambient"),
+            "ambient": 0.08 + 0.22 * f("ambient"),
             "shininess": 12 + 70 * f("roughness"),
             "specular": 0.03 + 0.22 * f("specular"),
             "oiliness": 0.9 * f("oiliness"),
@@ -524,9 +525,16 @@ class MeshFaceGenerator(FaceGenerator):
             colour = torch.where(angle < iris_angle, iris, albedo[:, which])
             albedo[:, which] = torch.where(angle < pupil_angle, torch.full_like(colour, 0.01), colour)
 
-        # Lashes and lid lines: lid pixels right above (upper lid) or below (lower lid) the eyeball.
+        # Lashes and lid lines: lid pixels right above (upper lid) or below (lower lid) the eyeball; worked
+        # out in a crop around the visible eyeballs.
+        if not len(which):
+            return albedo
         reach = max(1, round(resolution / 128))
-        kind = _EYE_KIND[labels][None, None]
+        margin = 4 * reach + 3
+        rows, cols = pixels[which] // resolution, pixels[which] % resolution
+        r0, r1 = max(0, int(rows.min()) - margin), min(resolution, int(rows.max()) + margin + 1)
+        c0, c1 = max(0, int(cols.min()) - margin), min(resolution, int(cols.max()) + margin + 1)
+        kind = _EYE_KIND[labels[r0:r1, c0:c1]][None, None]
         eyes_grid, lid_grid = (kind == 1).float(), (kind == 2).float()
         near_above = _shift_max(eyes_grid, reach + 1, downwards=True)
         crease = _shift_max(eyes_grid, 4 * reach + 2, downwards=True) - _shift_max(
@@ -540,19 +548,25 @@ class MeshFaceGenerator(FaceGenerator):
                 _shift_max(lid_grid, 2 * reach, downwards=False) * eyes_grid,
             ],
             1,
+        ).reshape(4, -1)
+        row, col = pixels // resolution, pixels % resolution
+        inside = ((row >= r0) & (row < r1) & (col >= c0) & (col < c1)).nonzero()[:, 0]
+        upper, lower, crease, lid_shadow = rings[:, (row[inside] - r0) * (c1 - c0) + col[inside] - c0].unbind(
+            0
         )
-        upper, lower, crease, lid_shadow = rings.reshape(4, -1)[:, pixels].unbind(0)
         lashes = (0.9 * upper + 0.35 * lower).clamp(0, 1)
-        return albedo * ((1 - lashes * 0.92) * (1 - 0.25 * crease) * (1 - 0.45 * lid_shadow))
+        albedo[:, inside] *= (1 - lashes * 0.92) * (1 - 0.25 * crease) * (1 - 0.3 * lid_shadow)
+        return albedo
 
     # ------------------------------------------------------------------------------------------
     # Background
 
     def _background(self, latents: torch.Tensor, resolution: int) -> torch.Tensor:
         """Cluttered background (B,3,R,R) in linear RGB: a gradient, colour noise, random soft shapes and
-        a random blur (two in five are in focus), made at a third of the resolution, plus a fine texture."""
+        a random blur (two in five are in focus), made at a quarter of the resolution, plus a fine
+        texture at full resolution."""
         batch = latents.shape[0]
-        size = max(16, resolution // 3)
+        size = max(16, resolution // 4)
         f = lambda name: latents[:, _FIELD[name]]  # noqa: E731
         rand = torch.stack(
             [
@@ -602,18 +616,18 @@ class MeshFaceGenerator(FaceGenerator):
             image = image + alpha[:, None] * (fill - image)
 
         blur = _smoothstep(0.4, 1.0, f("background_blur"))
-        soft = _blur(image, 0.4 + 3.5 * size / 85)
+        soft = _blur(image, 0.4 + 2.6 * size / 64)
         image = image + blur[:, None, None, None] * (soft - image)
         image = F.interpolate(image, size=(resolution, resolution), mode="bilinear", align_corners=False)
         # Fine texture (fabric, paper, foliage...) at full resolution, weaker when out of focus.
         full = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
         scale = (0.5 + 1.5 * rand[:, 6])[:, None, None]
         fine = _lookup(
-            [_SPECKLE, _PORES],
+            [_MID, _SPECKLE],
             (full[None, None, :] * scale + rand[:, 7, None, None]).expand(-1, resolution, -1),
             (full[None, :, None] * scale + rand[:, 5, None, None]).expand(-1, -1, resolution),
         )
-        amount = ((0.08 + 0.25 * rand[:, 4]) * (1 - 0.6 * blur))[:, None, None]
+        amount = ((0.05 + 0.15 * rand[:, 4]) * (1 - 0.6 * blur))[:, None, None]
         grain = 1 + amount * (0.6 * fine[0] + 0.4 * fine[1])
         return image * grain[:, None]
 
@@ -637,8 +651,8 @@ class MeshFaceGenerator(FaceGenerator):
         rim_colour = _palette(LIGHT_COLOURS, rand[:, 1])
         azimuth = (f("light_azimuth") - 0.5) * 2.6
         elevation = (f("light_elevation") - 0.3) * 1.4
-        intensity = 0.55 + 0.6 * f("light_intensity")
-        fill = intensity * 0.5 * f("fill_light")
+        intensity = 0.7 + 0.7 * f("light_intensity")
+        fill = intensity * 0.35 * f("fill_light")
         rim = intensity * 1.2 * _smoothstep(0.4, 1.0, f("rim_light"))
         fill_azimuth = -azimuth * 0.6 - torch.sign(azimuth) * 0.5 * rand[:, 2]
         rim_azimuth = torch.sign(rand[:, 4] - 0.5) * (0.5 + 0.9 * rand[:, 5])
@@ -651,16 +665,16 @@ class MeshFaceGenerator(FaceGenerator):
     @staticmethod
     def _occlusion(depth: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
         """Screen-space ambient occlusion at the ``pixels`` (N,) of one depth map (H,W), 0 on background,
-        made at half resolution: pixels behind their surroundings (eye sockets, nostrils, the mouth, the
-        neck under the chin) see less light."""
+        made at a quarter of the resolution: pixels behind their surroundings (eye sockets, nostrils, the
+        mouth, the neck under the chin) see less light."""
         mask = (depth > 0).float()
-        small = F.avg_pool2d(torch.stack([depth * mask, mask])[None], 2, ceil_mode=True)
-        small = _blur(small, 3.0 * depth.shape[-1] / 256)
+        small = F.avg_pool2d(torch.stack([depth * mask, mask])[None], 4, ceil_mode=True)
+        small = _blur(small, 1.5 * depth.shape[-1] / 256)
         around = F.interpolate(small, size=depth.shape, mode="bilinear", align_corners=False)
         around = around.reshape(2, -1)[:, pixels]
         around = around[0] / around[1].clamp_min(1e-4)
         cavity = ((depth.reshape(-1)[pixels] - around) * (1 / (0.012 * WORLD_UNITS_PER_METRE))).clamp(0, 3)
-        return 1 / (1 + 0.8 * cavity)
+        return 1 / (1 + 1.2 * cavity)
 
     def _shade(
         self,
@@ -683,12 +697,14 @@ class MeshFaceGenerator(FaceGenerator):
         strength = p["specular"] * (0.4 + p["oiliness"] * w["oil"])
         strength = strength * (w["skin"] + 1.3 * w["lips"]) * (1 + 4 * (1 - n_dot_v) ** 5)
         hair_strength = p["hair_shine"] * w["hair"]
-        wrap = w["skin"][None] * torch.tensor([0.45, 0.25, 0.2]).view(3, 1)  # red light scatters furthest
+        wrap = w["skin"][None] * torch.tensor([0.3, 0.15, 0.1]).view(3, 1)  # red light scatters furthest
         direct_occlusion = occlusion.sqrt()
         eyes = w["eyes"] > 0
         hair = w["hair"] > 0
         specular = torch.zeros_like(albedo)
         for k, (direction, colour) in enumerate(lights):
+            if not bool(colour.max() > 0):
+                continue
             light, colour = direction.view(3, 1), colour.view(3, 1)
             n_dot_l = _dot(normals, light)
             lit = ((n_dot_l + wrap) / (1 + wrap)).clamp_min(0)
@@ -698,7 +714,8 @@ class MeshFaceGenerator(FaceGenerator):
             half = _unit(light + view)
             n_dot_h = _dot(normals, half).clamp(0, 1)
             shine = strength * n_dot_h.pow(p["shininess"])
-            shine = torch.where(eyes, 0.8 * n_dot_h.pow(300.0), shine)
+            if eyes.any():
+                shine[eyes] = 0.8 * n_dot_h[eyes].pow(300.0)
             facing = (n_dot_l > 0).float() * direct_occlusion
             specular = specular + colour * (facing * shine)
             if hair.any():
@@ -762,6 +779,7 @@ class MeshFaceGenerator(FaceGenerator):
             rows = slice(starts[b], starts[b + 1])
             pixels = index[rows] - b * hw
             p = {key: value[b] for key, value in params.items()}
+            p["pores"] = p["pores"] * min(1.0, resolution / 256)  # finer than a pixel below 256 px
             off = rand[b, :8].tolist()
             lab = labels[b].reshape(-1)[pixels]
             rays = rays_all[b, pixels]
@@ -797,11 +815,12 @@ class MeshFaceGenerator(FaceGenerator):
         coords = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution - 0.5
         vignette = 1 - (0.6 * float(rand[3])) * (coords[None, :] ** 2 + coords[:, None] ** 2)
         image = image * (gains.view(3, 1, 1) * vignette)
-        soft = _blur(image[None], 0.9 * resolution / 256)[0]
+        soft = _blur(image[None], 0.7 * resolution / 256)[0]
         image = torch.lerp(image, soft, 0.25 + 0.75 * f("camera_blur") ** 1.5)
-        image = image / (1 + (image * 0.55) ** 4) ** 0.25  # ~linear below 1, saturating above
-        image = image.clamp(0, 1) ** (1 / 2.2)
-        sigma = 0.002 + 0.018 * f("sensor_noise") ** 2
+        # Highlight shoulder: linear up to 0.8, then a parabola that reaches 1 with zero slope at 1.2.
+        over = (image - 0.8).clamp(0, 0.4)
+        image = (image.clamp(max=0.8) + over - over * over * 1.25).clamp_min(0) ** (1 / 2.2)
+        sigma = 0.002 + 0.012 * f("sensor_noise") ** 2
         generator = torch.Generator().manual_seed(int(float(rand[4]) * 2**31))
         noise = torch.randn(3, resolution, resolution, generator=generator)
         return (image + sigma * noise).clamp(0, 1)
