@@ -1,7 +1,7 @@
 """SynthForge Space: analyse a face photo with the SB / LF models, or generate an annotated face.
 
-python spaces_app/app.py                       # the model from $SYNTHFORGE_MODEL, or none
-SYNTHFORGE_MODEL=runs/sb python spaces_app/app.py
+python spaces_app/app.py                       # the reference model in spaces_app/model
+SYNTHFORGE_MODEL=runs/sb python spaces_app/app.py   # another SB folder or Hub id
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -21,6 +22,7 @@ from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis, SynthForg
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 from synthforge_hf.visualization import colorize_depth, colorize_segmentation, draw_landmarks
 
+DEFAULT_MODEL = Path(__file__).resolve().parent / "model"  # made by make_model.sh
 MAX_SIDE = 8192  # larger uploads get a message, not a crash
 MIN_FACE_FRACTION = 0.02  # below this share of face pixels: "no face found"
 DISPLAY_SIZE = 512
@@ -127,6 +129,11 @@ class Generator:
         )
 
 
+def default_model_id() -> str | None:
+    """$SYNTHFORGE_MODEL, else the reference model shipped beside the app (if present)."""
+    return os.environ.get("SYNTHFORGE_MODEL") or (str(DEFAULT_MODEL) if DEFAULT_MODEL.is_dir() else None)
+
+
 def build_demo(model_id: str | None = None, pipeline_id: str | None = None) -> gr.Blocks:
     analyser, generator = Analyser(model_id), Generator(pipeline_id)
     with gr.Blocks(title="SynthForge") as demo:
@@ -167,4 +174,4 @@ def build_demo(model_id: str | None = None, pipeline_id: str | None = None) -> g
 
 
 if __name__ == "__main__":
-    build_demo(os.environ.get("SYNTHFORGE_MODEL"), os.environ.get("SYNTHFORGE_PIPELINE")).launch()
+    build_demo(default_model_id(), os.environ.get("SYNTHFORGE_PIPELINE")).launch()

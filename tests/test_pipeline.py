@@ -1,6 +1,8 @@
 """End-to-end behaviour of SynthForgePipeline on the embedded default head (CPU, small sizes)."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -138,6 +140,26 @@ def test_save_and_reload_gives_identical_outputs(pipe, tmp_path):
     for key in ("images", "segmentation", "landmarks_2d", "landmarks_3d", "depth"):
         assert np.array_equal(getattr(a, key), getattr(b, key)), key
     assert loaded.sampling_ranges == pipe.sampling_ranges
+
+
+def test_a_saved_pipeline_loads_in_a_fresh_process(pipe, tmp_path):
+    """What a user does: `from_pretrained` in a new interpreter, nothing imported beforehand."""
+    pipe.save_pretrained(tmp_path / "pipe")
+    expected = pipe(seeds=[5], resolution=40, output_type="np").landmarks_2d
+    script = (
+        "import sys, numpy as np\n"
+        "from synthforge_hf import SynthForgePipeline\n"
+        "pipe = SynthForgePipeline.from_pretrained(sys.argv[1])\n"
+        "np.save(sys.argv[2], pipe(seeds=[5], resolution=40, output_type='np').landmarks_2d)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "pipe"), str(tmp_path / "points.npy")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert np.array_equal(np.load(tmp_path / "points.npy"), expected)
 
 
 def test_bad_inputs_give_clear_errors(pipe):

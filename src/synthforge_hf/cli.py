@@ -410,11 +410,17 @@ def model_card_main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--eval", action="append", default=[], type=Path, help="eval.json from synthforge evaluate"
     )
+    parser.add_argument(
+        "--training-data", help="what the SB was trained on: 'default-head' or a sentence for the card"
+    )
     args = parser.parse_args(argv)
 
     from .hub.model_card import render_model_card
 
-    render_model_card(args.model, args.repo_id, args.dataset, args.eval).save(args.model / "README.md")
+    card = render_model_card(
+        args.model, args.repo_id, args.dataset, args.eval, training_data=args.training_data
+    )
+    card.save(args.model / "README.md")
     print(f"wrote {args.model / 'README.md'}")
     return 0
 

@@ -180,3 +180,47 @@ class CelebAMaskHQ(Sequence):
         if merged is None:
             raise FileNotFoundError(f"no part masks for image {i} in {folder}")
         return merged
+
+
+class DlibLandmarkXML(Sequence):
+    """Faces of a dlib imglab XML file (``<image file=...><box top left width height><part name x y/>``),
+    one sample per labelled face: ``image`` (RGB), ``box`` (left, top, right, bottom), ``landmarks``
+    (68,2) float32 with pixel centres at integers (as dlib writes them), ``path``. Images are
+    resolved relative to the XML file."""
+
+    def __init__(self, path: str | Path):
+        import xml.etree.ElementTree as ElementTree
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path} not found (expected a dlib imglab XML file)")
+        try:
+            root = ElementTree.parse(self.path).getroot()
+        except ElementTree.ParseError as err:
+            raise ValueError(f"{self.path} is not an XML file ({err})") from err
+        self.faces = []
+        for image in root.iter("image"):
+            for box in image.iter("box"):
+                try:
+                    left, top = float(box.get("left")), float(box.get("top"))
+                    right, bottom = left + float(box.get("width")), top + float(box.get("height"))
+                    parts = {
+                        int(p.get("name")): (float(p.get("x")), float(p.get("y"))) for p in box.iter("part")
+                    }
+                except (TypeError, ValueError) as err:
+                    raise ValueError(
+                        f"{self.path}: a box of {image.get('file')} is malformed ({err})"
+                    ) from err
+                if sorted(parts) != list(range(68)):
+                    raise ValueError(
+                        f"{self.path}: a box of {image.get('file')} has {len(parts)} of 68 parts"
+                    )
+                points = np.array([parts[k] for k in range(68)], dtype=np.float32)
+                self.faces.append((self.path.parent / image.get("file"), (left, top, right, bottom), points))
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def __getitem__(self, index: int) -> dict:
+        path, box, points = self.faces[index]
+        return {"image": _open_image(path), "box": np.array(box), "landmarks": points, "path": str(path)}

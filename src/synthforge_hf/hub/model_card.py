@@ -9,7 +9,20 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoConfig
 
-BENCHMARK_NAMES = {"300w": "300W", "lapa": "LaPa", "celebamask-hq": "CelebAMask-HQ"}
+BENCHMARK_NAMES = {
+    "300w": "300W",
+    "lapa": "LaPa",
+    "celebamask-hq": "CelebAMask-HQ",
+    "synthforge-default-head": "Generated faces (embedded default head)",
+    "real-faces": "Real photos (43 faces, dlib 68-point labels)",
+}
+TRAINING_DATA = {
+    "default-head": (
+        "A graphics baseline: faces rendered by synthforge-hf's mesh backend from its embedded default "
+        "head (procedural geometry, exact labels), not Next3D images. Made and trained on 2 CPU cores by "
+        "`bash spaces_app/make_model.sh`."
+    ),
+}
 LICENSE_TEXT = {
     "apache-2.0": "Apache-2.0. The training data were rendered from the embedded head of synthforge-hf.",
     "other": "Weights derived from FLAME-based data carry the FLAME licence (non-commercial research); data "
@@ -17,44 +30,34 @@ LICENSE_TEXT = {
 }
 
 
+# The metrics a run's JSON may hold: key -> (task, metric type, metric name).
+RUN_METRICS = {
+    "nme": ("keypoint-detection", "nme", "NME (inter-ocular)"),
+    "nme_inner51": ("keypoint-detection", "nme", "NME, 51 inner points (inter-ocular)"),
+    "auc_0.08": ("keypoint-detection", "auc", "AUC@0.08"),
+    "mean_f1": ("image-segmentation", "f1", "mean F1"),
+}
+
+
 def eval_results_from_runs(paths: list[str | Path]) -> list[EvalResult]:
-    """`EvalResult`s from the JSON files written by `synthforge evaluate --out`."""
+    """`EvalResult`s from the JSON files written by `synthforge evaluate --out` (or benchmarks/)."""
     results = []
     for path in paths:
         run = json.loads(Path(path).read_text())
         benchmark = run["benchmark"]
-        common = dict(
-            dataset_type=benchmark, dataset_name=BENCHMARK_NAMES[benchmark], dataset_split=run["split"]
-        )
-        if "nme" in run:
-            results.append(
-                EvalResult(
-                    task_type="keypoint-detection",
-                    metric_type="nme",
-                    metric_name="NME (inter-ocular)",
-                    metric_value=round(run["nme"], 5),
-                    **common,
+        for key, (task, metric_type, metric_name) in RUN_METRICS.items():
+            if key in run:
+                results.append(
+                    EvalResult(
+                        task_type=task,
+                        metric_type=metric_type,
+                        metric_name=metric_name,
+                        metric_value=round(run[key], 5),
+                        dataset_type=benchmark,
+                        dataset_name=BENCHMARK_NAMES[benchmark],
+                        dataset_split=run["split"],
+                    )
                 )
-            )
-            results.append(
-                EvalResult(
-                    task_type="keypoint-detection",
-                    metric_type="auc",
-                    metric_name="AUC@0.08",
-                    metric_value=round(run["auc_0.08"], 5),
-                    **common,
-                )
-            )
-        else:
-            results.append(
-                EvalResult(
-                    task_type="image-segmentation",
-                    metric_type="f1",
-                    metric_name="mean F1",
-                    metric_value=round(run["mean_f1"], 5),
-                    **common,
-                )
-            )
     return results
 
 
@@ -75,8 +78,10 @@ def render_model_card(
     dataset_repo: str | None = None,
     eval_runs: list[str | Path] = (),
     license: str = "apache-2.0",
+    training_data: str | None = None,
 ) -> ModelCard:
-    """The card of the SB or LF model saved in ``model_dir``."""
+    """The card of the SB or LF model saved in ``model_dir``; ``training_data`` describes the SB's data
+    (a key of `TRAINING_DATA` or free text)."""
     config = AutoConfig.from_pretrained(model_dir)
     results = eval_results_from_runs(list(eval_runs))
     is_lf = config.model_type == "synthforge-lf"
@@ -113,6 +118,8 @@ def render_model_card(
             "depth and stacked-hourglass keypoint heads, trained only on synthetic faces with exact labels."
         )
         training = f"Synthetic faces{_dataset_link(dataset_repo)}, made with synthforge-hf."
+        if training_data:
+            training = TRAINING_DATA.get(training_data, training_data)
         module, auto_class = "synthforge", "AutoModelForSemanticSegmentation"
         usage = (
             "outputs.landmarks, outputs.logits, outputs.depth\n"

@@ -10,7 +10,12 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline
 
+# The component modules are imported here, not only named in model_index.json: diffusers resolves a
+# saved pipeline's components from modules the process has already imported, so that loading a
+# repository never imports code because the repository names it.
+from ...generators import mesh as _mesh  # noqa: F401
 from ...generators.base import FaceGenerator, Scene
+from ...generators.next3d import generator as _next3d  # noqa: F401
 from ...head.lbs import axis_angle_to_matrix
 from ...head.model import HeadOutput, ParametricHeadModel
 from ...rendering.annotator import FaceAnnotator
