@@ -86,6 +86,11 @@ def test_losses_against_hand_computation(model):
     assert out.loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
+def test_dataset_named_targets_are_refused_not_ignored(model):
+    with pytest.raises(TypeError, match="segmentation.*labels="):
+        model(torch.zeros(1, 3, 64, 64), segmentation=torch.zeros(1, 64, 64, dtype=torch.long))
+
+
 def test_equivariance_loss_vanishes_for_the_identity_map():
     torch.manual_seed(0)
     still = SynthForgeForFaceAnalysis(

@@ -323,7 +323,10 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="a saved SB or LF model folder (or Hub id)")
     parser.add_argument("--benchmark", required=True, choices=("300w", "lapa", "celebamask-hq"))
     parser.add_argument("--data", required=True, help="the benchmark's folder")
-    parser.add_argument("--split", default="test", help="300W: common, challenge, full; LaPa: test, val")
+    parser.add_argument(
+        "--split",
+        help="300W: common, challenge, full (default); LaPa: test (default), val; CelebAMask-HQ: all",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", type=Path, help="write the metrics as JSON here")
     args = parser.parse_args(argv)
@@ -332,8 +335,9 @@ def evaluate_main(argv: list[str] | None = None) -> int:
 
     from .models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
     from .models.synthforge_lf import SynthForgeLabelFinetuneModel
-    from .training.lf import evaluate, open_benchmark
+    from .training.lf import DEFAULT_SPLITS, evaluate, open_benchmark
 
+    args.split = args.split or DEFAULT_SPLITS[args.benchmark]
     config = AutoConfig.from_pretrained(args.model)
     if config.model_type == "synthforge":
         if args.benchmark != "300w":

@@ -33,6 +33,9 @@ BENCHMARKS = {
     ),
 }
 
+# The split `synthforge evaluate` uses when none is named (the paper reports 300W's common, challenge, full).
+DEFAULT_SPLITS = {"300w": "full", "lapa": "test", "celebamask-hq": "test"}
+
 
 def open_benchmark(name: str, root: str, split: str):
     """The reader of a benchmark split."""

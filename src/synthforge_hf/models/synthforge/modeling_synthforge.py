@@ -309,6 +309,12 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
             Any target given adds its loss; in training, the SSL loss is added too.
         ssl_generator: seeds the random affine maps of the SSL loss.
         """
+        misnamed = {"segmentation": "labels", "landmarks_2d": "landmarks"}.keys() & kwargs.keys()
+        if misnamed:
+            raise TypeError(
+                f"unexpected targets {sorted(misnamed)}: pass a collated batch's `segmentation` as labels= "
+                "and its `landmarks_2d` as landmarks= (they would otherwise be ignored)"
+            )
         features = self.synthforge(pixel_values).features
         logits = self.segmentation_head(features)
         predicted_depth = self.depth_head(features)[:, 0]
