@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# A fresh `datasets` cache for each test session (and its subprocesses): test folders reuse names
+# across runs (tmp_path numbering), and a cache kept from an earlier run could answer for them.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="synthforge-tests-datasets-")
 
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
 

@@ -79,3 +79,28 @@ def test_card_without_evaluation_says_so(tmp_path):
     SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).save_pretrained(tmp_path)
     card = render_model_card(tmp_path, "me/sb")
     assert card.data.eval_results is None and "Not evaluated yet" in card.text
+
+
+def test_model_card_command_in_a_fresh_process_for_sb_and_lf(tmp_path):
+    """What a user runs: nothing registered beforehand, no trust_remote_code prompt."""
+    import subprocess
+    import sys
+
+    from synthforge_hf.models.synthforge_lf import SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
+
+    torch.manual_seed(0)
+    backbone = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny())
+    backbone.save_pretrained(tmp_path / "sb")
+    lf_config = SynthForgeLabelFinetuneConfig(
+        backbone=str(tmp_path / "sb"),
+        backbone_config=backbone.config.to_dict(),
+        task="keypoints",
+        num_outputs=68,
+    )
+    SynthForgeLabelFinetuneModel(lf_config, backbone=backbone).save_pretrained(tmp_path / "lf")
+    for folder, words in (("sb", "graphics baseline"), ("lf", "label fine-tuning")):
+        command = [sys.executable, "-m", "synthforge_hf.cli", "model-card", str(tmp_path / folder)]
+        command += ["--repo-id", f"me/{folder}", "--training-data", "default-head"]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert words in (tmp_path / folder / "README.md").read_text()

@@ -9,6 +9,9 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoConfig
 
+from ..models import synthforge as _sb  # noqa: F401  (registers the SB's Auto classes)
+from ..models import synthforge_lf as _lf  # noqa: F401  (registers the LF's)
+
 BENCHMARK_NAMES = {
     "300w": "300W",
     "lapa": "LaPa",
