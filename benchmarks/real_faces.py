@@ -10,6 +10,9 @@ of make-dataset's validation split). NME is the mean point error over the inter-
 
     python benchmarks/real_faces.py --model spaces_app/model --out benchmarks/results/real-faces
 
+With ``--lf-steps``, also Stage II in miniature: an LF keypoint head trained on the 18 training faces
+(crops of the photos, dlib's 300W-style labels) against the SB alone on the 25 test faces.
+
 Writes ``generated.json`` and ``real-faces.json`` (the `synthforge evaluate` format, for model cards)
 and ``summary.json`` under ``--out``.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -88,11 +92,65 @@ def real_faces(model, framing, box_source: str) -> tuple[np.ndarray, np.ndarray]
     return np.stack(predicted), np.stack(target)
 
 
+def write_300w_folder(root: Path, framing, size: int) -> Path:
+    """The real faces as a 300W-format folder of face crops (training XML -> ``afw/``, the train split;
+    testing XML -> ``helen/testset/``, the common split), labels in the crops' pixels."""
+    for xml, folder in (("training", "afw"), ("testing", "helen/testset")):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for k, face in enumerate(DlibLandmarkXML(REAL_FACES / f"{xml}_with_face_landmarks.xml")):
+            labels = face["landmarks"] + 0.5
+            crop, to_photo = crop_face(face["image"], crop_box(landmark_box(labels), framing), size)
+            in_crop = (labels - to_photo[:, 2]) / to_photo[0, 0]
+            crop.save(root / folder / f"{k:03d}.png")
+            points = "\n".join(f"{x:.3f} {y:.3f}" for x, y in in_crop + 0.5)  # iBUG: 1-based, centres at 1
+            (root / folder / f"{k:03d}.pts").write_text(f"version: 1\nn_points: 68\n{{\n{points}\n}}\n")
+    (root / "lfpw" / "testset").mkdir(parents=True, exist_ok=True)
+    (root / "helen" / "trainset").mkdir(parents=True, exist_ok=True)
+    (root / "lfpw" / "trainset").mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def label_finetuning(model_dir: str, framing, size: int, work: Path, steps: int) -> dict:
+    """Stage II in miniature: an LF keypoint head trained on the 18 training faces (dlib's 300W-style
+    points), against the SB alone, on the 25 test faces, through `train_lf` and `evaluate`."""
+    from synthforge_hf.evaluation.readers import Face300W
+    from synthforge_hf.models.synthforge import SynthForgeImageProcessor
+    from synthforge_hf.models.synthforge_lf import SynthForgeLabelFinetuneModel
+    from synthforge_hf.training.lf import LFTrainingArguments, evaluate, train_lf
+
+    folder = write_300w_folder(work / "300W", framing, size)
+    lf_dir = train_lf(
+        LFTrainingArguments(
+            backbone=model_dir,
+            benchmark="300w",
+            data=str(folder),
+            output_dir=str(work / "lf"),
+            max_steps=steps,
+            batch_size=6,
+            learning_rate=1e-3,
+            warmup_steps=10,
+            num_workers=0,
+            save_steps=steps,
+        )
+    )
+    test = Face300W(folder, "common")
+    processor = SynthForgeImageProcessor.from_pretrained(model_dir)
+    sb = SynthForgeForFaceAnalysis.from_pretrained(model_dir).eval()
+    lf = SynthForgeLabelFinetuneModel.from_pretrained(lf_dir).eval()
+    return {
+        "train_faces": len(Face300W(folder, "train")),
+        "lf_steps": steps,
+        "sb": evaluate(sb, processor, "300w", test),
+        "sb_plus_lf": evaluate(lf, processor, "300w", test),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="a saved SB folder")
     parser.add_argument("--generated", type=int, default=200, help="generated validation faces")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/real-faces"))
+    parser.add_argument("--lf-steps", type=int, default=150, help="label fine-tuning steps (0: skip)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     model = SynthForgeForFaceAnalysis.from_pretrained(args.model).eval()
@@ -108,6 +166,11 @@ def main() -> None:
             point_errors(*real_faces(model, framing, source)), "real-faces", f"{source} box"
         )
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.lf_steps:
+        with tempfile.TemporaryDirectory() as work:
+            results["label_finetuning"] = label_finetuning(
+                args.model, framing, model.config.image_size, Path(work), args.lf_steps
+            )
     (args.out / "generated.json").write_text(json.dumps(generated, indent=1))
     (args.out / "real-faces.json").write_text(json.dumps(results["real_landmarks_box"], indent=1))
     (args.out / "summary.json").write_text(json.dumps({"model": args.model, **results}, indent=1))
