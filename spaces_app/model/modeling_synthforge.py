@@ -1,0 +1,371 @@
+"""The SynthForge synthetic backbone (SB): UNet features, segmentation / depth / keypoint heads."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_synthforge import SynthForgeConfig
+
+
+@dataclass
+class SynthForgeModelOutput(ModelOutput):
+    """``features``: (B, feature_channels, H, W), the shared feature map at input resolution."""
+
+    features: torch.FloatTensor | None = None
+
+
+@dataclass
+class SynthForgeFaceAnalysisOutput(ModelOutput):
+    """Predictions of all tasks.
+
+    Args:
+        loss: the weighted total loss (when targets are given).
+        logits: (B, num_labels, H, W) segmentation logits.
+        depth: (B, H, W) depth, in the units of the training targets (metres for SynthForge data).
+        heatmaps: (B, num_landmarks, H/4, W/4) keypoint heatmaps of the last hourglass stack.
+        landmarks: (B, num_landmarks, 2) keypoints decoded from ``heatmaps`` (`decode_heatmaps`), in
+            input pixels (pixel centres at i + 0.5).
+        features: (B, feature_channels, H, W) shared features.
+        losses: each task's unweighted loss (when targets are given).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    depth: torch.FloatTensor | None = None
+    heatmaps: torch.FloatTensor | None = None
+    landmarks: torch.FloatTensor | None = None
+    features: torch.FloatTensor | None = None
+    losses: dict[str, torch.Tensor] | None = None
+
+
+def _norm(channels: int, groups: int) -> nn.GroupNorm:
+    return nn.GroupNorm(math.gcd(groups, channels), channels)
+
+
+class ConvBlock(nn.Sequential):
+    """Two 3x3 conv + GroupNorm + ReLU layers."""
+
+    def __init__(self, in_channels: int, out_channels: int, groups: int):
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            _norm(out_channels, groups),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            _norm(out_channels, groups),
+            nn.ReLU(inplace=True),
+        )
+
+
+class UNet(nn.Module):
+    """A UNet: ``channels[k]`` wide at 1/2^k resolution, skip connections, output at input resolution."""
+
+    def __init__(self, in_channels: int, channels: list[int], out_channels: int, groups: int):
+        super().__init__()
+        self.down = nn.ModuleList()
+        previous = in_channels
+        for width in channels:
+            self.down.append(ConvBlock(previous, width, groups))
+            previous = width
+        self.up = nn.ModuleList(
+            ConvBlock(channels[k + 1] + channels[k], channels[k], groups)
+            for k in reversed(range(len(channels) - 1))
+        )
+        self.out = nn.Conv2d(channels[0], out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for k, block in enumerate(self.down):
+            x = block(x if k == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        for block, skip in zip(self.up, reversed(skips[:-1]), strict=True):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.out(x)
+
+
+class Residual(nn.Module):
+    """Pre-activation bottleneck residual block of the hourglass network."""
+
+    def __init__(self, channels: int, groups: int):
+        super().__init__()
+        mid = channels // 2
+        self.body = nn.Sequential(
+            _norm(channels, groups),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, mid, 1),
+            _norm(mid, groups),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, mid, 3, padding=1),
+            _norm(mid, groups),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class Hourglass(nn.Module):
+    """Newell et al.'s recursive hourglass of the given depth."""
+
+    def __init__(self, depth: int, channels: int, groups: int):
+        super().__init__()
+        self.skip = Residual(channels, groups)
+        self.down = Residual(channels, groups)
+        self.inner = Hourglass(depth - 1, channels, groups) if depth > 1 else Residual(channels, groups)
+        self.up = Residual(channels, groups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inner = self.up(self.inner(self.down(F.max_pool2d(x, 2))))
+        return self.skip(x) + F.interpolate(inner, size=x.shape[-2:], mode="nearest")
+
+
+class StackedHourglassHead(nn.Module):
+    """Features -> per-stack heatmaps at 1/4 resolution, with intermediate supervision."""
+
+    def __init__(self, config: SynthForgeConfig):
+        super().__init__()
+        c, g = config.hourglass_channels, config.norm_groups
+        self.stem = nn.Sequential(
+            nn.Conv2d(config.feature_channels, c, 3, stride=2, padding=1),
+            _norm(c, g),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, c, 3, stride=2, padding=1),
+            _norm(c, g),
+            nn.ReLU(inplace=True),
+        )
+        stacks = config.hourglass_stacks
+        self.hourglasses = nn.ModuleList(Hourglass(config.hourglass_depth, c, g) for _ in range(stacks))
+        self.refine = nn.ModuleList(Residual(c, g) for _ in range(stacks))
+        self.to_heatmaps = nn.ModuleList(nn.Conv2d(c, config.num_landmarks, 1) for _ in range(stacks))
+        for conv in self.to_heatmaps:
+            conv.is_heatmap_output = True
+        self.remap_features = nn.ModuleList(nn.Conv2d(c, c, 1) for _ in range(stacks - 1))
+        self.remap_heatmaps = nn.ModuleList(nn.Conv2d(config.num_landmarks, c, 1) for _ in range(stacks - 1))
+
+    def forward(self, features: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(features)
+        heatmaps = []
+        for k, hourglass in enumerate(self.hourglasses):
+            y = self.refine[k](hourglass(x))
+            heatmap = self.to_heatmaps[k](y)
+            heatmaps.append(heatmap)
+            if k < len(self.hourglasses) - 1:
+                x = x + self.remap_features[k](y) + self.remap_heatmaps[k](heatmap)
+        return heatmaps
+
+
+def decode_heatmaps(heatmaps: torch.Tensor, stride: int) -> torch.Tensor:
+    """(B,K,h,w) heatmaps -> (B,K,2) keypoints in input pixels (cell j is centred at (j + 0.5) * stride).
+
+    The keypoint head regresses unit-peak Gaussians (`gaussian_heatmaps`) under an MSE loss, so each
+    point is decoded as the maximum of that Gaussian: the arg-max cell, refined by one Newton step on
+    the log-heatmap with 3x3 finite differences (as in Zhang et al., "Distribution-Aware Coordinate
+    Representation for Human Pose Estimation", 2020). The log of a Gaussian is quadratic, so on the
+    target family the step is exact (to float rounding) wherever the peak is not in a border cell;
+    the arg-max alone is off by up to half a cell, and a softmax expectation over a unit-peak map is
+    pulled to the map's centre. Steps stay within the arg-max cell (|offset| <= 0.5 cell) and are
+    skipped where the log-heatmap is not locally concave.
+    """
+    batch, points, height, width = heatmaps.shape
+    maps = heatmaps.float()
+    index = maps.flatten(2).argmax(-1)
+    row, column = index // width, index % width
+    logs = F.pad(maps.clamp(min=1e-10).log(), (1, 1, 1, 1), mode="replicate")
+    flat_logs = logs.flatten(2)
+
+    def at(dy: int, dx: int) -> torch.Tensor:
+        return flat_logs.gather(-1, ((row + 1 + dy) * (width + 2) + column + 1 + dx)[..., None])[..., 0]
+
+    centre = at(0, 0)
+    gx, gy = (at(0, 1) - at(0, -1)) / 2, (at(1, 0) - at(-1, 0)) / 2
+    hxx = at(0, 1) - 2 * centre + at(0, -1)
+    hyy = at(1, 0) - 2 * centre + at(-1, 0)
+    hxy = (at(1, 1) - at(1, -1) - at(-1, 1) + at(-1, -1)) / 4
+    determinant = hxx * hyy - hxy**2
+    concave = (hxx < 0) & (determinant > 1e-12)
+    safe = torch.where(concave, determinant, torch.ones_like(determinant))
+    step_x = -(hyy * gx - hxy * gy) / safe
+    step_y = -(hxx * gy - hxy * gx) / safe
+    step_x = torch.where(concave, step_x, torch.zeros_like(step_x)).clamp(-0.5, 0.5)
+    step_y = torch.where(concave, step_y, torch.zeros_like(step_y)).clamp(-0.5, 0.5)
+    x = (column.to(maps.dtype) + 0.5 + step_x) * stride
+    y = (row.to(maps.dtype) + 0.5 + step_y) * stride
+    return torch.stack([x, y], dim=-1).to(heatmaps.dtype)
+
+
+def gaussian_heatmaps(
+    landmarks: torch.Tensor, size: tuple[int, int], stride: int, sigma: float
+) -> torch.Tensor:
+    """Target heatmaps (B,K,h,w): a Gaussian of std ``sigma`` cells at each landmark (input pixels)."""
+    height, width = size
+    xs = (torch.arange(width, device=landmarks.device, dtype=landmarks.dtype) + 0.5) * stride
+    ys = (torch.arange(height, device=landmarks.device, dtype=landmarks.dtype) + 0.5) * stride
+    dx = (xs[None, None, None, :] - landmarks[..., 0, None, None]) / stride
+    dy = (ys[None, None, :, None] - landmarks[..., 1, None, None]) / stride
+    return torch.exp(-(dx**2 + dy**2) / (2 * sigma**2))
+
+
+def random_affine(
+    batch: int,
+    max_degrees: float,
+    max_translation: float,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """(B,2,3) rotation + translation maps in normalised coordinates, for `F.affine_grid`."""
+    angles = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(max_degrees)
+    shifts = (torch.rand(batch, 2, generator=generator) * 2 - 1) * 2 * max_translation
+    cos, sin = angles.cos(), angles.sin()
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shifts[:, 0]], -1), torch.stack([sin, cos, shifts[:, 1]], -1)], 1
+    )
+    return theta.to(device)
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+@torch.no_grad()
+def init_module(module: nn.Module) -> None:
+    """Kaiming convolutions, unit GroupNorm, and near-zero heatmap outputs (flat heatmaps at the start
+    keep the first heatmap loss small)."""
+    if getattr(module, "is_heatmap_output", False):
+        nn.init.normal_(module.weight, std=1e-3)
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Conv2d):
+        nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.GroupNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+class SynthForgePreTrainedModel(PreTrainedModel):
+    config_class = SynthForgeConfig
+    base_model_prefix = "synthforge"
+    main_input_name = "pixel_values"
+    supports_gradient_checkpointing = False
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        init_module(module)
+
+
+class SynthForgeModel(SynthForgePreTrainedModel):
+    """The feature encoder alone: pixels -> (B, feature_channels, H, W) features."""
+
+    def __init__(self, config: SynthForgeConfig):
+        super().__init__(config)
+        self.encoder = UNet(
+            config.num_channels, config.encoder_channels, config.feature_channels, config.norm_groups
+        )
+        self.post_init()
+
+    def forward(
+        self, pixel_values: torch.Tensor, return_dict: bool | None = None, **kwargs
+    ) -> SynthForgeModelOutput:
+        features = self.encoder(pixel_values)
+        return SynthForgeModelOutput(features=features) if return_dict is not False else (features,)
+
+
+class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
+    """The SB: features + segmentation, depth and keypoint heads, with the multi-task + SSL loss."""
+
+    def __init__(self, config: SynthForgeConfig):
+        super().__init__(config)
+        self.synthforge = SynthForgeModel(config)
+        groups = config.norm_groups
+        self.segmentation_head = UNet(
+            config.feature_channels, config.head_channels, config.num_labels, groups
+        )
+        self.depth_head = UNet(config.feature_channels, config.head_channels, 1, groups)
+        self.keypoint_head = StackedHourglassHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        depth: torch.Tensor | None = None,
+        landmarks: torch.Tensor | None = None,
+        ssl_generator: torch.Generator | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> SynthForgeFaceAnalysisOutput:
+        """Args:
+        pixel_values: (B,3,H,W) images normalised by `SynthForgeImageProcessor`.
+        labels: (B,H,W) class ids; depth: (B,H,W) metres (0 = no depth); landmarks: (B,K,2) pixels.
+            Any target given adds its loss; in training, the SSL loss is added too.
+        ssl_generator: seeds the random affine maps of the SSL loss.
+        """
+        misnamed = {"segmentation": "labels", "landmarks_2d": "landmarks"}.keys() & kwargs.keys()
+        if misnamed:
+            raise TypeError(
+                f"unexpected targets {sorted(misnamed)}: pass a collated batch's `segmentation` as labels= "
+                "and its `landmarks_2d` as landmarks= (they would otherwise be ignored)"
+            )
+        features = self.synthforge(pixel_values).features
+        logits = self.segmentation_head(features)
+        predicted_depth = self.depth_head(features)[:, 0]
+        stacks = self.keypoint_head(features)
+        predicted_landmarks = decode_heatmaps(stacks[-1], self.config.heatmap_stride)
+        losses = {}
+        if labels is not None:
+            losses["segmentation"] = F.cross_entropy(logits, labels.long())
+        if depth is not None:
+            mask = depth > 0
+            losses["depth"] = (predicted_depth - depth).abs()[mask].mean() if mask.any() else logits.sum() * 0
+        if landmarks is not None:
+            target = gaussian_heatmaps(
+                landmarks, stacks[-1].shape[-2:], self.config.heatmap_stride, self.config.heatmap_sigma
+            )
+            losses["heatmap"] = sum(F.mse_loss(h, target) for h in stacks) / len(stacks)
+        if losses and self.training and self.config.ssl_loss_weight > 0:
+            losses["ssl"] = self.equivariance_loss(pixel_values, features, ssl_generator)
+        loss = None
+        if losses:
+            weights = {
+                "segmentation": self.config.segmentation_loss_weight,
+                "depth": self.config.depth_loss_weight,
+                "heatmap": self.config.heatmap_loss_weight,
+                "ssl": self.config.ssl_loss_weight,
+            }
+            loss = sum(weights[name] * value for name, value in losses.items())
+        output = SynthForgeFaceAnalysisOutput(
+            loss=loss,
+            logits=logits,
+            depth=predicted_depth,
+            heatmaps=stacks[-1],
+            landmarks=predicted_landmarks,
+            features=features,
+            losses=losses or None,
+        )
+        return output if return_dict is not False else output.to_tuple()
+
+    def equivariance_loss(
+        self, pixel_values: torch.Tensor, features: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """|| f(T x) - T f(x) ||^2 over the pixels that T keeps inside the image, for a random
+        rotation + translation T per image."""
+        theta = random_affine(
+            pixel_values.shape[0],
+            self.config.ssl_max_rotation_degrees,
+            self.config.ssl_max_translation,
+            generator,
+            pixel_values.device,
+        )
+        warped_features = self.synthforge(warp(pixel_values, theta)).features
+        valid = warp(torch.ones_like(pixel_values[:, :1]), theta, mode="nearest")
+        difference = (warped_features - warp(features, theta)) ** 2 * valid
+        return difference.sum() / (valid.sum() * features.shape[1]).clamp(min=1.0)
