@@ -63,14 +63,14 @@ def _mean_shape_nme(faces) -> float:
 
 @pytest.fixture(scope="module")
 def trained(faces, tmp_path_factory):
-    """A tiny SB trained for 300 steps on the 192 generated training faces (64 px)."""
+    """A tiny SB trained for 600 steps on the 192 generated training faces (64 px)."""
     output_dir = tmp_path_factory.mktemp("sb-trained")
     torch.manual_seed(0)
     metrics = train_sb(
         SBTrainingArguments(
             data=str(faces),
             output_dir=str(output_dir),
-            max_steps=300,
+            max_steps=600,
             batch_size=8,
             learning_rate=1e-2,
             warmup_steps=10,
