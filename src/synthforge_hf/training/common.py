@@ -252,7 +252,8 @@ def fit(
 
     ``compute_loss(model, batch, micro_step)`` returns an output with ``loss`` (and optionally a
     ``losses`` dict, logged per task); ``evaluate(unwrapped_model)`` runs on the main process every
-    ``eval_steps`` steps and its metrics join that step's record.
+    ``eval_steps`` steps and after the last step, and its metrics join that step's record (as
+    ``validation/<name>``).
     """
     output_dir = Path(args.output_dir)
     check_arguments(args, output_dir, accelerator.is_main_process)
@@ -283,12 +284,8 @@ def fit(
                 optimizer.zero_grad()
         record = {"step": step + 1, "loss": out.loss.item(), "lr": scheduler.get_last_lr()[0]}
         record.update({f"loss/{k}": v.item() for k, v in (getattr(out, "losses", None) or {}).items()})
-        if (
-            evaluate is not None
-            and eval_steps
-            and (step + 1) % eval_steps == 0
-            and accelerator.is_main_process
-        ):
+        due = step + 1 == args.max_steps or (eval_steps and (step + 1) % eval_steps == 0)
+        if evaluate is not None and due and accelerator.is_main_process:
             record.update(
                 {f"validation/{k}": v for k, v in evaluate(accelerator.unwrap_model(model)).items()}
             )

@@ -181,11 +181,10 @@ def train_sb(args: SBTrainingArguments) -> dict:
     )
     final = {}
     if accelerator.is_main_process:
-        unwrapped = accelerator.unwrap_model(model)
-        unwrapped.save_pretrained(output_dir)
+        accelerator.unwrap_model(model).save_pretrained(output_dir)
         SynthForgeImageProcessor(size=size).save_pretrained(output_dir)
-        if validation is not None:
-            final = evaluate_sb(unwrapped, validation, limit=args.eval_samples)
+        last = history[-1] if history else {}  # `fit` validated the final model in the last record
+        final = {k.removeprefix("validation/"): v for k, v in last.items() if k.startswith("validation/")}
         (output_dir / "train_history.json").write_text(json.dumps({"history": history, "final": final}))
     accelerator.end_training()
     return final
