@@ -75,38 +75,46 @@ def generated_faces(model, count: int, batch_size: int = 25) -> tuple[np.ndarray
     return np.concatenate(predicted), np.concatenate(target)
 
 
-@torch.no_grad()
-def real_faces(model, framing, box_source: str) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, target) landmarks in photo pixels (centres at i + 0.5) of the 43 labelled faces."""
-    size = model.config.image_size
-    predicted, target = [], []
-    for xml in ("training_with_face_landmarks.xml", "testing_with_face_landmarks.xml"):
-        for face in DlibLandmarkXML(REAL_FACES / xml):
+def face_crops(framing, size: int, box_source: str = "landmarks"):
+    """Each labelled face (training XML first): the XML's name, the face cropped at ``framing`` around
+    the box of its labelled points or its detector box, the crop's map to the photo, and its labels
+    in photo pixels (centres at i + 0.5)."""
+    for xml in ("training", "testing"):
+        for face in DlibLandmarkXML(REAL_FACES / f"{xml}_with_face_landmarks.xml"):
             labels = face["landmarks"] + 0.5  # dlib: pixel centres at integers
             box = landmark_box(labels) if box_source == "landmarks" else face["box"]
             crop, to_photo = crop_face(face["image"], crop_box(box, framing), size)
-            pixels = torch.from_numpy(np.asarray(crop, dtype=np.float32) / 255).permute(2, 0, 1)[None]
-            points = model(normalize_pixels(pixels)).landmarks[0].numpy()
-            predicted.append(points @ to_photo[:, :2].T + to_photo[:, 2])
-            target.append(labels)
+            yield xml, crop, to_photo, labels
+
+
+@torch.no_grad()
+def real_faces(model, framing, box_source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, target) landmarks in photo pixels (centres at i + 0.5) of the 43 labelled faces."""
+    predicted, target = [], []
+    for _, crop, to_photo, labels in face_crops(framing, model.config.image_size, box_source):
+        pixels = torch.from_numpy(np.asarray(crop, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+        points = model(normalize_pixels(pixels)).landmarks[0].numpy()
+        predicted.append(points @ to_photo[:, :2].T + to_photo[:, 2])
+        target.append(labels)
     return np.stack(predicted), np.stack(target)
 
 
 def write_300w_folder(root: Path, framing, size: int) -> Path:
     """The real faces as a 300W-format folder of face crops (training XML -> ``afw/``, the train split;
     testing XML -> ``helen/testset/``, the common split), labels in the crops' pixels."""
-    for xml, folder in (("training", "afw"), ("testing", "helen/testset")):
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        for k, face in enumerate(DlibLandmarkXML(REAL_FACES / f"{xml}_with_face_landmarks.xml")):
-            labels = face["landmarks"] + 0.5
-            crop, to_photo = crop_face(face["image"], crop_box(landmark_box(labels), framing), size)
-            in_crop = (labels - to_photo[:, 2]) / to_photo[0, 0]
-            crop.save(root / folder / f"{k:03d}.png")
-            points = "\n".join(f"{x:.3f} {y:.3f}" for x, y in in_crop + 0.5)  # iBUG: 1-based, centres at 1
-            (root / folder / f"{k:03d}.pts").write_text(f"version: 1\nn_points: 68\n{{\n{points}\n}}\n")
-    (root / "lfpw" / "testset").mkdir(parents=True, exist_ok=True)
-    (root / "helen" / "trainset").mkdir(parents=True, exist_ok=True)
-    (root / "lfpw" / "trainset").mkdir(parents=True, exist_ok=True)
+    folders = {"training": root / "afw", "testing": root / "helen" / "testset"}
+    for folder in (
+        *folders.values(),
+        root / "helen" / "trainset",
+        root / "lfpw" / "trainset",
+        root / "lfpw" / "testset",
+    ):
+        folder.mkdir(parents=True, exist_ok=True)
+    for k, (xml, crop, to_photo, labels) in enumerate(face_crops(framing, size)):
+        in_crop = (labels - to_photo[:, 2]) / to_photo[0, 0]
+        crop.save(folders[xml] / f"{k:03d}.png")
+        points = "\n".join(f"{x:.3f} {y:.3f}" for x, y in in_crop + 0.5)  # iBUG: 1-based, centres at 1
+        (folders[xml] / f"{k:03d}.pts").write_text(f"version: 1\nn_points: 68\n{{\n{points}\n}}\n")
     return root
 
 
