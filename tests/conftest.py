@@ -27,3 +27,11 @@ def flame_template(assets_dir):
     from synthforge_hf.io.obj import read_obj
 
     return read_obj(assets_dir / "flame" / "head_template.obj")
+
+
+@pytest.fixture(scope="session")
+def pipe():
+    """The embedded default head's pipeline, built once (modules may define their own ``pipe``)."""
+    from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+
+    return SynthForgePipeline.from_default_head()

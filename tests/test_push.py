@@ -1,28 +1,33 @@
-"""The push path, against an in-memory stand-in for the Hub API.
+"""The push path, through huggingface_hub's own `upload_folder` with the network calls stood in for.
 
 The Hub cannot be reached here and no self-hostable Hub-compatible server was found in the package
-registries, so `HfApi` is replaced by `InMemoryHub`, which keeps the calls' signatures and returns
-huggingface_hub's own `RepoFile` records (git blob ids, LFS sha256). What is tested: which files are
-uploaded, kept and deleted, and that the commit carries the local bytes. Not tested: the HTTP
-transfer itself (huggingface_hub's own code).
+registries. `RecordingHub` is an `HfApi` whose network methods (create_repo, list_repo_tree,
+create_commit, the README YAML check) keep repos as dicts of path -> bytes; `upload_folder` itself is
+huggingface_hub's, on its single-commit path (hf_xet switched off), so which files it picks, reads and
+deletes is the library's real behaviour for our arguments. Not tested: the HTTP transfer, the Hub's
+skipping of unchanged files and the hf_xet streamed path.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.hf_api import RepoFile
 
-from synthforge_hf.hub.push import git_blob_id, push_folder
+from synthforge_hf.errors import FolderError
+from synthforge_hf.hub.push import push_folder
 
 
-class InMemoryHub:
-    """Repos as dicts of path -> bytes; the methods of HfApi that the push path calls."""
+class RecordingHub(HfApi):
+    """Repos in memory; every commit's operations are recorded."""
 
     def __init__(self):
+        super().__init__(token=False)
         self.repos: dict[str, dict[str, bytes]] = {}
         self.commits: list[list] = []
         self.created: list[tuple] = []
@@ -32,23 +37,18 @@ class InMemoryHub:
         (files,) = self.repos.values()
         return files
 
-    def create_repo(self, repo_id, repo_type=None, private=None, exist_ok=False, space_sdk=None):
+    def create_repo(self, repo_id, repo_type=None, private=None, exist_ok=False, space_sdk=None, **_):
         self.created.append((repo_id, repo_type, private))
         self.repos.setdefault(repo_id, {})
 
-    def list_repo_tree(self, repo_id, recursive=False, repo_type=None, revision=None):
+    def list_repo_tree(self, repo_id, recursive=False, repo_type=None, revision=None, **_):
         for path, data in self.repos[repo_id].items():
-            oid = hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
-            record = {"path": path, "size": len(data), "oid": oid}
-            if path.endswith((".parquet", ".png", ".safetensors")):
-                record["lfs"] = {
-                    "size": len(data),
-                    "oid": hashlib.sha256(data).hexdigest(),
-                    "pointerSize": 130,
-                }
-            yield RepoFile(**record)
+            yield RepoFile(path=path, size=len(data), oid="0" * 40)
 
-    def create_commit(self, repo_id, operations, commit_message, repo_type=None, revision=None):
+    def _validate_yaml(self, content, repo_type=None, token=None):  # an HTTP call to the Hub
+        assert content.startswith("---\n")
+
+    def create_commit(self, repo_id, operations, commit_message, repo_type=None, revision=None, **_):
         operations = list(operations)
         for op in operations:
             if isinstance(op, CommitOperationAdd):
@@ -56,6 +56,13 @@ class InMemoryHub:
             elif isinstance(op, CommitOperationDelete):
                 del self.repos[repo_id][op.path_in_repo]
         self.commits.append(operations)
+        return SimpleNamespace(commit_url=f"https://hub.test/{repo_id}/commit/{len(self.commits)}")
+
+
+@pytest.fixture
+def hub(monkeypatch) -> RecordingHub:
+    monkeypatch.setattr("huggingface_hub.hf_api.is_xet_available", lambda: False)
+    return RecordingHub()
 
 
 def _folder(root: Path) -> Path:
@@ -67,49 +74,76 @@ def _folder(root: Path) -> Path:
     for k in range(3):
         (root / "data" / f"train-0000{k}-of-00003.parquet").write_bytes(bytes([k]) * 1000)
     (root / "notes.txt").write_text("not part of the dataset")
+    (root / "data" / "sub").mkdir()
+    (root / "data" / "sub" / "nested.parquet").write_bytes(b"not matched by data/*.parquet")
     return root
 
 
-def test_git_blob_id_matches_git(tmp_path):
-    path = tmp_path / "hello.txt"
-    path.write_bytes(b"hello\n")
-    assert git_blob_id(path) == "ce013625030ba8dba906f756967f9e9ca394464a"  # `git hash-object` of "hello\n"
-
-
-def test_push_uploads_only_what_changed(tmp_path):
-    folder, hub = _folder(tmp_path / "ds"), InMemoryHub()
+def test_push_sends_the_matching_files_and_deletes_stale_ones(tmp_path, hub):
+    folder = _folder(tmp_path / "ds")
     first = push_folder(folder, "me/faces", api=hub)
-    assert sorted(first.uploaded) == sorted(
+    assert first.files == sorted(
         ["README.md", "generation.json", "assets/samples.png"]
         + [f"data/train-0000{k}-of-00003.parquet" for k in range(3)]
     )
-    assert "notes.txt" not in hub.files and hub.created == [("me/faces", "dataset", None)]
+    assert sorted(hub.files) == first.files and hub.created == [("me/faces", "dataset", None)]
     assert hub.files["data/train-00001-of-00003.parquet"] == bytes([1]) * 1000
-
-    again = push_folder(folder, "me/faces", api=hub)
-    assert again.uploaded == [] and again.deleted == [] and len(hub.commits) == 1  # nothing sent
+    assert first.commit_url == "https://hub.test/me/faces/commit/1"
 
     (folder / "README.md").write_text("---\nlicense: apache-2.0\n---\n# better card\n")
     (folder / "data" / "train-00002-of-00003.parquet").unlink()
     (folder / "data" / "train-00000-of-00002.parquet").write_bytes(b"new shard")
-    third = push_folder(folder, "me/faces", api=hub)
-    assert sorted(third.uploaded) == ["README.md", "data/train-00000-of-00002.parquet"]
-    assert third.deleted == ["data/train-00002-of-00003.parquet"]
-    assert hub.files["README.md"].endswith(b"better card\n") and len(hub.commits) == 2
+    push_folder(folder, "me/faces", api=hub)
+    deleted = [op.path_in_repo for op in hub.commits[1] if isinstance(op, CommitOperationDelete)]
+    assert deleted == ["data/train-00002-of-00003.parquet"]  # of an earlier sharding, gone locally
+    assert "data/train-00000-of-00002.parquet" in hub.files and hub.files["README.md"].endswith(
+        b"better card\n"
+    )
 
 
-def test_push_of_an_empty_folder_is_refused(tmp_path):
+def test_push_of_an_empty_folder_is_refused(tmp_path, hub):
     with pytest.raises(FileNotFoundError, match="nothing to upload"):
-        push_folder(tmp_path, "me/faces", api=InMemoryHub())
+        push_folder(tmp_path, "me/faces", api=hub)
 
 
-def test_publish_everything_with_cards_and_backbone_reference(tmp_path):
-    import json
+@pytest.mark.parametrize("link", ["README.md", "data/train-00001-of-00003.parquet", "assets", "data"])
+def test_push_refuses_a_link_it_would_follow(tmp_path, hub, link):
+    folder = _folder(tmp_path / "ds")
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "train-00001-of-00003.parquet").write_bytes(b"outside the folder")
+    (secret / "samples.png").write_bytes(b"outside the folder")
+    target = folder / link
+    if target.is_dir():
+        shutil.rmtree(target)
+    else:
+        target.unlink()
+    target.symlink_to(secret if link in ("assets", "data") else secret / "train-00001-of-00003.parquet")
+    with pytest.raises(FolderError, match=f"{target} is a symbolic link"):
+        push_folder(folder, "me/faces", api=hub)
+    assert hub.commits == [] and hub.created == []  # refused before the Hub is called
 
+
+def test_push_leaves_links_that_match_nothing_alone(tmp_path, hub):
+    folder = _folder(tmp_path / "ds")
+    (tmp_path / "secret.txt").write_text("outside")
+    (folder / "notes-link.txt").symlink_to(tmp_path / "secret.txt")
+    push_folder(folder, "me/faces", api=hub)
+    assert b"outside" not in b"".join(hub.files.values()) and "notes-link.txt" not in hub.files
+
+
+def _real_dataset(pipe, folder: Path) -> Path:
+    from synthforge_hf.data.generate import generate_dataset
+    from synthforge_hf.hub.dataset_card import write_dataset_card
+
+    generate_dataset(pipe, folder, {"train": 2}, shard_size=1, resolution=16, progress=False)
+    write_dataset_card(folder)
+    return folder
+
+
+def _models(tmp_path: Path) -> tuple[Path, Path]:
     import torch
-    from huggingface_hub import ModelCard
 
-    from synthforge_hf.hub.publish import Target, publish
     from synthforge_hf.models.synthforge import (
         SynthForgeConfig,
         SynthForgeForFaceAnalysis,
@@ -125,16 +159,32 @@ def test_publish_everything_with_cards_and_backbone_reference(tmp_path):
         backbone=str(tmp_path / "sb"), backbone_config=sb.config.to_dict()
     )
     SynthForgeLabelFinetuneModel(lf_config, backbone=sb).save_pretrained(tmp_path / "lf")
+    return tmp_path / "sb", tmp_path / "lf"
+
+
+def test_publish_everything_with_cards_and_backbone_reference(pipe, tmp_path, hub):
+    from huggingface_hub import ModelCard
+
+    from synthforge_hf.hub.publish import Target, publish
+
+    sb, lf = _models(tmp_path)
+    dataset = _real_dataset(pipe, tmp_path / "ds")
     space = Path(__file__).resolve().parents[1] / "spaces_app"
-    hub = InMemoryHub()
     publish(
-        dataset=Target(_folder(tmp_path / "ds"), "me/faces"),
-        models=[Target(tmp_path / "sb", "me/sb"), Target(tmp_path / "lf", "me/lf-300w")],
+        dataset=Target(dataset, "me/faces"),
+        models=[Target(sb, "me/sb"), Target(lf, "me/lf-300w")],
         space=Target(space, "me/synthforge-space"),
         api=hub,
     )
     assert set(hub.repos) == {"me/faces", "me/sb", "me/lf-300w", "me/synthforge-space"}
     assert ("me/synthforge-space", "space", None) in hub.created
+    assert set(hub.repos["me/faces"]) == {
+        "README.md",
+        "generation.json",
+        "assets/samples.png",
+        "data/train-00000-of-00002.parquet",
+        "data/train-00001-of-00002.parquet",
+    }  # no lock file, no digests folder
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"} <= set(
         hub.repos["me/sb"]
     )
@@ -144,3 +194,22 @@ def test_publish_everything_with_cards_and_backbone_reference(tmp_path):
     assert set(hub.repos["me/synthforge-space"]) == {"README.md", "app.py", "requirements.txt"}
     with pytest.raises(ValueError, match="FOLDER:user/name"):
         Target.parse("just-a-folder")
+
+
+def test_publish_checks_every_folder_before_writing_or_sending(pipe, tmp_path, hub):
+    from synthforge_hf.hub.publish import Target, publish
+
+    sb, _ = _models(tmp_path)
+    dataset = _real_dataset(pipe, tmp_path / "ds")
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_text("mine")
+    (sb / "README.md").symlink_to(elsewhere)
+    with pytest.raises(FolderError, match="README.md is a symbolic link"):
+        publish(dataset=Target(dataset, "me/faces"), models=[Target(sb, "me/sb")], api=hub)
+    assert hub.commits == [] and elsewhere.read_text() == "mine"
+
+    (sb / "README.md").unlink()
+    (dataset / "data" / "train-00099-of-00100.parquet").write_bytes(b"stray")
+    with pytest.raises(FolderError, match="train-00099-of-00100.parquet is not a shard"):
+        publish(dataset=Target(dataset, "me/faces"), models=[Target(sb, "me/sb")], api=hub)
+    assert hub.commits == [] and not (sb / "README.md").exists()

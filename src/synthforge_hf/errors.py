@@ -31,3 +31,7 @@ def require_file(path: str | Path, what: str, where: str) -> Path:
     if not path.is_file():
         raise MissingAssetError(path, what, where)
     return path
+
+
+class FolderError(ValueError):
+    """A dataset, card or upload folder that cannot be used as it is; the message names the file."""

@@ -2,13 +2,17 @@
 
 Layout of ``output_dir``::
 
-    generation.json                      what defines the dataset (checked again on every resume)
+    generation.json                      what defines the dataset, pipeline fingerprint included
+                                         (checked again on every resume)
     data/train-00000-of-00004.parquet    shards; each is complete or absent
     data/validation-00000-of-00001.parquet
+    .shards/<shard>.json                 sha256 and size of each published shard (`shard_file`)
+    .make-dataset.lock                   who is writing which shards (`folder_lock`)
     README.md, assets/samples.png        the dataset card (`synthforge_hf.hub.dataset_card`)
 
 A shard is written to a hidden temporary file, flushed to disk and renamed into place, so a job
-killed at any moment leaves only whole shards; a restarted job skips them and remakes the rest.
+killed at any moment leaves only whole shards; a restarted job checks each one against its digest,
+keeps the whole ones and remakes the rest. Files in ``data/`` outside the shard plan are refused.
 Shards are split across processes with Accelerate (`accelerate launch ...`), and across machines
 by giving each a range of the global shard list (``shard_range``).
 """
@@ -17,27 +21,27 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from accelerate import PartialState
-from datasets import Dataset
 from tqdm.auto import tqdm
 
+from ..errors import FolderError
+from ..io.safe_write import atomic_write_bytes, refuse_symlink
 from .features import dataset_features, encode_rows
+from .folder_lock import lock_shards, spec_lock
+from .pipeline_hash import pipeline_fingerprint
+from .shard_file import read_shard_record, write_shard
 from .shards import Shard, plan_shards, sample_seed
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "generation.json"
-SHARD_METADATA_KEY = b"synthforge"
-ROW_GROUP_SIZE = 100  # rows per parquet row group: what a streaming reader fetches at a time
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class DatasetSpec:
     min_visible_landmarks: int
     pipeline: dict[str, Any]
     max_landmark_depth_error: float | None = None
+    pipeline_sha256: dict[str, str] | None = None  # `pipeline_fingerprint`: configs and weights
 
     @property
     def quality_outputs(self) -> tuple[str, ...]:
@@ -128,6 +133,7 @@ def generate_dataset(
         min_visible_landmarks=min_visible_landmarks,
         pipeline=describe_pipeline(pipe),
         max_landmark_depth_error=max_landmark_depth_error,
+        pipeline_sha256=pipeline_fingerprint(pipe),
     )
     if max_landmark_depth_error is not None and "landmark_depth_error" not in spec.quality_outputs:
         raise ValueError(
@@ -135,15 +141,26 @@ def generate_dataset(
             "an image backend that does (Next3D)"
         )
     shards = plan_shards(spec.split_sizes, shard_size)
-    selected = [shards[i] for i in (shard_range if shard_range is not None else range(len(shards)))]
+    chosen = shard_range if shard_range is not None else range(len(shards))
+    selected = [shards[i] for i in chosen]
     state = PartialState(cpu=pipe.device.type == "cpu")  # gloo across CPU processes, NCCL across GPUs
-    if state.is_main_process:  # writes the spec, or checks it against the one it resumes
-        _check_or_write_spec(output_dir, spec)
-    state.wait_for_everyone()
-    if not state.is_main_process:  # every other process checks the spec it resumes
-        _check_or_write_spec(output_dir, spec)
+    with ExitStack() as held:
+        if state.is_main_process:  # locks this job's shards, writes the spec or checks the one it resumes
+            with spec_lock(held.enter_context(lock_shards(output_dir, chosen))):
+                _check_or_write_spec(output_dir, spec)
+            refuse_unplanned_files(output_dir, shards)
+        state.wait_for_everyone()
+        if not state.is_main_process:  # every other process checks the spec it resumes
+            _check_or_write_spec(output_dir, spec)
+        summary = _make_missing_shards(pipe, selected, spec, output_dir, batch_size, progress, state)
+        state.wait_for_everyone()  # the main process holds the lock until every process is done
+    return summary
 
-    (output_dir / "data").mkdir(parents=True, exist_ok=True)
+
+def _make_missing_shards(
+    pipe, selected: list[Shard], spec: DatasetSpec, output_dir: Path, batch_size: int, progress: bool, state
+) -> GenerationSummary:
+    """Skip the shards of ``selected`` that are whole; share the others among the processes and make them."""
     summary = GenerationSummary()
     pending = []
     for shard in selected:
@@ -185,30 +202,68 @@ def _spec_json(spec: DatasetSpec) -> str:
     return json.dumps({k: v for k, v in asdict(spec).items() if v is not None}, indent=2, sort_keys=True)
 
 
+def _differences(recorded: dict, current: dict, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two spec records."""
+    names = []
+    for key in sorted(set(recorded) | set(current)):
+        old, new = recorded.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            names += _differences(old, new, f"{prefix}{key}.")
+        elif key not in recorded:
+            names.append(f"{prefix}{key} (not in the record)")
+        elif old != new:
+            names.append(f"{prefix}{key}")
+    return names
+
+
 def _check_or_write_spec(output_dir: Path, spec: DatasetSpec) -> None:
-    path = output_dir / CONFIG_FILE
+    path = refuse_symlink(output_dir / CONFIG_FILE)
+    current = json.loads(_spec_json(spec))
     if path.exists():
-        recorded = json.loads(path.read_text())
-        if recorded != json.loads(_spec_json(spec)):
-            raise ValueError(
-                f"{output_dir} holds a dataset made with different settings ({path}); resume it with the "
-                "same pipeline and options, or use a new output directory"
+        try:
+            recorded = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise FolderError(f"{path} is unreadable ({err}); use another --out") from None
+        differing = _differences(recorded, current) if isinstance(recorded, dict) else ["the whole record"]
+        if differing:
+            raise FolderError(
+                f"{output_dir} holds a dataset made with different settings ({', '.join(differing)} differ "
+                f"from {path}); resume it with the same pipeline and options, or use another --out"
             )
         return
-    output_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write_bytes(path, _spec_json(spec).encode())
+    atomic_write_bytes(path, _spec_json(spec).encode())
+
+
+def _unplanned_files(output_dir: Path, shards: list[Shard]) -> list[Path]:
+    """Entries of ``data/`` that are not shards of the plan (hidden ones, such as temporary files, aside:
+    `datasets` skips them too)."""
+    planned = {shard.filename for shard in shards}
+    folder = output_dir / "data"
+    entries = sorted(folder.iterdir()) if folder.is_dir() else []
+    return [p for p in entries if not p.name.startswith(".") and p.name not in planned]
+
+
+def refuse_unplanned_files(output_dir: Path, shards: list[Shard]) -> None:
+    """Raise `FolderError` naming the first file of ``data/`` outside the shard plan: `load_dataset` and
+    the Hub would take it for part of the dataset."""
+    unplanned = _unplanned_files(output_dir, shards)
+    if unplanned:
+        more = f" (and {len(unplanned) - 1} more)" if len(unplanned) > 1 else ""
+        raise FolderError(
+            f"{unplanned[0]}{more} is not a shard of the dataset planned in {output_dir / CONFIG_FILE}; "
+            f"move it out of {output_dir / 'data'}, or use another --out"
+        )
 
 
 def shard_is_complete(path: Path, shard: Shard, spec: DatasetSpec) -> bool:
-    """True if ``path`` is this shard, whole, made with this spec."""
-    if not path.exists():
-        return False
-    try:
-        metadata = pq.read_metadata(path)
-        record = json.loads(metadata.metadata[SHARD_METADATA_KEY])
-    except (OSError, KeyError, TypeError, ValueError, pa.ArrowException):
-        logger.warning("%s is unreadable or not a SynthForge shard: it will be made again", path)
-        return False
+    """True if ``path`` is this shard, whole (its bytes match its digest), made with this spec."""
+    return _shard_record(path, shard, spec) is not None
+
+
+def _shard_record(path: Path, shard: Shard, spec: DatasetSpec) -> dict | None:
+    record = read_shard_record(path)
+    if record is None:
+        return None
     expected = {
         "split": shard.split,
         "start": shard.start,
@@ -217,8 +272,10 @@ def shard_is_complete(path: Path, shard: Shard, spec: DatasetSpec) -> bool:
     }
     if any(record.get(k) != v for k, v in expected.items()):
         logger.warning("%s was made for other samples or settings: it will be made again", path)
-        return False
-    return metadata.num_rows + len(record.get("rejected", [])) == shard.stop - shard.start
+        return None
+    if record["num_rows"] + len(record.get("rejected", [])) != shard.stop - shard.start:
+        return None
+    return record
 
 
 def _make_shard(
@@ -261,63 +318,61 @@ def _make_shard(
     return len(rows), len(rejected)
 
 
-def write_shard(rows: list[dict], features, path: Path, record: dict) -> None:
-    """Encode ``rows`` and publish them as the parquet shard ``path`` in one atomic step, with the
-    shard's ``record`` (split, index range, rejected indices, ...) in the file's metadata."""
-    table = (
-        Dataset.from_list(rows, features=features).data.table if rows else features.arrow_schema.empty_table()
-    )
-    metadata = {**(table.schema.metadata or {}), SHARD_METADATA_KEY: json.dumps(record).encode()}
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed run of this shard
-        stale.unlink(missing_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table.replace_schema_metadata(metadata), temporary, row_group_size=ROW_GROUP_SIZE)
-    _fsync_and_rename(temporary, path)
-
-
-def _fsync_and_rename(temporary: Path, path: Path) -> None:
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
+def _recorded_spec(output_dir: Path) -> DatasetSpec:
+    path = refuse_symlink(output_dir / CONFIG_FILE)
     try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
-    _fsync_and_rename(temporary, path)
+        return DatasetSpec(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise FolderError(f"{path} not found: {output_dir} is not a dataset made by make-dataset") from None
+    except (OSError, TypeError, ValueError) as err:
+        raise FolderError(f"{path} is not a make-dataset spec ({err})") from None
 
 
 def completed_shards(output_dir: str | Path) -> dict[str, dict]:
-    """The SynthForge record (split, start, stop, rejected) of every complete shard in a dataset."""
+    """The SynthForge record (split, start, stop, rejected, num_rows) of every shard of the plan that is
+    whole, by file name. Damaged shards and files outside the plan are not counted."""
+    output_dir = Path(output_dir)
+    spec = _recorded_spec(output_dir)
     records = {}
-    for path in sorted(Path(output_dir, "data").glob("*.parquet")):
-        metadata = pq.read_metadata(path)
-        record = json.loads(metadata.metadata[SHARD_METADATA_KEY])
-        records[path.name] = {**record, "num_rows": metadata.num_rows}
+    for shard in plan_shards(spec.split_sizes, spec.shard_size):
+        record = _shard_record(output_dir / "data" / shard.filename, shard, spec)
+        if record is not None:
+            records[shard.filename] = record
     return records
 
 
-def split_counts(output_dir: str | Path) -> dict[str, dict[str, int]]:
-    """Rows and rejected samples per split over the complete shards."""
+def verified_shards(output_dir: str | Path) -> dict[str, dict]:
+    """`completed_shards`, or `FolderError` if ``data/`` holds anything a loader would read that is not
+    a whole shard of the plan (a stray file, a damaged shard): what a card or an upload may rely on."""
+    output_dir = Path(output_dir)
+    spec = _recorded_spec(output_dir)
+    refuse_unplanned_files(output_dir, plan_shards(spec.split_sizes, spec.shard_size))
+    records = completed_shards(output_dir)
+    for path in sorted((output_dir / "data").glob("*.parquet")):
+        if path.name not in records and not path.name.startswith("."):
+            raise FolderError(
+                f"{path} is damaged or unfinished (see the warning above); run make-dataset on "
+                f"{output_dir} again to remake it"
+            )
+    return records
+
+
+def count_splits(records: dict[str, dict]) -> dict[str, dict[str, int]]:
+    """Rows and rejected samples per split of shard records."""
     counts: dict[str, dict[str, int]] = {}
-    for record in completed_shards(output_dir).values():
+    for record in records.values():
         split = counts.setdefault(record["split"], {"num_rows": 0, "rejected": 0})
         split["num_rows"] += record["num_rows"]
         split["rejected"] += len(record["rejected"])
     return counts
 
 
+def split_counts(output_dir: str | Path) -> dict[str, dict[str, int]]:
+    """Rows and rejected samples per split over the complete shards."""
+    return count_splits(completed_shards(output_dir))
+
+
 def is_complete(output_dir: str | Path) -> bool:
     """True when every planned shard of the dataset is present and whole."""
-    output_dir = Path(output_dir)
-    spec_record = json.loads((output_dir / CONFIG_FILE).read_text())
-    spec = DatasetSpec(**spec_record)
-    return all(
-        shard_is_complete(output_dir / "data" / shard.filename, shard, spec)
-        for shard in plan_shards(spec.split_sizes, spec.shard_size)
-    )
+    spec = _recorded_spec(Path(output_dir))
+    return len(completed_shards(output_dir)) == len(plan_shards(spec.split_sizes, spec.shard_size))

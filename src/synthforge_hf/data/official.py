@@ -27,7 +27,7 @@ from ..head.model import POSE_DIM
 from ..head.segmentation_texture import decode_segmentation_texture
 from ..rendering.cameras import intrinsics_to_fov, orbit_angles
 from .features import CAMERA_DIM, dataset_features, png_bytes
-from .generate import write_shard
+from .shard_file import write_shard
 from .shards import plan_shards
 
 FLAME_POSE_SLOTS = {6: [0, 1, 2, 6, 7, 8], 15: list(range(15))}  # FLAME_PyTorch (global, jaw) or full

@@ -1,8 +1,13 @@
 """The dataset card (README.md with YAML metadata) of a generated dataset, written from what the job
-recorded: `generation.json` and the shard records, never from typed-in numbers."""
+recorded: `generation.json` and the shard records, never from typed-in numbers.
+
+The card names each shard file of each split, so `load_dataset` on the folder (or the Hub repo) reads
+exactly the verified shards; a folder with a damaged shard or a file outside the plan gets no card.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 from importlib import resources
 from pathlib import Path
@@ -15,7 +20,8 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..constants import LANDMARK_GROUPS, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
 from ..data.features import DEPTH_SCALE, decode_depth
-from ..data.generate import CONFIG_FILE, completed_shards, split_counts
+from ..data.generate import CONFIG_FILE, count_splits, verified_shards
+from ..io.safe_write import atomic_write_bytes, real_folder, refuse_symlink
 
 SAMPLES_IMAGE = "assets/samples.png"
 # Licence of the samples by head model: the embedded head and ICT-FaceKit (MIT) allow any use;
@@ -33,6 +39,7 @@ HEAD_DESCRIPTIONS = {
     "ict-facekit": "ICT-FaceKit (USC ICT, MIT licence)",
 }
 TASKS = ["image-segmentation", "keypoint-detection", "depth-estimation"]
+PRETTY_NAME = "SynthForge synthetic faces"
 
 
 def _template() -> str:
@@ -51,10 +58,9 @@ def size_category(count: int) -> str:
     return "1M<n<10M"
 
 
-def _features_yaml(output_dir: Path, counts: dict[str, dict[str, int]]) -> dict:
-    first = next(iter(sorted((output_dir / "data").glob("*.parquet"))))
+def _features_yaml(output_dir: Path, first: str, counts: dict[str, dict[str, int]]) -> dict:
     # The features are stored in each shard's schema metadata; read them without loading rows.
-    schema = pq.read_schema(first)
+    schema = pq.read_schema(output_dir / "data" / first)
     features = DatasetInfo.from_dict(json.loads(schema.metadata[b"huggingface"])["info"]).features
     splits = SplitDict()
     for split, count in counts.items():
@@ -62,13 +68,14 @@ def _features_yaml(output_dir: Path, counts: dict[str, dict[str, int]]) -> dict:
     return DatasetInfo(features=features, splits=splits)._to_yaml_dict()
 
 
-def render_dataset_card(
-    output_dir: str | Path, pretty_name: str = "SynthForge synthetic faces"
-) -> DatasetCard:
-    """Build the card of the dataset in ``output_dir`` (shards must exist)."""
-    output_dir = Path(output_dir)
+def render_dataset_card(output_dir: str | Path, pretty_name: str = PRETTY_NAME) -> DatasetCard:
+    """Build the card of the dataset in ``output_dir`` (shards must exist and be whole)."""
+    return _render(Path(output_dir), verified_shards(output_dir), pretty_name)
+
+
+def _render(output_dir: Path, shards: dict[str, dict], pretty_name: str = PRETTY_NAME) -> DatasetCard:
     spec = json.loads((output_dir / CONFIG_FILE).read_text())
-    counts = split_counts(output_dir)
+    counts = count_splits(shards)
     if not counts:
         raise FileNotFoundError(f"no complete shards in {output_dir / 'data'}: generate the dataset first")
     total = sum(c["num_rows"] for c in counts.values())
@@ -88,27 +95,37 @@ def render_dataset_card(
         configs=[
             {
                 "config_name": "default",
-                "data_files": [{"split": split, "path": f"data/{split}-*"} for split in counts],
+                "data_files": [
+                    {
+                        "split": split,
+                        "path": [f"data/{name}" for name in shards if name.startswith(f"{split}-")],
+                    }
+                    for split in counts
+                ],
             }
         ],
-        dataset_info=_features_yaml(output_dir, counts),
+        dataset_info=_features_yaml(output_dir, next(iter(shards)), counts),
     )
-    return DatasetCard.from_template(data, template_str=_template(), **_body(output_dir, spec, counts))
+    return DatasetCard.from_template(data, template_str=_template(), **_body(spec, counts, len(shards)))
 
 
 def write_dataset_card(output_dir: str | Path, sample_rows: int = 6, **kwargs) -> Path:
-    """Write README.md and a contact sheet of the first samples to ``output_dir``."""
+    """Write README.md and a contact sheet of the first samples to ``output_dir`` (each in one step;
+    a README.md or assets/ that is a symbolic link is refused, not written through)."""
     output_dir = Path(output_dir)
-    _write_samples_image(output_dir, sample_rows)
-    card = render_dataset_card(output_dir, **kwargs)
-    card.save(output_dir / "README.md")
+    for path in (output_dir / "README.md", output_dir / "assets", output_dir / SAMPLES_IMAGE):
+        refuse_symlink(path)
+    shards = verified_shards(output_dir)
+    card = _render(output_dir, shards, **kwargs)
+    first = next((name for name, record in shards.items() if record["num_rows"]), next(iter(shards)))
+    _write_samples_image(output_dir, output_dir / "data" / first, sample_rows)
+    atomic_write_bytes(output_dir / "README.md", str(card).encode())
     return output_dir / "README.md"
 
 
-def _write_samples_image(output_dir: Path, rows: int) -> None:
+def _write_samples_image(output_dir: Path, first: Path, rows: int) -> None:
     from ..visualization import contact_sheet
 
-    first = sorted((output_dir / "data").glob("*.parquet"))[0]
     samples = Dataset(InMemoryTable(pq.read_table(first).slice(0, rows)))  # no cache files
     sheet = contact_sheet(
         [s["image"] for s in samples],
@@ -117,8 +134,10 @@ def _write_samples_image(output_dir: Path, rows: int) -> None:
         np.stack([decode_depth(s["depth"], s["depth_scale"]) for s in samples]),
         np.stack([np.asarray(s["landmark_visibility"]) for s in samples]),
     )
-    (output_dir / "assets").mkdir(exist_ok=True)
-    sheet.save(output_dir / SAMPLES_IMAGE)
+    real_folder(output_dir / "assets")
+    image = io.BytesIO()
+    sheet.save(image, format="PNG")
+    atomic_write_bytes(output_dir / SAMPLES_IMAGE, image.getvalue())
 
 
 def rejection_sentence(spec: dict) -> str:
@@ -132,7 +151,7 @@ def rejection_sentence(spec: dict) -> str:
     return f"samples with {' or '.join(rules)} are rejected." if rules else "no sample is rejected."
 
 
-def _body(output_dir: Path, spec: dict, counts: dict) -> dict[str, str]:
+def _body(spec: dict, counts: dict, num_shards: int) -> dict[str, str]:
     pipeline = spec["pipeline"]
     ranges = pipeline["sampling_ranges"]
     class_rows = "\n".join(
@@ -141,7 +160,6 @@ def _body(output_dir: Path, spec: dict, counts: dict) -> dict[str, str]:
     )
     groups = ", ".join(f"{name} {r.start}-{r.stop - 1}" for name, r in LANDMARK_GROUPS.items())
     split_rows = "\n".join(f"| {split} | {c['num_rows']} | {c['rejected']} |" for split, c in counts.items())
-    shards = completed_shards(output_dir)
     return {
         "head_description": HEAD_DESCRIPTIONS.get(pipeline["head"], pipeline["head"]),
         "generator": pipeline["generator"],
@@ -155,7 +173,7 @@ def _body(output_dir: Path, spec: dict, counts: dict) -> dict[str, str]:
         "fov_range": f"{ranges['fov'][0]}-{ranges['fov'][1]}",
         "base_seed": str(spec["base_seed"]),
         "rejection": rejection_sentence(spec),
-        "num_shards": str(len(shards)),
+        "num_shards": str(num_shards),
         "split_rows": split_rows,
         "class_rows": class_rows,
         "landmark_groups": groups,

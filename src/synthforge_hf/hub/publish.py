@@ -8,8 +8,17 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
+from ..data.generate import verified_shards
+from ..io.safe_write import atomic_write_bytes, refuse_symlink
 from .model_card import render_model_card
-from .push import DATASET_PATTERNS, MODEL_PATTERNS, SPACE_PATTERNS, PushResult, push_folder
+from .push import (
+    DATASET_PATTERNS,
+    MODEL_PATTERNS,
+    SPACE_PATTERNS,
+    PushResult,
+    files_to_upload,
+    push_folder,
+)
 
 
 @dataclass
@@ -39,11 +48,12 @@ def publish(
     """Push each part to its repo. Model cards are rendered first (linking the dataset repo, with
     `model-index` results from ``eval_runs[model_folder]``), and an LF model whose backbone is one of
     the pushed models is made to refer to that model's repo instead of a local folder."""
+    _check_folders(dataset, models, space)
     api = api or HfApi()
     results: dict[str, PushResult] = {}
     common = dict(private=private, revision=revision, commit_message=commit_message, api=api)
     if dataset is not None:
-        results[dataset.repo_id] = push_folder(
+        results[dataset.repo_id] = push_folder(  # its shards were verified by _check_folders
             dataset.folder, dataset.repo_id, "dataset", DATASET_PATTERNS, **common
         )
     repo_of = {str(t.folder.resolve()): t.repo_id for t in models}
@@ -55,7 +65,7 @@ def publish(
             dataset.repo_id if dataset else None,
             (eval_runs or {}).get(str(target.folder), []),
         )
-        card.save(target.folder / "README.md")
+        atomic_write_bytes(target.folder / "README.md", str(card).encode())
         results[target.repo_id] = push_folder(
             target.folder, target.repo_id, "model", MODEL_PATTERNS, **common
         )
@@ -64,10 +74,29 @@ def publish(
     return results
 
 
+def _check_folders(dataset: Target | None, models: list[Target], space: Target | None) -> None:
+    """Refuse a bad folder (stray or damaged shards, symbolic links) before anything is written or sent."""
+    if dataset is not None:
+        verified_shards(dataset.folder)
+        files_to_upload(dataset.folder, DATASET_PATTERNS)
+    for target in models:
+        refuse_symlink(target.folder / "README.md")  # written here before the push
+        files_to_upload(target.folder, MODEL_PATTERNS)
+    if space is not None:
+        files_to_upload(space.folder, SPACE_PATTERNS)
+
+
 def _point_backbone_at_repo(folder: Path, repo_of: dict[str, str]) -> None:
     path = folder / "config.json"
     config = json.loads(path.read_text())
     backbone = config.get("backbone")
     if config.get("model_type") == "synthforge-lf" and backbone and str(Path(backbone).resolve()) in repo_of:
         config["backbone"] = repo_of[str(Path(backbone).resolve())]
-        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        atomic_write_bytes(path, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+
+
+def push_dataset(folder: Path, repo_id: str, **kwargs) -> PushResult:
+    """Push a make-dataset folder, once its ``data/`` holds only whole shards of its plan (a stray or a
+    damaged file would be uploaded and loaded as part of the dataset)."""
+    verified_shards(folder)
+    return push_folder(folder, repo_id, "dataset", DATASET_PATTERNS, **kwargs)

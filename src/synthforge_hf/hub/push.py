@@ -1,58 +1,73 @@
-"""Uploading a folder (a dataset's shards and card, a model) to the Hub, sending only what changed.
+"""Uploading a folder (a dataset's shards and card, a model, the Space) to the Hub with `upload_folder`.
 
-The remote file list (`HfApi.list_repo_tree`) gives each file's git blob id, and the sha256 of files
-stored with LFS; a local file is uploaded when neither matches, and remote files of the managed
-folders that no longer exist locally (e.g. shards of an earlier, differently sharded run) are
-deleted, all in one commit.
+What is sent: the regular files of the folder that match the patterns, matched as `Path.glob` matches
+(``data/*.parquet`` does not reach into ``data/sub/``), each named exactly in ``allow_patterns``, so
+`HfApi.upload_folder` reads those files and nothing else. huggingface_hub leaves out of the commit the
+files that the Hub already holds unchanged. Remote files under the folders the patterns manage
+(``data/``, ``assets/``) that are not sent, e.g. shards of an earlier, differently sharded run, are
+deleted in the same commit (``delete_patterns``).
+
+Symbolic links: a link among the matched files, or a linked folder on the way to them (``assets`` ->
+elsewhere), is refused with an error naming it, since the upload would send whatever the link points
+to, possibly outside the folder. Links that match no pattern are left alone: they are not sent.
 """
 
 from __future__ import annotations
 
-import hashlib
+import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-from huggingface_hub.hf_api import RepoFile
+from huggingface_hub import HfApi
+
+from ..errors import FolderError
 
 DATASET_PATTERNS = ("README.md", "generation.json", "assets/*", "data/*.parquet")
 MODEL_PATTERNS = ("README.md", "config.json", "*.safetensors", "preprocessor_config.json", "*.py")
 SPACE_PATTERNS = ("README.md", "app.py", "requirements.txt")
-CHUNK = 1 << 20
-
-
-def git_blob_id(path: Path) -> str:
-    """The git object id of a file's contents (``git hash-object``)."""
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def is_unchanged(local: Path, remote: RepoFile) -> bool:
-    if remote.size != local.stat().st_size:
-        return False
-    if remote.lfs is not None:
-        return remote.lfs.sha256 == sha256_of(local)
-    return remote.blob_id == git_blob_id(local)
+WILDCARDS = "*?["
 
 
 @dataclass
 class PushResult:
-    uploaded: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # offered to the Hub; it skips those it already has
     commit_url: str | None = None
+
+
+def _refuse_link(folder: Path, relative: Path) -> None:
+    current = folder
+    for part in relative.parts:
+        current = current / part
+        if current.is_symlink():
+            raise FolderError(
+                f"{current} is a symbolic link: the upload would send what it points to; replace it with "
+                f"a real file or folder inside {folder}, or remove it"
+            )
+
+
+def files_to_upload(folder: Path, patterns: tuple[str, ...]) -> list[str]:
+    """The paths (relative, POSIX) of the regular files of ``folder`` matching ``patterns``.
+    Raises `FolderError` for a symbolic link among them or on the way to them."""
+    found = set()
+    for pattern in patterns:
+        literal = []
+        for part in Path(pattern).parts[:-1]:  # folders named outright: a link there is refused too
+            if any(c in part for c in WILDCARDS):
+                break
+            literal.append(part)
+        if literal:
+            _refuse_link(folder, Path(*literal))
+        for path in folder.glob(pattern):
+            relative = path.relative_to(folder)
+            _refuse_link(folder, relative)
+            if path.is_file():
+                found.add(relative.as_posix())
+    return sorted(found)
+
+
+def managed_folders(patterns: tuple[str, ...]) -> list[str]:
+    """``delete_patterns`` for the folders of ``patterns``: ``assets/*`` -> ``assets/*``."""
+    return sorted({f"{pattern.split('/')[0]}/*" for pattern in patterns if "/" in pattern})
 
 
 def push_folder(
@@ -66,43 +81,21 @@ def push_folder(
     token: str | None = None,
     api: HfApi | None = None,
 ) -> PushResult:
-    """Make ``repo_id`` hold the files of ``folder`` matching ``patterns``; upload only changed files."""
+    """Make ``repo_id`` hold the files of ``folder`` matching ``patterns`` (one `upload_folder` call)."""
     folder = Path(folder)
-    api = api or HfApi(token=token)
-    local = {
-        p.relative_to(folder).as_posix(): p
-        for pattern in patterns
-        for p in sorted(folder.glob(pattern))
-        if p.is_file()
-    }
-    if not local:
+    files = files_to_upload(folder, patterns)
+    if not files:
         raise FileNotFoundError(f"nothing to upload in {folder} (looked for {', '.join(patterns)})")
+    api = api or HfApi(token=token)
     extra = {"space_sdk": "gradio"} if repo_type == "space" else {}
     api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **extra)
-    try:
-        remote = {
-            f.path: f
-            for f in api.list_repo_tree(repo_id, recursive=True, repo_type=repo_type, revision=revision)
-            if isinstance(f, RepoFile)
-        }
-    except (RepositoryNotFoundError, RevisionNotFoundError):
-        remote = {}
-    result = PushResult()
-    operations: list = []
-    for path_in_repo, path in local.items():
-        if path_in_repo in remote and is_unchanged(path, remote[path_in_repo]):
-            result.unchanged.append(path_in_repo)
-        else:
-            operations.append(CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=str(path)))
-            result.uploaded.append(path_in_repo)
-    managed = tuple(p.split("*")[0] for p in patterns if "/" in p)
-    for path_in_repo in remote:
-        if path_in_repo not in local and path_in_repo.startswith(managed):
-            operations.append(CommitOperationDelete(path_in_repo=path_in_repo))
-            result.deleted.append(path_in_repo)
-    if operations:
-        info = api.create_commit(
-            repo_id, operations, commit_message=commit_message, repo_type=repo_type, revision=revision
-        )
-        result.commit_url = getattr(info, "commit_url", None)
-    return result
+    info = api.upload_folder(
+        repo_id=repo_id,
+        folder_path=folder,
+        repo_type=repo_type,
+        revision=revision,
+        commit_message=commit_message,
+        allow_patterns=[glob.escape(name) for name in files],
+        delete_patterns=managed_folders(patterns) or None,
+    )
+    return PushResult(files=files, commit_url=getattr(info, "commit_url", None))

@@ -1,1 +1,1 @@
-"""Readers for the file formats users supply (OBJ meshes, pickles)."""
+"""File formats users supply (OBJ meshes, pickles), file digests, and writing files safely into a folder."""
