@@ -59,8 +59,8 @@ class Analyser:
         if (parsing > 0).mean() < MIN_FACE_FRACTION:
             raise gr.Error("No face found in this image. Try a photo where a face fills much of the frame.")
         landmarks = self.processor.post_process_landmarks(out, sizes, paddings)[0].numpy()
-        depth = self.processor.post_process_depth(out, sizes, paddings)[0].numpy()
-        depth = np.where(parsing > 0, np.maximum(depth, 1e-6), 0.0)
+        depth = self.processor.post_process_depth_estimation(out, sizes, paddings)[0]["predicted_depth"]
+        depth = np.where(parsing > 0, np.maximum(depth.numpy(), 1e-6), 0.0)
         photo = Image.fromarray(_as_rgb(image))
         radius = max(1.5, max(photo.size) / 250)
         overlay = draw_landmarks(photo, landmarks, radius=radius)

@@ -121,7 +121,7 @@ def test_save_and_load_with_auto_classes(model, tmp_path):
     with torch.no_grad():
         assert torch.equal(backbone(pixels).features, model.synthforge(pixels).features)
     processor = AutoImageProcessor.from_pretrained(tmp_path)
-    assert isinstance(processor, SynthForgeImageProcessor) and processor.size == 64
+    assert isinstance(processor, SynthForgeImageProcessor) and processor.size == {"height": 64, "width": 64}
 
 
 def test_processor_maps_outputs_back_to_the_original_image():
@@ -143,8 +143,8 @@ def test_processor_maps_outputs_back_to_the_original_image():
     points = processor.post_process_landmarks(fake, inputs["original_sizes"], inputs["paddings"])[0]
     np.testing.assert_allclose(points.numpy(), [[15.0, 25.0]], atol=1e-4)
     masks = processor.post_process_semantic_segmentation(fake, inputs["original_sizes"], inputs["paddings"])
-    depth = processor.post_process_depth(fake, inputs["original_sizes"], inputs["paddings"])
-    assert masks[0].shape == (100, 50) and depth[0].shape == (100, 50)
+    depth = processor.post_process_depth_estimation(fake, inputs["original_sizes"], inputs["paddings"])
+    assert masks[0].shape == (100, 50) and depth[0]["predicted_depth"].shape == (100, 50)
 
 
 def test_processor_accepts_grayscale_and_rgba_and_rejects_bad_shapes():
@@ -224,7 +224,7 @@ def test_saved_folder_loads_with_remote_code_alone(model, tmp_path):
         model = AutoModelForSemanticSegmentation.from_pretrained("sb", trust_remote_code=True)
         processor = AutoImageProcessor.from_pretrained("sb", trust_remote_code=True)
         assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
-        assert processor.size == 64
+        assert processor.size == {"height": 64, "width": 64}
         with torch.no_grad():
             torch.save(model.eval()(torch.load("pixels.pt")).landmarks, "out.pt")
     """)

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
+from ..models.synthforge.image_processing_synthforge import crop_to_image_affine, face_crop_box, resample_crop
+
 
 @dataclass(frozen=True)
 class Framing:
@@ -46,25 +48,17 @@ def measure_framing(landmarks: np.ndarray, image_size: int) -> Framing:
 
 def crop_box(box: np.ndarray, framing: Framing) -> np.ndarray:
     """The square crop ``(left, top, right, bottom)`` (float pixels) that frames the face ``box`` as
-    ``framing`` says."""
-    left, top, right, bottom = np.asarray(box, dtype=np.float64)
-    size = max(right - left, bottom - top)
-    if size <= 0:
-        raise ValueError(f"degenerate face box {box}")
-    centre = np.array([(left + right) / 2, (top + bottom) / 2]) + np.asarray(framing.offset) * size
-    half = size / framing.box_fraction / 2
-    return np.concatenate([centre - half, centre + half])
+    ``framing`` says (the image processor's `face_crop_box`)."""
+    return face_crop_box(box, framing.box_fraction, framing.offset)
 
 
 def crop_face(image: Image.Image, crop: np.ndarray, size: int) -> tuple[Image.Image, np.ndarray]:
-    """Resample the square ``crop`` of ``image`` (outside the photo: black) to ``size`` pixels.
+    """Resample the square ``crop`` of ``image`` (outside the photo: black) to ``size`` pixels, bilinear
+    and antialiased as the image processor crops faces.
 
     Returns the crop and the 2x3 affine map from crop pixels to photo pixels (pixel centres at
     i + 0.5 on both sides), so ``points @ A[:, :2].T + A[:, 2]`` takes predictions back to the photo.
     """
-    left, top, right, bottom = (float(v) for v in crop)
-    scale = (right - left) / size
-    resized = image.convert("RGB").transform(
-        (size, size), Image.Transform.EXTENT, (left, top, right, bottom), Image.Resampling.BILINEAR
-    )
-    return resized, np.array([[scale, 0.0, left], [0.0, scale, top]])
+    pixels = resample_crop(np.asarray(image.convert("RGB"), dtype=np.float32), crop, (size, size))
+    resized = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+    return resized, crop_to_image_affine(crop, (size, size))

@@ -1,0 +1,329 @@
+"""SynthForgeImageProcessor: HF processor conventions, face crops of real photos, the maps back into the
+photo, and transformers' image-segmentation / depth-estimation pipelines on a saved SB."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from synthforge_hf.data.framing import Framing, crop_box, crop_face
+from synthforge_hf.models.synthforge import (
+    SynthForgeConfig,
+    SynthForgeFaceAnalysisOutput,
+    SynthForgeForFaceAnalysis,
+    SynthForgeImageProcessor,
+)
+from synthforge_hf.models.synthforge.image_processing_synthforge import DEFAULT_FRAMING, face_crop_box
+
+REFERENCE = Path(__file__).resolve().parents[1] / "spaces_app" / "model"
+FRAMING = {"box_fraction": 0.5, "offset": [0.1, -0.2]}
+
+
+def _coordinate_photo(height: int, width: int) -> np.ndarray:
+    """Float photo whose channels are the x and y of each pixel centre, and 1."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
+    return np.stack([xs, ys, np.ones_like(xs)], axis=-1)
+
+
+def _fake_outputs(count: int, size: int, **fields) -> SynthForgeFaceAnalysisOutput:
+    defaults = {
+        "landmarks": torch.zeros(count, 68, 2),
+        "logits": torch.zeros(count, 20, size, size),
+        "depth": torch.zeros(count, size, size),
+    }
+    return SynthForgeFaceAnalysisOutput(**{**defaults, **fields})
+
+
+def test_size_is_a_dict_and_old_int_size_configs_load(tmp_path):
+    assert SynthForgeImageProcessor(size=64).size == {"height": 64, "width": 64}
+    assert SynthForgeImageProcessor(size={"height": 48, "width": 32}).size == {"height": 48, "width": 32}
+    reference = SynthForgeImageProcessor.from_pretrained(REFERENCE)  # its config says "size": 128
+    assert json.loads((REFERENCE / "preprocessor_config.json").read_text())["size"] == 128
+    assert reference.size == {"height": 128, "width": 128} and reference.framing == DEFAULT_FRAMING
+    # The reference folder's own (older) processor code gives the same pixels.
+    spec = importlib.util.spec_from_file_location(
+        "reference_processor", REFERENCE / "image_processing_synthforge.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    photo = np.random.default_rng(0).integers(0, 256, (90, 61, 3), dtype=np.uint8)
+    old = module.SynthForgeImageProcessor(size=128)(photo)["pixel_values"]
+    torch.testing.assert_close(reference(photo)["pixel_values"], old, atol=1e-6, rtol=0)
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "preprocessor_config.json").write_text(
+        json.dumps({"image_processor_type": "SynthForgeImageProcessor", "size": 32})
+    )
+    assert SynthForgeImageProcessor.from_pretrained(tmp_path / "old").size == {"height": 32, "width": 32}
+    SynthForgeImageProcessor(size=40, framing=FRAMING).save_pretrained(tmp_path / "new")
+    saved = json.loads((tmp_path / "new" / "preprocessor_config.json").read_text())
+    assert saved["size"] == {"height": 40, "width": 40} and saved["framing"] == FRAMING
+    assert saved["resample"] == 2 and saved["do_resize"] and saved["rescale_factor"] == pytest.approx(1 / 255)
+    loaded = SynthForgeImageProcessor.from_pretrained(tmp_path / "new")
+    assert {k: v for k, v in loaded.to_dict().items() if k != "auto_map"} == SynthForgeImageProcessor(
+        size=40, framing=FRAMING
+    ).to_dict()
+    for bad in ({"shortest_edge": 5}, 0, {"height": 4, "width": -1}):
+        with pytest.raises(ValueError, match="size must be"):
+            SynthForgeImageProcessor(size=bad)
+
+
+def test_pixels_by_hand_and_per_call_overrides():
+    processor = SynthForgeImageProcessor(size=8)
+    image = np.array([[[10] * 3, [200] * 3]], dtype=np.uint8)  # 1 x 2: padded below to 2 x 2
+    out = processor(image, do_resize=False)
+    expected = np.array([[10 / 255 * 2 - 1, 200 / 255 * 2 - 1], [-1.0, -1.0]], dtype=np.float32)
+    np.testing.assert_allclose(out["pixel_values"][0].numpy(), np.stack([expected] * 3), atol=1e-6)
+    assert out["paddings"].tolist() == [[0, 0]] and out["original_sizes"].tolist() == [[1, 2]]
+    assert out["affines"][0].tolist() == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    plain = processor(image, do_resize=False, do_normalize=False, return_tensors="np")["pixel_values"]
+    assert isinstance(plain, np.ndarray)
+    np.testing.assert_allclose(plain[0, 0], [[10 / 255, 200 / 255], [0, 0]], atol=1e-7)
+    raw = processor(image, do_resize=False, do_rescale=False, do_normalize=False)["pixel_values"]
+    assert raw[0, 0].tolist() == [[10.0, 200.0], [0.0, 0.0]]
+    halves = processor(image, do_resize=False, image_mean=[0, 0, 0], image_std=[2, 2, 2])["pixel_values"]
+    np.testing.assert_allclose(halves[0, 0].numpy(), [[5 / 255, 100 / 255], [0, 0]], atol=1e-7)
+    nearest = processor(image, size=4, resample=0, do_normalize=False, do_rescale=False)["pixel_values"]
+    assert nearest[0, 0].tolist() == [[10.0, 10.0, 200.0, 200.0]] * 2 + [[0.0] * 4] * 2
+    assert processor(image)["pixel_values"].shape == (1, 3, 8, 8)  # the overrides did not stick
+    assert processor.size == {"height": 8, "width": 8} and processor.do_normalize
+    with pytest.raises(ValueError, match="image_std must not contain zeros"):
+        processor(image, image_std=[0, 0, 0])
+    with pytest.raises(ValueError, match="image_mean needs 1 or 3 values"):
+        processor(image, image_mean=[0.5, 0.5])
+    with pytest.raises(ValueError, match="cannot be batched"):
+        processor([image, np.zeros((3, 3, 3), np.uint8)], do_resize=False)
+
+
+def test_a_face_crop_samples_the_photo_through_its_affine():
+    photo = _coordinate_photo(300, 400)
+    # Enlarged (bilinear interpolation reproduces a linear ramp exactly; shrinking, the antialiasing
+    # filter's discrete weights move it by up to ~0.05 px).
+    processor = SynthForgeImageProcessor(size=128, framing=FRAMING, do_normalize=False)
+    # Box 40 x 50 centred at (170, 125): a 100 px crop centred at (170, 125) + (0.1, -0.2) * 50.
+    out = processor(photo, boxes=[[(150, 100, 190, 150)]])
+    scale = 100 / 128
+    np.testing.assert_allclose(out["affines"][0].numpy(), [[scale, 0, 125], [0, scale, 65]], atol=1e-12)
+    centres = (np.arange(128) + 0.5) * scale
+    pixels = out["pixel_values"][0].numpy()
+    np.testing.assert_allclose(pixels[0], np.broadcast_to(125 + centres, (128, 128)), atol=1e-3)
+    np.testing.assert_allclose(pixels[1], np.broadcast_to(65 + centres[:, None], (128, 128)), atol=1e-3)
+    shrunk = processor(photo, boxes=[[(150, 100, 190, 150)]], size=64)["pixel_values"][0, 0].numpy()
+    np.testing.assert_allclose(
+        shrunk, np.broadcast_to(125 + (np.arange(64) + 0.5) * 100 / 64, (64, 64)), atol=0.06
+    )
+    # A fractional box: the pixels follow the affine exactly, not a rounded crop.
+    fractional = processor(photo, boxes=[[(150.3, 100.7, 190.9, 150.2)]])
+    affine = fractional["affines"][0].numpy()
+    np.testing.assert_allclose(
+        affine[:, 2], face_crop_box((150.3, 100.7, 190.9, 150.2), 0.5, (0.1, -0.2))[:2]
+    )
+    np.testing.assert_allclose(
+        fractional["pixel_values"][0, 0, 5].numpy(),
+        affine[0, 0] * (np.arange(128) + 0.5) + affine[0, 2],
+        atol=1e-3,
+    )
+    # Past the photo's corner the crop is black.
+    corner = processor(photo, boxes=[[(0, 0, 40, 40)]])["pixel_values"][0, 2].numpy()
+    assert corner[0, 0] == 0 and corner[-1, -1] == pytest.approx(1.0)
+
+
+def test_landmarks_round_trip_through_two_faces_of_one_image_and_a_second_image():
+    rng = np.random.default_rng(1)
+    photos = [
+        rng.integers(0, 256, (240, 320, 3), dtype=np.uint8),
+        rng.integers(0, 256, (100, 90), dtype=np.uint8),
+    ]
+    boxes = [[(40.5, 60.25, 100.0, 130.0), (200.0, 20.0, 260.0, 90.0)], [(10.0, 10.0, 80.0, 85.0)]]
+    processor = SynthForgeImageProcessor(size=64)
+    inputs = processor(photos, boxes=boxes)
+    assert inputs["pixel_values"].shape == (3, 3, 64, 64) and "paddings" not in inputs
+    assert inputs["image_indices"].tolist() == [0, 0, 1]
+    assert inputs["original_sizes"].tolist() == [[240, 320], [240, 320], [100, 90]]
+    faces = [box for entry in boxes for box in entry]
+    truth = np.stack([rng.uniform(box[:2], box[2:], size=(68, 2)) for box in faces])  # photo pixels
+    affines = inputs["affines"].numpy()
+    for box, affine in zip(faces, affines, strict=True):
+        crop = face_crop_box(box, **{**DEFAULT_FRAMING})
+        np.testing.assert_allclose(
+            affine, [[(crop[2] - crop[0]) / 64, 0, crop[0]], [0, (crop[3] - crop[1]) / 64, crop[1]]]
+        )
+    in_crop = (truth - affines[:, None, :, 2]) / affines[:, None, [0, 1], [0, 1]]
+    outputs = _fake_outputs(3, 64, landmarks=torch.tensor(in_crop, dtype=torch.float32))
+    back = processor.post_process_landmarks(outputs, affines=inputs["affines"])
+    assert len(back) == 3
+    np.testing.assert_allclose(np.stack([b.numpy() for b in back]), truth, atol=1e-3)
+
+
+def test_segmentation_and_depth_are_pasted_into_the_face_region_of_the_photo():
+    processor = SynthForgeImageProcessor(size=32, framing={"box_fraction": 0.5, "offset": [0, 0]})
+    inputs = processor(
+        np.zeros((120, 160, 3), np.uint8), boxes=[[(40, 30, 80, 70)]]
+    )  # crop (20, 10, 100, 90)
+    logits = torch.zeros(1, 20, 32, 32)
+    logits[0, 7] = 1.0
+    u = (torch.arange(32) + 0.5).expand(32, 32)  # depth = the input pixel's x
+    outputs = _fake_outputs(1, 32, logits=logits, depth=u[None])
+    sizes, affines = inputs["original_sizes"], inputs["affines"]
+    labels = processor.post_process_semantic_segmentation(outputs, sizes, affines=affines)[0]
+    depth = processor.post_process_depth_estimation(outputs, sizes, affines=affines)[0]["predicted_depth"]
+    assert labels.shape == depth.shape == (120, 160)
+    face = torch.zeros(120, 160, dtype=torch.bool)
+    face[10:90, 20:100] = True  # the pixels whose centres the crop covers
+    assert torch.equal(labels, torch.where(face, 7, 0)) and torch.equal(depth == 0, ~face)
+    x = torch.arange(160, dtype=torch.float64) + 0.5
+    expected = (x - 20) / 2.5  # the input x of each photo column; exact between the outer input centres
+    interior = (expected >= 0.5) & (expected <= 31.5)
+    np.testing.assert_allclose(depth[50, interior].numpy(), expected[interior].numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="needs target_sizes"):
+        processor.post_process_depth_estimation(outputs, affines=affines)
+    with pytest.raises(ValueError, match="target_sizes must be 1 positive"):
+        processor.post_process_semantic_segmentation(outputs, [(120, 160), (1, 1)])
+
+
+def test_padding_paddings_and_affines_routes_agree():
+    processor = SynthForgeImageProcessor(size=32)
+    inputs = processor([np.zeros((50, 30, 3), np.uint8), np.zeros((20, 45), np.uint8)])
+    assert inputs["paddings"].tolist() == [[0, 10], [12, 0]]
+    torch.manual_seed(0)
+    outputs = _fake_outputs(2, 32, landmarks=torch.rand(2, 68, 2) * 32, logits=torch.randn(2, 20, 32, 32))
+    outputs.depth = torch.randn(2, 32, 32)
+    sizes = [tuple(s) for s in inputs["original_sizes"].tolist()]
+    routes = [(sizes,), (sizes, inputs["paddings"]), (sizes, None, inputs["affines"])]
+    for method in ("post_process_landmarks", "post_process_semantic_segmentation"):
+        first, *others = (getattr(processor, method)(outputs, *route) for route in routes)
+        for other in others:
+            for a, b in zip(first, other, strict=True):
+                torch.testing.assert_close(a, b)
+    depths = [processor.post_process_depth_estimation(outputs, *route) for route in routes]
+    assert depths[0][1]["predicted_depth"].shape == (20, 45)
+    for other in depths[1:]:
+        for a, b in zip(depths[0], other, strict=True):
+            torch.testing.assert_close(a["predicted_depth"], b["predicted_depth"])
+    # The 20 x 45 image sat 12 rows down a 45 px square: its landmarks move up by 12, scaled by 45 / 32.
+    points = processor.post_process_landmarks(outputs, sizes)[1]
+    torch.testing.assert_close(points, outputs.landmarks[1] * 45 / 32 - torch.tensor([0.0, 12.0]))
+    unmapped = processor.post_process_semantic_segmentation(outputs)
+    assert torch.equal(unmapped[0], outputs.logits[0].argmax(0))
+
+
+def test_framing_module_crops_with_the_processor():
+    rng = np.random.default_rng(2)
+    photo = rng.integers(0, 256, (150, 130, 3), dtype=np.uint8)
+    framing, box = Framing(0.55, (-0.01, -0.14)), (30.0, 40.0, 90.0, 110.0)
+    np.testing.assert_array_equal(crop_box(np.array(box), framing), face_crop_box(box, 0.55, (-0.01, -0.14)))
+    crop, to_photo = crop_face(Image.fromarray(photo), crop_box(np.array(box), framing), 48)
+    processor = SynthForgeImageProcessor(size=48, framing=framing.to_dict(), do_normalize=False)
+    inputs = processor(photo, boxes=[[box]])
+    np.testing.assert_allclose(to_photo, inputs["affines"][0].numpy())
+    pixels = inputs["pixel_values"][0].permute(1, 2, 0).numpy() * 255
+    assert np.abs(np.asarray(crop, dtype=np.float64) - pixels).max() <= 0.5 + 1e-3  # uint8 rounding only
+
+
+def test_bad_boxes_and_framing_give_clear_errors():
+    processor = SynthForgeImageProcessor(size=16)
+    image = np.zeros((40, 40, 3), np.uint8)
+    cases = [
+        ([[(10, 10, 10, 30)]], "degenerate face box"),
+        ([[(10, 30, 20, 5)]], "degenerate face box"),
+        ([[(1, 2, 3)]], r"boxes\[0\] must be one or more"),
+        ([[]], r"boxes\[0\] must be one or more"),
+        ([[(0, 0, float("nan"), 10)]], "finite pixels"),
+        ([[(0, 0, 10, 10)], [(0, 0, 10, 10)]], "one entry .* per image: 2 for 1"),
+        ([[(0, 0, 10, 10), (0, 0, 10)]], r"boxes\[0\] is not a list"),
+    ]
+    for boxes, message in cases:
+        with pytest.raises(ValueError, match=message):
+            processor(image, boxes=boxes)
+    for framing in (
+        {"box_fraction": 0, "offset": [0, 0]},
+        {"box_fraction": 0.5},
+        {"box_fraction": 0.5, "offset": [1]},
+    ):
+        with pytest.raises(ValueError, match="framing"):
+            SynthForgeImageProcessor(framing=framing)
+    with pytest.raises(ValueError, match="empty image"):
+        processor(np.zeros((0, 5, 3), np.uint8))
+
+
+PIPELINE_SCRIPT = """
+import sys
+import numpy as np
+import torch
+from PIL import Image
+from transformers import pipeline
+if sys.argv[1] == "package":
+    import synthforge_hf.models.synthforge  # registers the Auto classes
+    options = {}
+else:
+    sys.modules["synthforge_hf"] = None  # importing the package now fails
+    options = {"trust_remote_code": True}
+image = Image.open("face.png")
+segmenter = pipeline("image-segmentation", model="sb", **options)
+estimator = pipeline("depth-estimation", model="sb", **options)
+if sys.argv[1] == "remote":
+    assert type(segmenter.model).__module__.startswith("transformers_modules"), type(segmenter.model)
+    assert type(estimator.image_processor).__module__.startswith("transformers_modules")
+label2id = {name: int(i) for i, name in segmenter.model.config.id2label.items()}
+labels = np.full((image.height, image.width), -1)
+for segment in segmenter(image):
+    mask = np.asarray(segment["mask"]) == 255
+    assert not (labels[mask] >= 0).any(), "masks overlap"
+    labels[mask] = label2id[segment["label"]]
+result = estimator(image)
+assert result["depth"].size == image.size, result["depth"].size
+np.save("labels.npy", labels)
+np.save("depth.npy", result["predicted_depth"].numpy())
+"""
+
+
+@pytest.fixture(scope="module")
+def saved_sb(tmp_path_factory):
+    """A saved tiny SB folder, a photo, and the maps the processor + model give for it."""
+    root = tmp_path_factory.mktemp("pipelines")
+    torch.manual_seed(0)
+    model = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).eval()
+    model.save_pretrained(root / "sb")
+    processor = SynthForgeImageProcessor(size=64)
+    processor.save_pretrained(root / "sb")
+    photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (70, 50, 3), dtype=np.uint8))
+    photo.save(root / "face.png")
+    with torch.no_grad():
+        outputs = model(**processor(photo))
+    labels = processor.post_process_semantic_segmentation(outputs, [(70, 50)])[0].numpy()
+    depth = processor.post_process_depth_estimation(outputs, [(70, 50)])[0]["predicted_depth"].numpy()
+    return root, labels, depth
+
+
+def test_saved_config_maps_both_pipeline_auto_classes(saved_sb):
+    auto_map = json.loads((saved_sb[0] / "sb" / "config.json").read_text())["auto_map"]
+    for name in ("AutoModelForSemanticSegmentation", "AutoModelForDepthEstimation"):
+        assert auto_map[name] == "modeling_synthforge.SynthForgeForFaceAnalysis"
+    assert json.loads((saved_sb[0] / "sb" / "preprocessor_config.json").read_text())["auto_map"] == {
+        "AutoImageProcessor": "image_processing_synthforge.SynthForgeImageProcessor"
+    }
+
+
+@pytest.mark.parametrize("route", ["package", "remote"])
+def test_transformers_pipelines_on_a_saved_sb_in_a_fresh_process(saved_sb, route):
+    root, labels, depth = saved_sb
+    for name in ("labels.npy", "depth.npy"):
+        (root / name).unlink(missing_ok=True)
+    env = {**os.environ, "HF_MODULES_CACHE": str(root / f"modules-{route}"), "HF_HUB_OFFLINE": "1"}
+    script = textwrap.dedent(PIPELINE_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, "-c", script, route], env=env, cwd=root, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(root / "labels.npy"), labels)  # every pixel has one label
+    np.testing.assert_allclose(np.load(root / "depth.npy"), depth, atol=1e-5)
