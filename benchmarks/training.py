@@ -1,16 +1,19 @@
 """Training throughput, peak memory and inference latency of the SB configurations.
 
-    python benchmarks/training.py [--configs tiny paper] [--steps 10] [--device cpu]
+    python benchmarks/training.py [--configs tiny small paper] [--steps 10] [--device cpu]
+        [--normalization batch group] [--memory-formats channels_last contiguous] [--precisions bf16 no]
 
-For each configuration: training samples/s (forward + backward + AdamW step with all losses and the
-SSL loss, on random inputs of the configuration's image size), peak memory (RSS on CPU, allocated
-on CUDA), and inference latency per 256 px image (batch 1). Target: < 150 ms for `tiny` on CPU.
+For each configuration, normalisation, memory format and precision: training samples/s (forward +
+backward + AdamW step with all losses and the SSL loss, on random inputs of the configuration's
+image size), peak memory (RSS on CPU, allocated on CUDA), and inference latency per 256 px image
+(batch 1). Target: < 150 ms for `tiny` on CPU.
 Writes benchmarks/results/training.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import resource
@@ -33,14 +36,31 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def benchmark(name: str, steps: int, batch_size: int, device: torch.device) -> dict:
-    config = SynthForgeConfig.tiny() if name == "tiny" else SynthForgeConfig()
+CONFIGS = {"tiny": SynthForgeConfig.tiny, "small": SynthForgeConfig.small, "paper": SynthForgeConfig}
+
+
+def benchmark(
+    name: str,
+    steps: int,
+    batch_size: int,
+    device: torch.device,
+    normalization: str = "batch",
+    memory_format: str = "channels_last",
+    precision: str = "no",
+) -> dict:
+    config = CONFIGS[name](normalization=normalization)
     torch.manual_seed(0)
-    model = SynthForgeForFaceAnalysis(config).to(device)
+    layout = getattr(torch, f"{memory_format}_format" if memory_format == "contiguous" else memory_format)
+    model = SynthForgeForFaceAnalysis(config).to(device, memory_format=layout)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     size = config.image_size
+    autocast = torch.autocast(
+        device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16, enabled=precision != "no"
+    )
     inputs = {
-        "pixel_values": torch.randn(batch_size, 3, size, size, device=device),
+        "pixel_values": torch.randn(batch_size, 3, size, size, device=device).contiguous(
+            memory_format=layout
+        ),
         "labels": torch.randint(0, config.num_labels, (batch_size, size, size), device=device),
         "depth": torch.rand(batch_size, size, size, device=device),
         "landmarks": torch.rand(batch_size, config.num_landmarks, 2, device=device) * size,
@@ -50,15 +70,16 @@ def benchmark(name: str, steps: int, batch_size: int, device: torch.device) -> d
         if step == 2:
             synchronize(device)
             start = time.perf_counter()
-        loss = model(**inputs).loss
+        with autocast:
+            loss = model(**inputs).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
     synchronize(device)
     train_seconds = time.perf_counter() - start
     model.eval()
-    image = torch.randn(1, 3, 256, 256, device=device)
-    with torch.inference_mode():
+    image = torch.randn(1, 3, 256, 256, device=device).contiguous(memory_format=layout)
+    with torch.inference_mode(), autocast:
         for _ in range(3):
             model(image)
         synchronize(device)
@@ -69,6 +90,9 @@ def benchmark(name: str, steps: int, batch_size: int, device: torch.device) -> d
     latency = (time.perf_counter() - start) / 10
     return {
         "config": name,
+        "normalization": normalization,
+        "memory_format": memory_format,
+        "precision": precision,
         "parameters_millions": round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
         "train_image_size": size,
         "batch_size": batch_size,
@@ -82,7 +106,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--configs", nargs="+", default=["tiny", "paper"])
+    parser.add_argument("--configs", nargs="+", default=["tiny", "small", "paper"], choices=CONFIGS)
+    parser.add_argument("--normalization", nargs="+", default=["batch"], choices=["batch", "group"])
+    parser.add_argument(
+        "--memory-formats", nargs="+", default=["channels_last"], choices=["channels_last", "contiguous"]
+    )
+    parser.add_argument("--precisions", nargs="+", default=["no"], choices=["no", "bf16", "fp16"])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
@@ -90,14 +119,16 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     rows = []
-    for name in args.configs:
-        row = benchmark(name, args.steps, args.batch_size, device)
+    variants = itertools.product(args.configs, args.normalization, args.memory_formats, args.precisions)
+    for name, normalization, memory_format, precision in variants:
+        row = benchmark(name, args.steps, args.batch_size, device, normalization, memory_format, precision)
         rows.append(row)
         speed = f"train {row['train_samples_per_second']} samples/s at {row['train_image_size']} px"
         memory = (
             f"peak {row['peak_memory_mib']} MiB, inference {row['inference_ms_256px']} ms per 256 px image"
         )
-        print(f"{name}: {row['parameters_millions']} M params, {speed} (batch {row['batch_size']}), {memory}")
+        variant = f"{normalization} norm, {memory_format}, precision {precision}"
+        print(f"{name} ({variant}): {row['parameters_millions']} M params, {speed}, {memory}")
     result = {
         "device": torch.cuda.get_device_name(device)
         if device.type == "cuda"

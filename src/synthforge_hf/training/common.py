@@ -52,7 +52,11 @@ class TrainingArguments:
         default=0.05, metadata={"help": "the cosine schedule's floor, as a fraction of the peak rate"}
     )
     mixed_precision: Literal["no", "fp16", "bf16"] = field(
-        default="no", metadata={"help": "Accelerate mixed precision"}
+        default="no",
+        metadata={"help": "Accelerate mixed precision (bf16 is fast on CPUs with AMX / AVX512-BF16)"},
+    )
+    channels_last: bool = field(
+        default=True, metadata={"help": "train with channels-last weights and images (faster convolutions)"}
     )
     seed: int = field(default=0, metadata={"help": "seed of the batches, augmentations and SSL maps"})
     num_workers: int = field(
@@ -262,6 +266,8 @@ def fit(
         accelerator.init_trackers(
             desc, config={k: v for k, v in dataclasses.asdict(args).items() if v is not None}
         )
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
     start_step = resume(accelerator, output_dir)
     history = History(output_dir, start_step, accelerator.is_main_process)
     accumulation = args.gradient_accumulation_steps
@@ -273,7 +279,9 @@ def fit(
     for step in bar:
         model.train()
         for micro in range(accumulation):
-            batch = {k: v.to(accelerator.device, non_blocking=True) for k, v in next(micro_batches).items()}
+            batch = {
+                k: _to_device(v, accelerator.device, memory_format) for k, v in next(micro_batches).items()
+            }
             with accelerator.accumulate(model):
                 out = compute_loss(model, batch, step * accumulation + micro)
                 accelerator.backward(out.loss)
@@ -296,4 +304,12 @@ def fit(
         if (step + 1) % args.save_steps == 0 and step + 1 < args.max_steps:
             save_checkpoint(accelerator, output_dir, step + 1)
     accelerator.wait_for_everyone()
+    model.to(memory_format=torch.contiguous_format)  # what save_pretrained writes and users expect
     return history.records()
+
+
+def _to_device(
+    tensor: torch.Tensor, device: torch.device, memory_format: torch.memory_format
+) -> torch.Tensor:
+    tensor = tensor.to(device, non_blocking=True)
+    return tensor.contiguous(memory_format=memory_format) if tensor.ndim == 4 else tensor

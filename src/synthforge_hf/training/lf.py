@@ -56,7 +56,8 @@ def prepare_batch(samples: list[dict], processor: SynthForgeImageProcessor) -> d
         "original_sizes": inputs["original_sizes"],
         "paddings": inputs["paddings"],
     }
-    scales = inputs["original_sizes"].max(dim=1).values.float() / processor.size
+    size = processor.size["height"]  # the processor pads to a square and resizes to size x size
+    scales = inputs["original_sizes"].max(dim=1).values.float() / size
     if "landmarks" in samples[0]:
         offsets = inputs["paddings"].flip(-1).float()  # (left, top)
         points = torch.stack([torch.as_tensor(s["landmarks"], dtype=torch.float32) for s in samples])
@@ -71,7 +72,7 @@ def prepare_batch(samples: list[dict], processor: SynthForgeImageProcessor) -> d
             side = max(image_h, image_w)
             square = torch.zeros(side, side)
             square[top : top + image_h, left : left + image_w] = labels
-            maps.append(F.interpolate(square[None, None], size=(processor.size,) * 2, mode="nearest")[0, 0])
+            maps.append(F.interpolate(square[None, None], size=(size, size), mode="nearest")[0, 0])
         batch["labels"] = torch.stack(maps).long()
     return batch
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -45,20 +46,29 @@ class SynthForgeFaceAnalysisOutput(ModelOutput):
     losses: dict[str, torch.Tensor] | None = None
 
 
-def _norm(channels: int, groups: int) -> nn.GroupNorm:
-    return nn.GroupNorm(math.gcd(groups, channels), channels)
+Norm = Callable[[int], nn.Module]
+
+
+def norm_layer(kind: str, groups: int) -> Norm:
+    """channels -> normalisation layer: ``"batch"`` (BatchNorm, as the official network) or ``"group"``
+    (GroupNorm with up to ``groups`` groups, independent of the batch)."""
+    if kind == "batch":
+        return nn.BatchNorm2d
+    if kind == "group":
+        return lambda channels: nn.GroupNorm(math.gcd(groups, channels), channels)
+    raise ValueError(f"normalization must be 'batch' or 'group', got {kind!r}")
 
 
 class ConvBlock(nn.Sequential):
-    """Two 3x3 conv + GroupNorm + ReLU layers."""
+    """Two 3x3 conv + norm + ReLU layers."""
 
-    def __init__(self, in_channels: int, out_channels: int, groups: int):
+    def __init__(self, in_channels: int, out_channels: int, norm: Norm):
         super().__init__(
             nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-            _norm(out_channels, groups),
+            norm(out_channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
-            _norm(out_channels, groups),
+            norm(out_channels),
             nn.ReLU(inplace=True),
         )
 
@@ -66,15 +76,15 @@ class ConvBlock(nn.Sequential):
 class UNet(nn.Module):
     """A UNet: ``channels[k]`` wide at 1/2^k resolution, skip connections, output at input resolution."""
 
-    def __init__(self, in_channels: int, channels: list[int], out_channels: int, groups: int):
+    def __init__(self, in_channels: int, channels: list[int], out_channels: int, norm: Norm):
         super().__init__()
         self.down = nn.ModuleList()
         previous = in_channels
         for width in channels:
-            self.down.append(ConvBlock(previous, width, groups))
+            self.down.append(ConvBlock(previous, width, norm))
             previous = width
         self.up = nn.ModuleList(
-            ConvBlock(channels[k + 1] + channels[k], channels[k], groups)
+            ConvBlock(channels[k + 1] + channels[k], channels[k], norm)
             for k in reversed(range(len(channels) - 1))
         )
         self.out = nn.Conv2d(channels[0], out_channels, 1)
@@ -93,17 +103,17 @@ class UNet(nn.Module):
 class Residual(nn.Module):
     """Pre-activation bottleneck residual block of the hourglass network."""
 
-    def __init__(self, channels: int, groups: int):
+    def __init__(self, channels: int, norm: Norm):
         super().__init__()
         mid = channels // 2
         self.body = nn.Sequential(
-            _norm(channels, groups),
+            norm(channels),
             nn.ReLU(inplace=True),
             nn.Conv2d(channels, mid, 1),
-            _norm(mid, groups),
+            norm(mid),
             nn.ReLU(inplace=True),
             nn.Conv2d(mid, mid, 3, padding=1),
-            _norm(mid, groups),
+            norm(mid),
             nn.ReLU(inplace=True),
             nn.Conv2d(mid, channels, 1),
         )
@@ -115,12 +125,12 @@ class Residual(nn.Module):
 class Hourglass(nn.Module):
     """Newell et al.'s recursive hourglass of the given depth."""
 
-    def __init__(self, depth: int, channels: int, groups: int):
+    def __init__(self, depth: int, channels: int, norm: Norm):
         super().__init__()
-        self.skip = Residual(channels, groups)
-        self.down = Residual(channels, groups)
-        self.inner = Hourglass(depth - 1, channels, groups) if depth > 1 else Residual(channels, groups)
-        self.up = Residual(channels, groups)
+        self.skip = Residual(channels, norm)
+        self.down = Residual(channels, norm)
+        self.inner = Hourglass(depth - 1, channels, norm) if depth > 1 else Residual(channels, norm)
+        self.up = Residual(channels, norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inner = self.up(self.inner(self.down(F.max_pool2d(x, 2))))
@@ -132,18 +142,18 @@ class StackedHourglassHead(nn.Module):
 
     def __init__(self, config: SynthForgeConfig):
         super().__init__()
-        c, g = config.hourglass_channels, config.norm_groups
+        c, norm = config.hourglass_channels, norm_layer(config.normalization, config.norm_groups)
         self.stem = nn.Sequential(
             nn.Conv2d(config.feature_channels, c, 3, stride=2, padding=1),
-            _norm(c, g),
+            norm(c),
             nn.ReLU(inplace=True),
             nn.Conv2d(c, c, 3, stride=2, padding=1),
-            _norm(c, g),
+            norm(c),
             nn.ReLU(inplace=True),
         )
         stacks = config.hourglass_stacks
-        self.hourglasses = nn.ModuleList(Hourglass(config.hourglass_depth, c, g) for _ in range(stacks))
-        self.refine = nn.ModuleList(Residual(c, g) for _ in range(stacks))
+        self.hourglasses = nn.ModuleList(Hourglass(config.hourglass_depth, c, norm) for _ in range(stacks))
+        self.refine = nn.ModuleList(Residual(c, norm) for _ in range(stacks))
         self.to_heatmaps = nn.ModuleList(nn.Conv2d(c, config.num_landmarks, 1) for _ in range(stacks))
         for conv in self.to_heatmaps:
             conv.is_heatmap_output = True
@@ -237,7 +247,7 @@ def warp(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -> torch.
 
 @torch.no_grad()
 def init_module(module: nn.Module) -> None:
-    """Kaiming convolutions, unit GroupNorm, and near-zero heatmap outputs (flat heatmaps at the start
+    """Kaiming convolutions, unit norm layers, and near-zero heatmap outputs (flat heatmaps at the start
     keep the first heatmap loss small)."""
     if getattr(module, "is_heatmap_output", False):
         nn.init.normal_(module.weight, std=1e-3)
@@ -246,7 +256,7 @@ def init_module(module: nn.Module) -> None:
         nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.GroupNorm):
+    elif isinstance(module, (nn.GroupNorm, nn.BatchNorm2d)):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
 
@@ -267,9 +277,8 @@ class SynthForgeModel(SynthForgePreTrainedModel):
 
     def __init__(self, config: SynthForgeConfig):
         super().__init__(config)
-        self.encoder = UNet(
-            config.num_channels, config.encoder_channels, config.feature_channels, config.norm_groups
-        )
+        norm = norm_layer(config.normalization, config.norm_groups)
+        self.encoder = UNet(config.num_channels, config.encoder_channels, config.feature_channels, norm)
         self.post_init()
 
     def forward(
@@ -285,11 +294,9 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
     def __init__(self, config: SynthForgeConfig):
         super().__init__(config)
         self.synthforge = SynthForgeModel(config)
-        groups = config.norm_groups
-        self.segmentation_head = UNet(
-            config.feature_channels, config.head_channels, config.num_labels, groups
-        )
-        self.depth_head = UNet(config.feature_channels, config.head_channels, 1, groups)
+        norm = norm_layer(config.normalization, config.norm_groups)
+        self.segmentation_head = UNet(config.feature_channels, config.head_channels, config.num_labels, norm)
+        self.depth_head = UNet(config.feature_channels, config.head_channels, 1, norm)
         self.keypoint_head = StackedHourglassHead(config)
         self.post_init()
 

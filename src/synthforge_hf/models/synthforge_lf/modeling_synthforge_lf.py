@@ -11,7 +11,14 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from ..synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
-from ..synthforge.modeling_synthforge import ConvBlock, UNet, decode_heatmaps, gaussian_heatmaps, init_module
+from ..synthforge.modeling_synthforge import (
+    ConvBlock,
+    UNet,
+    decode_heatmaps,
+    gaussian_heatmaps,
+    init_module,
+    norm_layer,
+)
 from .configuration_synthforge_lf import SynthForgeLabelFinetuneConfig
 
 
@@ -50,17 +57,17 @@ class SynthForgeLabelFinetuneModel(PreTrainedModel):
         sb = backbone.config
         extra = sb.feature_channels if config.use_features else 0
         hidden = config.hidden_channels
-        groups = sb.norm_groups
+        norm = norm_layer("group", sb.norm_groups)  # LF trains on few real images: batch-independent
         if config.task == "keypoints":
             self.head = nn.Sequential(
-                ConvBlock(sb.num_landmarks + extra, hidden[-1], groups),
+                ConvBlock(sb.num_landmarks + extra, hidden[-1], norm),
                 nn.Conv2d(hidden[-1], config.num_outputs, 1),
             )
             self.head[-1].is_heatmap_output = True
         elif config.task == "segmentation":
-            self.head = UNet(sb.num_labels + extra, hidden, config.num_outputs, groups)
+            self.head = UNet(sb.num_labels + extra, hidden, config.num_outputs, norm)
         else:
-            self.head = UNet(1 + extra, hidden, 1, groups)
+            self.head = UNet(1 + extra, hidden, 1, norm)
         self._keys_to_ignore_on_save = {f"backbone.{name}" for name in self.backbone.state_dict()}
         self.post_init()
 
