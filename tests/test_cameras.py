@@ -94,3 +94,24 @@ def test_orbit_angles_and_fov_invert_the_camera_construction():
     torch.testing.assert_close(recovered_pitch, pitch, atol=1e-6, rtol=0)
     fov = torch.tensor([12.0, 18.837, 27.0])
     torch.testing.assert_close(intrinsics_to_fov(fov_to_intrinsics(fov)), fov, atol=1e-4, rtol=0)
+
+
+def test_camera_maths_make_their_tensors_on_the_cameras_device():
+    """On the meta device any tensor made on the CPU by mistake raises (mixed-device arithmetic), so
+    this catches what a CUDA run would hit: rays and projections are made where the cameras live."""
+    from synthforge_hf.head.default_head import build_default_head
+    from synthforge_hf.pipelines.synthforge.pipeline_synthforge import relative_face_yaw
+
+    cameras = Cameras.orbit(torch.zeros(2), torch.full((2,), 0.1), torch.full((2,), 18.0)).to("meta")
+    assert cameras.ray_directions(8).device.type == "meta"
+    pixels, depth = cameras.project(torch.zeros(2, 5, 3, device="meta"), 8)
+    assert pixels.device.type == "meta" and depth.device.type == "meta"
+    head = build_default_head().to("meta")
+    pose = torch.zeros(2, 15, device="meta")
+    posed = head(
+        shape=torch.zeros(2, head.num_shape, device="meta"),
+        expression=torch.zeros(2, head.num_expression, device="meta"),
+        pose=pose,
+        contour_yaw=relative_face_yaw(pose, cameras),
+    )
+    assert posed.vertices.device.type == "meta" and posed.landmarks_3d.device.type == "meta"

@@ -173,8 +173,30 @@ def test_bad_inputs_give_clear_errors(pipe):
         pipe(num_samples=1, resolution=16, output_type="jpeg")
     with pytest.raises(ValueError, match="generators"):
         pipe(num_samples=2, generator=[torch.Generator()], resolution=16)
-    with pytest.raises(TypeError, match="floating-point"):
-        pipe(shape=torch.zeros(1, pipe.head_model.num_shape, dtype=torch.long), resolution=16)
+    with pytest.raises(TypeError, match="real numbers"):
+        pipe(shape=torch.zeros(1, pipe.head_model.num_shape, dtype=torch.bool), resolution=16)
+    with pytest.raises(TypeError, match="must hold integers"):
+        pipe.prepare_parameters(1, {"seed": torch.tensor([0.5])}, None, [0])
+
+
+def test_numbers_from_sliders_apply_to_every_sample(pipe):
+    """The Space's sliders give Python ints and floats: one number is every sample's value, and an
+    integer is as good as the same float."""
+    from_numbers = pipe(
+        num_samples=2, seeds=[3, 4], yaw=0, pitch=0.1, fov=18, resolution=16, output_type="np"
+    )
+    as_tensors = pipe(
+        seeds=[3, 4],
+        yaw=torch.zeros(2),
+        pitch=torch.full((2,), 0.1),
+        fov=torch.full((2,), 18.0),
+        resolution=16,
+        output_type="np",
+    )
+    assert np.array_equal(from_numbers.parameters["fov"], [18.0, 18.0])
+    assert np.array_equal(from_numbers.images, as_tensors.images)
+    assert np.array_equal(from_numbers.landmarks_2d, as_tensors.landmarks_2d)
+    assert pipe.dtype == torch.float32
 
 
 def test_custom_sampling_ranges_round_trip(tmp_path):

@@ -27,7 +27,9 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda, ..."
+    )
 
 
 def _check_pipeline_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -75,7 +77,16 @@ def _load_pipeline(args: argparse.Namespace):
         pipe = SynthForgePipeline(load_ict_facekit(args.head_dir), MeshFaceGenerator(), FaceAnnotator())
     else:
         raise SystemExit(f"unknown head {args.head!r}")
-    return pipe.to(torch.device(args.device))
+    return pipe.to(torch.device(resolve_device(args.device)))
+
+
+def resolve_device(name: str) -> str:
+    """``--device auto``: CUDA when present, else the CPU; any other name as given."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
 
 
 def generate_main(argv: list[str] | None = None) -> int:
@@ -165,11 +176,10 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
     shard_range = None
     if args.shards:
         shard_range = parse_shard_range(args.shards, len(plan_shards(sizes, args.shard_size)))
-    import torch
-
-    state = PartialState(cpu=args.device == "cpu" and not torch.cuda.is_available())
-    if args.device == "cpu" and state.device.type != "cpu":
-        args.device = str(state.device)  # under `accelerate launch`, each process uses its own device
+    args.device = resolve_device(args.device)
+    state = PartialState(cpu=args.device == "cpu")
+    if args.device == "cuda":
+        args.device = str(state.device)  # under `accelerate launch`, each process uses its own GPU
     pipe = _load_pipeline(args)
     summary = generate_dataset(
         pipe,
@@ -265,7 +275,9 @@ def convert_next3d_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--network", default="G_ema")
     parser.add_argument("--depth-resolution", type=int, default=128, help="size of the separate depth pass")
     parser.add_argument("--blend", choices=("front", "all"), default="front")
-    parser.add_argument("--device", default="cpu", help="where the alignment samples are generated")
+    parser.add_argument(
+        "--device", default="auto", help="where the alignment samples are generated (auto: CUDA when present)"
+    )
     args = parser.parse_args(argv)
     if args.fit_alignment and args.flame_dir is None:
         parser.error("--fit-alignment needs --flame-dir")
@@ -279,7 +291,7 @@ def convert_next3d_main(argv: list[str] | None = None) -> int:
         flame_dir=args.flame_dir,
         alignment_samples=args.fit_alignment,
         alignment_iterations=args.alignment_iterations,
-        device=args.device,
+        device=resolve_device(args.device),
         network=args.network,
         depth_image_resolution=args.depth_resolution,
         blend=args.blend,

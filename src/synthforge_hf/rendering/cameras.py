@@ -185,7 +185,8 @@ class Cameras:
         return cached[resolution]
 
     def _ray_directions(self, resolution: int) -> torch.Tensor:
-        centres = (torch.arange(resolution, dtype=torch.float32) + 0.5) / resolution
+        device = self.intrinsics.device
+        centres = (torch.arange(resolution, dtype=torch.float32, device=device) + 0.5) / resolution
         v, u = torch.meshgrid(centres, centres, indexing="ij")
         k = self.intrinsics.float()
         x = (u[None] - k[:, None, None, 0, 2]) / k[:, None, None, 0, 0]

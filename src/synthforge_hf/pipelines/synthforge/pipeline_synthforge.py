@@ -80,8 +80,28 @@ class SynthForgePipeline(DiffusionPipeline):
         ranges["fov"] = tuple(ranges["fov"])
         return SamplingRanges(**ranges)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The image backend's dtype (what ``torch_dtype=`` sets); the annotator's label textures are
+        integer buffers and do not count."""
+        return self.face_generator.dtype
+
     @staticmethod
-    def _batch_size_of(num_samples: int | None, explicit: dict[str, torch.Tensor | None]) -> int:
+    def check_inputs(
+        num_samples: int | None,
+        explicit: dict[str, torch.Tensor | None],
+        resolution: int,
+        batch_size: int,
+        output_type: str,
+    ) -> int:
+        """Validate the call's arguments; return the number of samples (given, or inferred from the
+        explicit parameters and seeds)."""
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution <= 0:
+            raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         sizes = {name: value.shape[0] for name, value in explicit.items() if value is not None}
         if num_samples is not None:
             sizes["num_samples"] = num_samples
@@ -94,21 +114,42 @@ class SynthForgePipeline(DiffusionPipeline):
             raise ValueError(f"num_samples must be at least 1, got {size}")
         return size
 
-    def _override(self, params: SampleParameters, explicit: dict[str, torch.Tensor | None]) -> None:
+    def prepare_parameters(
+        self,
+        num_samples: int,
+        explicit: dict[str, torch.Tensor | None],
+        generator: torch.Generator | list[torch.Generator] | None,
+        seeds: list[int] | None,
+    ) -> tuple[SampleParameters, torch.Tensor]:
+        """Each sample's parameters (drawn from its seed, then replaced by the explicit ones) and the
+        image backend's latents."""
+        if seeds is None:
+            seeds = seeds_from_generator(generator, num_samples)
+        params, latents = self.sample([int(s) for s in seeds])
         for field in fields(params):
             value = explicit.get(field.name)
-            if value is None:
-                continue
-            current = getattr(params, field.name)
-            value = torch.as_tensor(value)
-            if current.is_floating_point() and not value.is_floating_point():
-                raise TypeError(f"`{field.name}` must be a floating-point tensor, got {value.dtype}")
-            value = value.to(current.dtype)
-            if value.shape != current.shape:
-                raise ValueError(
-                    f"`{field.name}` must have shape {tuple(current.shape)}, got {tuple(value.shape)}"
+            if value is not None:
+                setattr(params, field.name, _conform(field.name, value, getattr(params, field.name)))
+        if explicit.get("latents") is not None:
+            latents = _conform("latents", explicit["latents"], latents)
+        return params, latents
+
+    def render(
+        self, params: SampleParameters, latents: torch.Tensor, resolution: int, batch_size: int
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Render all samples in batches of ``batch_size``; returns the images with their labels, and
+        what the image backend adds (Next3D's depth and quality measures), both on the CPU."""
+        labels, extras = [], []
+        num_samples = params.seed.shape[0]
+        with self.progress_bar(total=math.ceil(num_samples / batch_size)) as progress:
+            for start in range(0, num_samples, batch_size):
+                batch_labels, batch_extras = self._render(
+                    params, latents, slice(start, min(start + batch_size, num_samples)), resolution
                 )
-            setattr(params, field.name, value)
+                labels.append(batch_labels)
+                extras.append(batch_extras)
+                progress.update()
+        return _concatenate(labels), _concatenate(extras)
 
     @torch.no_grad()
     def __call__(
@@ -117,9 +158,9 @@ class SynthForgePipeline(DiffusionPipeline):
         shape: torch.Tensor | None = None,
         expression: torch.Tensor | None = None,
         pose: torch.Tensor | None = None,
-        yaw: torch.Tensor | None = None,
-        pitch: torch.Tensor | None = None,
-        fov: torch.Tensor | None = None,
+        yaw: torch.Tensor | float | None = None,
+        pitch: torch.Tensor | float | None = None,
+        fov: torch.Tensor | float | None = None,
         latents: torch.Tensor | None = None,
         resolution: int = 256,
         generator: torch.Generator | list[torch.Generator] | None = None,
@@ -133,8 +174,9 @@ class SynthForgePipeline(DiffusionPipeline):
         Args:
             num_samples: how many samples; inferred from explicit parameters or ``seeds`` if omitted.
             shape, expression, pose: explicit head parameters (B, num_shape), (B, num_expression), (B, 15).
-            yaw, pitch: (B,) camera offsets in radians (EG3D orbit; see `rendering.cameras.orbit_cam2world`).
-            fov: (B,) field of view in degrees (EG3D convention).
+            yaw, pitch: (B,) camera offsets in radians (EG3D orbit; see `rendering.cameras.orbit_cam2world`);
+                a number applies to every sample.
+            fov: (B,) field of view in degrees (EG3D convention), or one number.
             latents: (B, latent_dim) appearance latents of the image backend.
             resolution: output size in pixels (square).
             generator: a `torch.Generator` or one per sample; each sample gets its own seed from it.
@@ -142,56 +184,18 @@ class SynthForgePipeline(DiffusionPipeline):
             batch_size: samples rendered together.
             output_type: "pil" (images as PIL, labels as numpy), "np" or "pt".
         """
-        if output_type not in OUTPUT_TYPES:
-            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
-        if not isinstance(resolution, int) or resolution <= 0:
-            raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        explicit = {
-            "shape": shape,
-            "expression": expression,
-            "pose": pose,
-            "yaw": yaw,
-            "pitch": pitch,
-            "fov": fov,
-            "latents": latents,
-        }
-        explicit = {
-            k: (torch.as_tensor(v).reshape(-1) if k in ("yaw", "pitch", "fov") and v is not None else v)
-            for k, v in explicit.items()
-        }
+        explicit = {"shape": shape, "expression": expression, "pose": pose, "latents": latents}
+        cameras = {"yaw": yaw, "pitch": pitch, "fov": fov}
+        explicit.update({k: torch.as_tensor(v).reshape(-1) for k, v in cameras.items() if v is not None})
+        explicit = {k: v for k, v in explicit.items() if v is not None}
         if seeds is not None:
             explicit["seed"] = torch.as_tensor(seeds)
-        num_samples = self._batch_size_of(num_samples, explicit)
-        if seeds is None:
-            seeds = seeds_from_generator(generator, num_samples)
-
-        params, sampled_latents = self.sample([int(s) for s in seeds])
-        explicit.pop("seed", None)
-        self._override(params, explicit)
-        if latents is not None:
-            if latents.shape != sampled_latents.shape:
-                raise ValueError(
-                    f"`latents` must have shape {tuple(sampled_latents.shape)}, got {tuple(latents.shape)}"
-                )
-            sampled_latents = latents.to(sampled_latents.dtype)
-
-        chunks = []
-        with self.progress_bar(total=math.ceil(num_samples / batch_size)) as progress:
-            for start in range(0, num_samples, batch_size):
-                stop = min(start + batch_size, num_samples)
-                chunks.append(self._render(params, sampled_latents, slice(start, stop), resolution))
-                progress.update()
-        merged = {key: torch.cat([c[key] for c in chunks]) for key in chunks[0]}
-        merged["parameters"] = {
-            **{f.name: getattr(params, f.name) for f in fields(params)},
-            "latents": sampled_latents,
-            "camera": merged.pop("camera"),
-        }
-        extras = [key for key in merged if key.startswith("extra:")]
-        merged["generator_outputs"] = {key.removeprefix("extra:"): merged.pop(key) for key in extras}
-        output = self._format(merged, output_type)
+        sized = {k: v for k, v in explicit.items() if not (k in cameras and v.shape[0] == 1)}  # 1: for all
+        num_samples = self.check_inputs(num_samples, sized, resolution, batch_size, output_type)
+        explicit = {k: v.expand(num_samples) if k in cameras else v for k, v in explicit.items()}
+        params, latents = self.prepare_parameters(num_samples, explicit, generator, seeds)
+        labels, extras = self.render(params, latents, resolution, batch_size)
+        output = self.postprocess(labels, extras, params, latents, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return tuple(output.values())
@@ -220,7 +224,7 @@ class SynthForgePipeline(DiffusionPipeline):
 
     def _render(
         self, params: SampleParameters, latents: torch.Tensor, rows: slice, resolution: int
-    ) -> dict[str, torch.Tensor]:
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         head = self.head_model
         cameras, head_output = self.pose(params, rows)
         vertices_world = self.face_generator.head_to_world(head_output.vertices)
@@ -237,9 +241,8 @@ class SynthForgePipeline(DiffusionPipeline):
             resolution=resolution,
         )
         generated = self.face_generator(scene)
-        return {
+        labels = {
             "images": generated.images.float().cpu(),
-            **{f"extra:{k}": v.float().cpu() for k, v in generated.extras.items()},
             "segmentation": annotations.segmentation.cpu(),
             "landmarks_2d": annotations.landmarks_2d.float().cpu(),
             "landmarks_3d": annotations.landmarks_3d.float().cpu(),
@@ -247,9 +250,24 @@ class SynthForgePipeline(DiffusionPipeline):
             "depth": annotations.depth.float().cpu(),
             "camera": cameras.conditioning.float().cpu(),
         }
+        return labels, {k: v.float().cpu() for k, v in generated.extras.items()}
 
     @staticmethod
-    def _format(merged: dict, output_type: str) -> SynthForgePipelineOutput:
+    def postprocess(
+        labels: dict[str, torch.Tensor],
+        extras: dict[str, torch.Tensor],
+        params: SampleParameters,
+        latents: torch.Tensor,
+        output_type: str,
+    ) -> SynthForgePipelineOutput:
+        """The pipeline output in ``output_type`` ("pil", "np" or "pt")."""
+        merged = dict(labels)
+        merged["parameters"] = {
+            **{f.name: getattr(params, f.name) for f in fields(params)},
+            "latents": latents,
+            "camera": merged.pop("camera"),
+        }
+        merged["generator_outputs"] = extras
         if output_type == "pt":
             return SynthForgePipelineOutput(**merged)
         nested = ("parameters", "generator_outputs")
@@ -262,3 +280,20 @@ class SynthForgePipeline(DiffusionPipeline):
         else:
             as_np["images"] = images
         return SynthForgePipelineOutput(**as_np)
+
+
+def _conform(name: str, value, like: torch.Tensor) -> torch.Tensor:
+    """An explicit parameter as a tensor of ``like``'s dtype and shape (numbers of any real type for a
+    floating-point parameter), or a one-line error."""
+    value = torch.as_tensor(value)
+    if value.dtype == torch.bool or value.is_complex():
+        raise TypeError(f"`{name}` must hold real numbers, got {value.dtype}")
+    if not like.is_floating_point() and value.is_floating_point():
+        raise TypeError(f"`{name}` must hold integers, got {value.dtype}")
+    if value.shape != like.shape:
+        raise ValueError(f"`{name}` must have shape {tuple(like.shape)}, got {tuple(value.shape)}")
+    return value.to(like.dtype)
+
+
+def _concatenate(batches: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {key: torch.cat([batch[key] for batch in batches]) for key in batches[0]}
