@@ -104,3 +104,43 @@ def test_model_card_command_in_a_fresh_process_for_sb_and_lf(tmp_path):
         result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
         assert words in (tmp_path / folder / "README.md").read_text()
+
+
+def test_licence_follows_the_training_data(tmp_path):
+    """An SB trained on FLAME renders is not Apache-2.0: the card reads the dataset its training_args.json
+    names; unknown data claim nothing permissive; an LF head carries its benchmark's terms and names its
+    SB repo as base_model."""
+    from synthforge_hf.models.synthforge_lf import SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
+
+    torch.manual_seed(0)
+    sb = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny())
+    sb.save_pretrained(tmp_path / "sb")
+    assert render_model_card(tmp_path / "sb", "me/sb").data.license_name == "unknown-training-data"
+    assert (
+        render_model_card(tmp_path / "sb", "me/sb", training_data="default-head").data.license == "apache-2.0"
+    )
+    for head, generator, expected in (
+        ("flame", "MeshFaceGenerator", ("other", "flame")),
+        ("flame", "Next3DFaceGenerator", ("other", "flame-and-nvidia-source-code-license-nc")),
+        ("default", "MeshFaceGenerator", ("apache-2.0", None)),
+    ):
+        data = tmp_path / f"data-{head}-{generator}"
+        data.mkdir()
+        (data / "generation.json").write_text(
+            json.dumps({"pipeline": {"head": head, "generator": generator}})
+        )
+        (tmp_path / "sb" / "training_args.json").write_text(json.dumps({"data": str(data)}))
+        card = render_model_card(tmp_path / "sb", "me/sb")
+        assert (card.data.license, card.data.license_name) == expected, (head, generator)
+        assert ("non-commercial" in card.text) == (expected[0] == "other")
+    lf_config = SynthForgeLabelFinetuneConfig(backbone="me/sb", backbone_config=sb.config.to_dict())
+    SynthForgeLabelFinetuneModel(lf_config, backbone=sb).save_pretrained(tmp_path / "lf")
+    card = render_model_card(tmp_path / "lf", "me/lf-300w")
+    assert (card.data.license, card.data.license_name, card.data.base_model) == (
+        "other",
+        "benchmark-labels",
+        "me/sb",
+    )
+    lf_config.backbone = str(tmp_path / "sb")  # a local folder is no Hub base model
+    SynthForgeLabelFinetuneModel(lf_config, backbone=sb).save_pretrained(tmp_path / "lf-local")
+    assert render_model_card(tmp_path / "lf-local", "me/lf").data.base_model is None

@@ -191,7 +191,21 @@ def test_publish_everything_with_cards_and_backbone_reference(pipe, tmp_path, hu
     assert json.loads(hub.repos["me/lf-300w"]["config.json"])["backbone"] == "me/sb"  # not a local path
     card = ModelCard(hub.repos["me/sb"]["README.md"].decode())
     assert card.data.datasets == ["me/faces"]
-    assert set(hub.repos["me/synthforge-space"]) == {"README.md", "app.py", "requirements.txt"}
+    space_files = set(hub.repos["me/synthforge-space"])
+    assert {"README.md", "app.py", "requirements.txt", "packages.txt"} <= space_files
+    model_files = {f"model/{p.name}" for p in (space / "model").iterdir()}  # the default model goes along
+    assert (
+        {"model/config.json", "model/model.safetensors"}
+        <= model_files
+        == space_files
+        - {
+            "README.md",
+            "app.py",
+            "requirements.txt",
+            "packages.txt",
+        }
+    )
+    assert hub.repos["me/synthforge-space"]["packages.txt"].decode().split() == ["libusb-1.0-0"]
     with pytest.raises(ValueError, match="FOLDER:user/name"):
         Target.parse("just-a-folder")
 
@@ -213,3 +227,19 @@ def test_publish_checks_every_folder_before_writing_or_sending(pipe, tmp_path, h
     with pytest.raises(FolderError, match="train-00099-of-00100.parquet is not a shard"):
         publish(dataset=Target(dataset, "me/faces"), models=[Target(sb, "me/sb")], api=hub)
     assert hub.commits == [] and not (sb / "README.md").exists()
+
+
+def test_publish_matches_evaluation_runs_by_folder_not_spelling(tmp_path, hub, monkeypatch):
+    from huggingface_hub import ModelCard
+
+    from synthforge_hf.hub.publish import Target, publish
+
+    sb, _ = _models(tmp_path)
+    run = tmp_path / "eval.json"
+    run.write_text(json.dumps({"benchmark": "300w", "split": "common", "nme": 0.0712}))
+    monkeypatch.chdir(tmp_path)
+    publish(models=[Target(Path("sb"), "me/sb")], eval_runs={str(sb.resolve()): [run]}, api=hub)
+    card = ModelCard(hub.repos["me/sb"]["README.md"].decode())
+    assert [r.metric_value for r in card.data.eval_results] == [0.0712]
+    with pytest.raises(ValueError, match="not one of the --model folders"):
+        publish(models=[Target(Path("sb"), "me/sb")], eval_runs={"elsewhere": [run]}, api=hub)

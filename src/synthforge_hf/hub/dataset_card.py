@@ -42,6 +42,18 @@ TASKS = ["image-segmentation", "keypoint-detection", "depth-estimation"]
 PRETTY_NAME = "SynthForge synthetic faces"
 
 
+def samples_license(pipeline: dict) -> tuple[str, str | None]:
+    """(licence id, licence name) of samples made by the pipeline `describe_pipeline` describes: the
+    head's terms, joined by the image backend's where its weights carry their own."""
+    head = pipeline["head"]
+    license_id, license_name = HEAD_LICENSES.get(head, ("other", head))
+    generator_license = GENERATOR_LICENSES.get(pipeline["generator"])
+    if generator_license:
+        license_id = "other"
+        license_name = f"{license_name}-and-{generator_license}" if license_name else generator_license
+    return license_id, license_name
+
+
 def _template() -> str:
     return resources.files("synthforge_hf.hub").joinpath("templates/dataset_card.md").read_text()
 
@@ -79,12 +91,7 @@ def _render(output_dir: Path, shards: dict[str, dict], pretty_name: str = PRETTY
     if not counts:
         raise FileNotFoundError(f"no complete shards in {output_dir / 'data'}: generate the dataset first")
     total = sum(c["num_rows"] for c in counts.values())
-    head = spec["pipeline"]["head"]
-    license_id, license_name = HEAD_LICENSES.get(head, ("other", head))
-    generator_license = GENERATOR_LICENSES.get(spec["pipeline"]["generator"])
-    if generator_license:
-        license_id = "other"
-        license_name = f"{license_name}-and-{generator_license}" if license_name else generator_license
+    license_id, license_name = samples_license(spec["pipeline"])
     data = DatasetCardData(
         pretty_name=pretty_name,
         license=license_id,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoConfig
 
+from ..data.generate import CONFIG_FILE
 from ..models import synthforge as _sb  # noqa: F401  (registers the SB's Auto classes)
 from ..models import synthforge_lf as _lf  # noqa: F401  (registers the LF's)
+from .dataset_card import HEAD_LICENSES, samples_license
 
 BENCHMARK_NAMES = {
     "300w": "300W",
@@ -26,11 +29,17 @@ TRAINING_DATA = {
         "`bash spaces_app/make_model.sh`."
     ),
 }
-LICENSE_TEXT = {
-    "apache-2.0": "Apache-2.0. The training data were rendered from the embedded head of synthforge-hf.",
-    "other": "Weights derived from FLAME-based data carry the FLAME licence (non-commercial research); data "
-    "rendered with Next3D carry its licence (NVIDIA Source Code License, non-commercial).",
-}
+APACHE_TEXT = "Apache-2.0. The training data were rendered from the embedded head of synthforge-hf."
+RESTRICTED_TEXT = (
+    "`{name}`: the terms of the training data carry over to the weights. Renders of FLAME carry the FLAME "
+    "licence (non-commercial research), Next3D images NVIDIA's Source Code License (non-commercial), and a "
+    "label fine-tuning head the terms of the benchmark it was trained on (300W, LaPa, CelebAMask-HQ: "
+    "research use)."
+)
+UNKNOWN_DATA = "unknown-training-data"
+TRAINING_ARGUMENTS = "training_args.json"  # what `synthforge train-sb` records beside the weights
+BENCHMARK_LABELS = "benchmark-labels"
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 # The metrics a run's JSON may hold: key -> (task, metric type, metric name).
@@ -75,23 +84,44 @@ def _evaluation_text(results: list[EvalResult]) -> str:
     return "| benchmark | split | metric | value |\n| --- | --- | --- | --- |\n" + "\n".join(rows)
 
 
+def training_license(model_dir: Path, is_lf: bool, training_data: str | None) -> tuple[str, str | None]:
+    """(licence id, licence name) the weights inherit from their training data: an LF head its
+    benchmark's terms; an SB the terms of the samples it was trained on, read from the dataset that
+    its ``training_args.json`` names (``training_data="default-head"`` says so without the files).
+    Unknown data give ``other``: no permissive licence is claimed for weights of unknown origin."""
+    if is_lf:
+        return "other", BENCHMARK_LABELS
+    if training_data == "default-head":
+        return HEAD_LICENSES["default"]
+    try:
+        data = json.loads((model_dir / TRAINING_ARGUMENTS).read_text())["data"]
+        return samples_license(json.loads((Path(data) / CONFIG_FILE).read_text())["pipeline"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return "other", UNKNOWN_DATA
+
+
 def render_model_card(
     model_dir: str | Path,
     repo_id: str,
     dataset_repo: str | None = None,
     eval_runs: list[str | Path] = (),
-    license: str = "apache-2.0",
     training_data: str | None = None,
 ) -> ModelCard:
     """The card of the SB or LF model saved in ``model_dir``; ``training_data`` describes the SB's data
-    (a key of `TRAINING_DATA` or free text)."""
+    (a key of `TRAINING_DATA` or free text). The licence follows the training data
+    (`training_license`); an LF card names its SB as ``base_model`` when that is a Hub repo."""
+    model_dir = Path(model_dir)
     config = AutoConfig.from_pretrained(model_dir)
     results = eval_results_from_runs(list(eval_runs))
     is_lf = config.model_type == "synthforge-lf"
     model_name = repo_id.split("/")[-1]
+    license_id, license_name = training_license(model_dir, is_lf, training_data)
+    backbone = getattr(config, "backbone", None) if is_lf else None
     data = ModelCardData(
         model_name=model_name,
-        license=license,
+        license=license_id,
+        license_name=license_name,
+        base_model=backbone if backbone and HUB_ID.match(backbone) and not Path(backbone).exists() else None,
         library_name="transformers",
         pipeline_tag="image-segmentation"
         if not is_lf or config.task == "segmentation"
@@ -141,5 +171,5 @@ def render_model_card(
         usage_outputs=usage,
         training_data=training,
         evaluation=_evaluation_text(results),
-        license_text=LICENSE_TEXT.get(license, license),
+        license_text=APACHE_TEXT if license_id == "apache-2.0" else RESTRICTED_TEXT.format(name=license_name),
     )

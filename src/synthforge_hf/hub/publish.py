@@ -49,6 +49,7 @@ def publish(
     `model-index` results from ``eval_runs[model_folder]``), and an LF model whose backbone is one of
     the pushed models is made to refer to that model's repo instead of a local folder."""
     _check_folders(dataset, models, space)
+    runs_of = _runs_by_model(models, eval_runs or {})
     api = api or HfApi()
     results: dict[str, PushResult] = {}
     common = dict(private=private, revision=revision, commit_message=commit_message, api=api)
@@ -63,7 +64,7 @@ def publish(
             target.folder,
             target.repo_id,
             dataset.repo_id if dataset else None,
-            (eval_runs or {}).get(str(target.folder), []),
+            runs_of.get(target.folder.resolve(), []),
         )
         atomic_write_bytes(target.folder / "README.md", str(card).encode())
         results[target.repo_id] = push_folder(
@@ -72,6 +73,19 @@ def publish(
     if space is not None:
         results[space.repo_id] = push_folder(space.folder, space.repo_id, "space", SPACE_PATTERNS, **common)
     return results
+
+
+def _runs_by_model(models: list[Target], eval_runs: dict[str, list[Path]]) -> dict[Path, list[Path]]:
+    """The evaluation runs of each model folder, matched by resolved path (``runs/sb`` and
+    ``/abs/runs/sb`` are one folder); a run for a folder that is not pushed is refused."""
+    folders = {target.folder.resolve() for target in models}
+    runs: dict[Path, list[Path]] = {}
+    for folder, paths in eval_runs.items():
+        resolved = Path(folder).resolve()
+        if resolved not in folders:
+            raise ValueError(f"--eval names {folder}, which is not one of the --model folders being pushed")
+        runs.setdefault(resolved, []).extend(paths)
+    return runs
 
 
 def _check_folders(dataset: Target | None, models: list[Target], space: Target | None) -> None:

@@ -24,7 +24,8 @@ from ..errors import FolderError
 
 DATASET_PATTERNS = ("README.md", "generation.json", "assets/*", "data/*.parquet")
 MODEL_PATTERNS = ("README.md", "config.json", "*.safetensors", "preprocessor_config.json", "*.py")
-SPACE_PATTERNS = ("README.md", "app.py", "requirements.txt")
+# The Space's app, its pip and Debian requirements (open3d needs libusb), and its default model.
+SPACE_PATTERNS = ("README.md", "app.py", "requirements.txt", "packages.txt", "model/*")
 WILDCARDS = "*?["
 
 
