@@ -3,7 +3,6 @@ photo, and transformers' image-segmentation / depth-estimation pipelines on a sa
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from synthforge_hf.data.framing import Framing, crop_box, crop_face
@@ -47,24 +47,28 @@ def _fake_outputs(count: int, size: int, **fields) -> SynthForgeFaceAnalysisOutp
 def test_size_is_a_dict_and_old_int_size_configs_load(tmp_path):
     assert SynthForgeImageProcessor(size=64).size == {"height": 64, "width": 64}
     assert SynthForgeImageProcessor(size={"height": 48, "width": 32}).size == {"height": 48, "width": 32}
-    reference = SynthForgeImageProcessor.from_pretrained(REFERENCE)  # its config says "size": 128
-    assert json.loads((REFERENCE / "preprocessor_config.json").read_text())["size"] == 128
-    assert reference.size == {"height": 128, "width": 128} and reference.framing == DEFAULT_FRAMING
-    # The reference folder's own (older) processor code gives the same pixels.
-    spec = importlib.util.spec_from_file_location(
-        "reference_processor", REFERENCE / "image_processing_synthforge.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    photo = np.random.default_rng(0).integers(0, 256, (90, 61, 3), dtype=np.uint8)
-    old = module.SynthForgeImageProcessor(size=128)(photo)["pixel_values"]
-    torch.testing.assert_close(reference(photo)["pixel_values"], old, atol=1e-6, rtol=0)
-
+    # The format the first reference model was saved in (spaces_app/model before this processor).
+    old_format = {
+        "auto_map": {"AutoImageProcessor": "image_processing_synthforge.SynthForgeImageProcessor"},
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_processor_type": "SynthForgeImageProcessor",
+        "image_std": [0.5, 0.5, 0.5],
+        "size": 128,
+    }
     (tmp_path / "old").mkdir()
-    (tmp_path / "old" / "preprocessor_config.json").write_text(
-        json.dumps({"image_processor_type": "SynthForgeImageProcessor", "size": 32})
+    (tmp_path / "old" / "preprocessor_config.json").write_text(json.dumps(old_format))
+    old = SynthForgeImageProcessor.from_pretrained(tmp_path / "old")
+    assert old.size == {"height": 128, "width": 128} and old.framing == DEFAULT_FRAMING
+    assert old.resample == 2 and old.do_resize and old.do_rescale and old.do_normalize
+    assert SynthForgeImageProcessor.from_pretrained(REFERENCE).size == {"height": 128, "width": 128}
+    # The pixels the old code gave: zero-padded to a centred square, antialiased bilinear, normalised.
+    photo = np.random.default_rng(0).integers(0, 256, (90, 61, 3), dtype=np.uint8)
+    square = torch.zeros(3, 90, 90)
+    square[:, :, 14:75] = torch.from_numpy(photo).permute(2, 0, 1) / 255
+    resized = F.interpolate(
+        square[None], size=(128, 128), mode="bilinear", antialias=True, align_corners=False
     )
-    assert SynthForgeImageProcessor.from_pretrained(tmp_path / "old").size == {"height": 32, "width": 32}
+    torch.testing.assert_close(old(photo)["pixel_values"], (resized - 0.5) / 0.5, atol=1e-5, rtol=0)
     SynthForgeImageProcessor(size=40, framing=FRAMING).save_pretrained(tmp_path / "new")
     saved = json.loads((tmp_path / "new" / "preprocessor_config.json").read_text())
     assert saved["size"] == {"height": 40, "width": 40} and saved["framing"] == FRAMING
@@ -260,6 +264,7 @@ PIPELINE_SCRIPT = """
 import sys
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from transformers import pipeline
 if sys.argv[1] == "package":
