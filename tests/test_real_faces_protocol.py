@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -19,17 +16,12 @@ from synthforge_hf.models.synthforge import (
 )
 from synthforge_hf.training.lf import evaluate
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "real_faces.py"
+from .benchmark_modules import load_real_faces_benchmark
 
 
 @pytest.fixture(scope="module")
 def real_faces_module():
-    spec = importlib.util.spec_from_file_location("real_faces_benchmark", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not module.REAL_FACES.is_dir():
-        pytest.skip("../shared/real-faces is absent")
-    return module
+    return load_real_faces_benchmark("real_faces.py")
 
 
 def test_evaluate_on_the_crops_equals_the_nme_by_hand(real_faces_module, tmp_path):

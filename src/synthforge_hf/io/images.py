@@ -15,3 +15,39 @@ def to_rgb8(image: Image.Image) -> Image.Image:
         values = np.asarray(image, dtype=np.float64) / 257.0
         image = Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), "L")
     return image.convert("RGB")
+
+
+def array_to_rgb8(image: np.ndarray) -> np.ndarray:
+    """An (H, W) grey, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA array as (H, W, 3) uint8 RGB.
+
+    uint8 is taken as it is, uint16 scaled by 1/257 (as `to_rgb8` scales 16-bit files), floats must lie
+    in [0, 1]; alpha is dropped. Anything else raises a ValueError that says what was expected."""
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[-1] in (1, 3, 4):
+        array = array[..., :3]
+    elif array.ndim != 2:
+        raise ValueError(
+            f"expected an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) image, got shape {array.shape}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"the image is empty (shape {array.shape})")
+    if array.dtype == np.uint8:
+        pass
+    elif array.dtype == np.uint16:
+        array = np.clip(np.round(array / 257.0), 0, 255).astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise ValueError("a float image must hold finite values in [0, 1]")
+        array = np.round(array * 255.0).astype(np.uint8)
+    else:
+        raise ValueError(f"expected a uint8, uint16 or float image, got dtype {array.dtype}")
+    if array.ndim == 2 or array.shape[-1] == 1:
+        array = np.repeat(array.reshape(array.shape[0], array.shape[1], 1), 3, axis=-1)
+    return np.ascontiguousarray(array)
+
+
+def as_rgb8(image: Image.Image | np.ndarray) -> np.ndarray:
+    """A PIL image (any mode, see `to_rgb8`) or an array (see `array_to_rgb8`) as (H, W, 3) uint8 RGB."""
+    if isinstance(image, Image.Image):
+        return np.asarray(to_rgb8(image))
+    return array_to_rgb8(image)
