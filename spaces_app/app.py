@@ -14,11 +14,10 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import torch
-from PIL import Image
 
 import synthforge_hf.models.synthforge  # noqa: F401 (registers the Auto classes)
-from synthforge_hf.constants import SEGMENTATION_CLASSES
-from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+from synthforge_hf.analysis import PhotoAnalyser, whole_image_box
+from synthforge_hf.io.images import as_rgb8
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 from synthforge_hf.visualization import colorize_depth, colorize_segmentation, draw_landmarks
 
@@ -29,18 +28,16 @@ DISPLAY_SIZE = 512
 
 
 class Analyser:
-    """The SB (or its folder / Hub id) and its processor; absent until a model is given."""
+    """Every face of a photo through the SB (or its folder / Hub id): detected by dlib and cropped as the
+    training data framed faces; an image without a detected face is taken as one face crop."""
 
     def __init__(self, model_id: str | None):
         self.model_id = model_id
-        self.model = self.processor = None
-        if model_id:
-            self.model = SynthForgeForFaceAnalysis.from_pretrained(model_id).eval()
-            self.processor = SynthForgeImageProcessor.from_pretrained(model_id)
+        self.photos = PhotoAnalyser.from_pretrained(model_id) if model_id else None
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray | None):
-        if self.model is None:
+        if self.photos is None:
             raise gr.Error(
                 "No analysis model is loaded: set SYNTHFORGE_MODEL to a trained SB folder or Hub id."
             )
@@ -52,37 +49,21 @@ class Analyser:
             raise gr.Error(
                 f"The image is {image.shape[1]}x{image.shape[0]} pixels; the limit is {MAX_SIDE} a side."
             )
-        inputs = self.processor(image)
-        out = self.model(inputs["pixel_values"])
-        sizes, paddings = inputs["original_sizes"], inputs["paddings"]
-        parsing = self.processor.post_process_semantic_segmentation(out, sizes, paddings)[0].numpy()
-        if (parsing > 0).mean() < MIN_FACE_FRACTION:
-            raise gr.Error("No face found in this image. Try a photo where a face fills much of the frame.")
-        landmarks = self.processor.post_process_landmarks(out, sizes, paddings)[0].numpy()
-        depth = self.processor.post_process_depth_estimation(out, sizes, paddings)[0]["predicted_depth"]
-        depth = np.where(parsing > 0, np.maximum(depth.numpy(), 1e-6), 0.0)
-        photo = Image.fromarray(_as_rgb(image))
-        radius = max(1.5, max(photo.size) / 250)
-        overlay = draw_landmarks(photo, landmarks, radius=radius)
-        record = {
-            "model": self.model_id,
-            "image_size": [photo.width, photo.height],
-            "landmarks_68": np.round(landmarks, 2).tolist(),
-            "class_pixels": {name: int((parsing == i).sum()) for i, name in enumerate(SEGMENTATION_CLASSES)},
-        }
+        rgb = as_rgb8(image)
+        result = self.photos(rgb)
+        if not result.faces:
+            box = whole_image_box(*rgb.shape[:2], self.photos.processor.framing)
+            result = self.photos(rgb, boxes=[box])
+            if (result.parsing > 0).mean() < MIN_FACE_FRACTION:
+                raise gr.Error("No face found in this image. Try a photo with a clearly visible face.")
+        record = {"model": self.model_id, **result.to_json()}
         path = os.path.join(tempfile.mkdtemp(), "synthforge_analysis.json")
         with open(path, "w") as handle:
             json.dump(record, handle)
-        return overlay, colorize_segmentation(parsing), colorize_depth(depth), path
-
-
-def _as_rgb(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    image = image[..., :3]
-    if image.dtype != np.uint8:
-        image = np.clip(image * (255 if image.max() <= 1 else 1), 0, 255).astype(np.uint8)
-    return image
+        width = rgb.shape[1]
+        picture = result.picture(rgb)
+        overlay, parsing, depth = (picture[:, k * width : (k + 1) * width] for k in range(3))
+        return overlay, parsing, depth, path  # served as PNG (format='png'): exact label colours
 
 
 class Generator:
@@ -145,9 +126,9 @@ def build_demo(model_id: str | None = None, pipeline_id: str | None = None) -> g
             with gr.Row():
                 photo = gr.Image(label="Face photo", type="numpy", elem_id="photo")
                 with gr.Column():
-                    overlay = gr.Image(label="Landmarks", elem_id="landmarks")
-                    parsing = gr.Image(label="Parsing", elem_id="parsing")
-                    depth = gr.Image(label="Depth", elem_id="depth")
+                    overlay = gr.Image(label="Landmarks", elem_id="landmarks", format="png")
+                    parsing = gr.Image(label="Parsing", elem_id="parsing", format="png")
+                    depth = gr.Image(label="Depth", elem_id="depth", format="png")
                     download = gr.File(label="Annotations (JSON)", elem_id="json")
             gr.Button("Analyse", variant="primary", elem_id="analyse").click(
                 analyser, inputs=photo, outputs=[overlay, parsing, depth, download], api_name="analyse"
@@ -167,7 +148,8 @@ def build_demo(model_id: str | None = None, pipeline_id: str | None = None) -> g
                     run = gr.Button("Generate", variant="primary", elem_id="generate")
                 with gr.Column():
                     outputs = [
-                        gr.Image(label=name) for name in ("Image", "Segmentation", "Landmarks", "Depth")
+                        gr.Image(label=name, format="png")
+                        for name in ("Image", "Segmentation", "Landmarks", "Depth")
                     ]
             run.click(generator, inputs=sliders, outputs=outputs, api_name="generate")
     return demo

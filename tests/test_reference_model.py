@@ -90,7 +90,7 @@ def test_the_space_uses_it_unless_told_otherwise(monkeypatch, validation_faces):
     face = np.asarray(Image.fromarray(face).resize((256, 256), Image.Resampling.BICUBIC))
     record = json.loads(Path(app.Analyser(app.default_model_id())(face)[3]).read_text())
     target = validation_faces.landmarks_2d[:1].numpy() * 2
-    assert nme(np.asarray(record["landmarks_68"])[None], target)[0] < 0.15
+    assert nme(np.asarray(record["faces"][0]["landmarks_68"])[None], target)[0] < 0.15
 
 
 def test_recorded_figures_match_the_card():

@@ -56,8 +56,12 @@ def test_analyse_returns_overlays_at_the_photo_size_and_json(client, tmp_path):
     overlay, parsing, depth, annotations = client.predict(handle_file(str(photo)), api_name="/analyse")
     for path in (overlay, parsing, depth):
         assert Image.open(path).size == (60, 90)
+    for path in (overlay, parsing, depth):
+        assert Image.open(path).format == "PNG"  # lossless: parsing colours are exactly the palette's
     record = json.loads(Path(annotations).read_text())
-    assert np.asarray(record["landmarks_68"]).shape == (68, 2) and record["image_size"] == [60, 90]
+    # No face is detected in noise, so the image is taken as one face crop.
+    (face,) = record["faces"]
+    assert np.asarray(face["landmarks_68"]).shape == (68, 2) and record["image_size"] == [60, 90]
     assert record["class_pixels"]["face"] == 60 * 90
 
 
@@ -83,7 +87,7 @@ def test_no_face_message(model_dir):
     app = _app_module()
     analyser = app.Analyser(str(model_dir))
     with torch.no_grad():
-        analyser.model.segmentation_head.out.bias[0] = 500.0  # everything background
+        analyser.photos.model.segmentation_head.out.bias[0] = 500.0  # everything background
     with pytest.raises(gradio.Error, match="No face found"):
         analyser(np.zeros((64, 64, 3), dtype=np.uint8))
 
@@ -154,3 +158,23 @@ def test_generate_from_a_saved_pipeline(tmp_path):
     saved = generator(1.0, 0.5, 0.0, 0.2, 0.0, 18.8, 5)
     default = _app_module().Generator()(1.0, 0.5, 0.0, 0.2, 0.0, 18.8, 5)
     assert np.array_equal(np.asarray(saved[0]), np.asarray(default[0]))  # the same pipeline, reloaded
+
+
+def test_a_group_photo_gives_every_face(tmp_path):
+    """The reference model on a real photo with three people: three faces, each with landmarks that
+    span its detected box (the box is in the landmark-box convention; points collapsed to a crop's
+    centre, as a broken model gives, span almost nothing)."""
+    pytest.importorskip("dlib", reason="face detection needs dlib-bin (the `detect` extra)")
+    from synthforge_hf.data.framing import landmark_box
+    from synthforge_hf.evaluation.detection import box_iou
+
+    photo = Path(__file__).resolve().parents[2] / "shared" / "real-faces" / "2008_001322.jpg"
+    if not photo.is_file():
+        pytest.skip("../shared/real-faces is not here")
+    app = _app_module()
+    record = json.loads(
+        Path(app.Analyser(app.default_model_id())(np.asarray(Image.open(photo)))[3]).read_text()
+    )
+    assert len(record["faces"]) == 3
+    for face in record["faces"]:
+        assert box_iou(face["box"], landmark_box(np.asarray(face["landmarks_68"])))[0, 0] > 0.5

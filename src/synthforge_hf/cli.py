@@ -443,6 +443,50 @@ def model_card_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def analyse_main(argv: list[str] | None = None) -> int:
+    """`synthforge analyse`: every face in every photo (detected, cropped as the training data framed
+    faces): a picture (landmarks, parsing, depth side by side) and a JSON per photo."""
+    parser = argparse.ArgumentParser(prog="synthforge analyse", description=analyse_main.__doc__)
+    parser.add_argument("photos", nargs="+", type=Path, help="image files")
+    parser.add_argument("--model", required=True, help="a saved SB folder or Hub id")
+    parser.add_argument("--out", required=True, type=Path, help="folder for PHOTO.png and PHOTO.json")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    stems = [photo.stem for photo in args.photos]
+    if len(set(stems)) < len(stems):
+        parser.error("two photos share a file name; their results would overwrite each other")
+
+    import io
+    import json
+
+    from PIL import Image, UnidentifiedImageError
+    from tqdm.auto import tqdm
+
+    from .analysis import PhotoAnalyser
+    from .io.safe_write import atomic_write_bytes
+
+    analyser = PhotoAnalyser.from_pretrained(args.model)
+    analyser.model.to(resolve_device(args.device))
+    args.out.mkdir(parents=True, exist_ok=True)
+    faces = 0
+    for path in tqdm(args.photos, desc="analyse", disable=args.no_progress):
+        try:
+            with Image.open(path) as image:
+                photo = image.copy()
+        except (OSError, UnidentifiedImageError) as error:
+            raise SystemExit(f"{path}: not a readable image ({error})") from None
+        result = analyser(photo)
+        faces += len(result.faces)
+        record = {"photo": str(path), **result.to_json()}
+        atomic_write_bytes(args.out / f"{path.stem}.json", json.dumps(record, indent=1).encode())
+        png = io.BytesIO()
+        Image.fromarray(result.picture(photo)).save(png, format="PNG")
+        atomic_write_bytes(args.out / f"{path.stem}.png", png.getvalue())
+    print(f"{faces} faces in {len(args.photos)} photos; wrote {args.out}")
+    return 0
+
+
 COMMANDS = {
     "generate": ("synthforge_hf.cli", "generate_main"),
     "make-dataset": ("synthforge_hf.cli", "make_dataset_main"),
@@ -454,6 +498,7 @@ COMMANDS = {
     "evaluate": ("synthforge_hf.cli", "evaluate_main"),
     "model-card": ("synthforge_hf.cli", "model_card_main"),
     "push": ("synthforge_hf.cli", "push_main"),
+    "analyse": ("synthforge_hf.cli", "analyse_main"),
 }
 
 
