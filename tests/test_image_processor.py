@@ -276,9 +276,9 @@ else:
 image = Image.open("face.png")
 segmenter = pipeline("image-segmentation", model="sb", **options)
 estimator = pipeline("depth-estimation", model="sb", **options)
-if sys.argv[1] == "remote":
-    assert type(segmenter.model).__module__.startswith("transformers_modules"), type(segmenter.model)
-    assert type(estimator.image_processor).__module__.startswith("transformers_modules")
+source = "transformers_modules" if sys.argv[1] == "remote" else "synthforge_hf"
+for component in (segmenter.model, estimator.model, segmenter.image_processor, estimator.image_processor):
+    assert type(component).__module__.startswith(source), type(component)
 label2id = {name: int(i) for i, name in segmenter.model.config.id2label.items()}
 labels = np.full((image.height, image.width), -1)
 for segment in segmenter(image):
@@ -327,7 +327,13 @@ def test_transformers_pipelines_on_a_saved_sb_in_a_fresh_process(saved_sb, route
     env = {**os.environ, "HF_MODULES_CACHE": str(root / f"modules-{route}"), "HF_HUB_OFFLINE": "1"}
     script = textwrap.dedent(PIPELINE_SCRIPT)
     result = subprocess.run(
-        [sys.executable, "-c", script, route], env=env, cwd=root, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", script, route],
+        env=env,
+        cwd=root,
+        stdin=subprocess.DEVNULL,  # transformers may ask about remote code: no terminal, no answer
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     np.testing.assert_array_equal(np.load(root / "labels.npy"), labels)  # every pixel has one label
