@@ -156,4 +156,7 @@ def test_f1_and_miou_by_hand(tmp_path):
     report = parsing_report(confusion, names, mean_over=names[1:3])
     assert report["mean_f1"] == pytest.approx(4 / 6) and "background" not in LAPA_MEAN_F1_CLASSES
     plot = save_ced_plot({"ours": np.linspace(0, 0.1, 50)}, tmp_path / "ced.png")
-    assert Image.open(plot).size == (480, 360)
+    pixels = np.asarray(Image.open(plot).convert("RGB"))
+    assert pixels.shape == (380, 520, 3)
+    curve = (pixels == (0x1F, 0x77, 0xB4)).all(-1)  # the first method's colour: its curve and legend
+    assert curve[100:330, 60:500].sum() > 200  # a curve across the plot, not only the legend

@@ -221,6 +221,9 @@ def test_label_finetuning_end_to_end(faces, tmp_path):
     )
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["samples"] == 8 and 0 < result["nme"] < 1 and 0 <= result["auc_0.08"] <= 1
+    per_image = [row["nme"] for row in result["per_image"]]
+    assert len(per_image) == 8 and np.mean(per_image) == pytest.approx(result["nme"])
+    assert (tmp_path / "eval.ced.png").stat().st_size > 0
     lf_lapa = train_lf(
         LFTrainingArguments(
             benchmark="lapa",

@@ -343,7 +343,11 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         help="300W: common, challenge, full (default); LaPa: test (default), val; CelebAMask-HQ: all",
     )
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--out", type=Path, help="write the metrics as JSON here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="write the metrics as JSON here (300W: with per-image errors and OUT.ced.png)",
+    )
     args = parser.parse_args(argv)
 
     from transformers import AutoConfig
@@ -371,11 +375,18 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
     )
     result = {"model": str(args.model), "split": args.split, **result}
-    text = json.dumps(result, indent=2)
+    per_image = result.pop("per_image", None)
     if args.out:
+        from .evaluation.metrics import save_ced_plot
+
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    print(text)
+        full = {**result, "per_image": per_image} if per_image is not None else result
+        args.out.write_text(json.dumps(full, indent=2))
+        if per_image is not None:
+            nmes = np.array([row["nme"] for row in per_image])
+            plot = save_ced_plot({Path(args.model).name: nmes}, args.out.with_suffix(".ced.png"))
+            print(f"wrote {args.out} (with per-image errors) and {plot}")
+    print(json.dumps(result, indent=2))
     return 0
 
 

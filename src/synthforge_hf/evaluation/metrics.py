@@ -84,23 +84,33 @@ def ced_auc(
 
 
 def save_ced_plot(nmes_by_method: dict[str, np.ndarray], path: str | Path, threshold: float = 0.08) -> Path:
-    """A PNG with one CED curve per method (x: NME up to ``threshold``, y: fraction of images)."""
-    width, height, margin = 480, 360, 40
+    """A PNG with one CED curve per method: x the NME from 0 to ``threshold``, y the fraction of images
+    with at most that error, ticks on both axes, each method's AUC in the legend."""
+    width, height, left, right, top, bottom = 520, 380, 56, 16, 16, 48
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
-    draw.rectangle([margin, margin // 2, width - margin // 2, height - margin], outline="black")
+    plot_w, plot_h = width - left - right, height - top - bottom
+    draw.rectangle([left, top, left + plot_w, top + plot_h], outline="black")
+    for k in range(5):  # ticks: x every threshold / 4, y every 0.25
+        x = left + plot_w * k / 4
+        y = top + plot_h * (1 - k / 4)
+        draw.line([x, top + plot_h, x, top + plot_h + 4], fill="black")
+        draw.text((x - 12, top + plot_h + 6), f"{threshold * k / 4:.3g}", fill="black")
+        draw.line([left - 4, y, left, y], fill="black")
+        draw.text((left - 34, y - 6), f"{k / 4:.2f}", fill="black")
     colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
     for k, (name, nmes) in enumerate(nmes_by_method.items()):
         auc, x, y = ced_auc(nmes, threshold)
-        px = margin + x / threshold * (width - 1.5 * margin)
-        py = height - margin - y * (height - 1.5 * margin)
+        px = left + x / threshold * plot_w
+        py = top + plot_h - y * plot_h
         draw.line(list(zip(px.tolist(), py.tolist(), strict=True)), fill=colours[k % len(colours)], width=2)
         draw.text(
-            (margin + 8, margin // 2 + 6 + 14 * k),
+            (left + 8, top + 6 + 14 * k),
             f"{name}  AUC@{threshold:g} = {auc:.3f}",
             fill=colours[k % len(colours)],
         )
-    draw.text((margin, height - margin + 8), f"NME (0 to {threshold:g})", fill="black")
+    draw.text((left + plot_w / 2 - 60, height - 20), "NME (inter-ocular)", fill="black")
+    draw.text((4, top - 12 if top > 12 else 2), "fraction of images", fill="black")
     path = Path(path)
     image.save(path)
     return path

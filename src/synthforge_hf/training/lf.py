@@ -149,7 +149,7 @@ def evaluate(
     0.08 for 300W; per-class F1 and the benchmark's mean F1 for LaPa / CelebAMask-HQ."""
     model.eval()
     task, outputs, names, mean_over = BENCHMARKS[benchmark]
-    errors, confusion = [], np.zeros((outputs, outputs), dtype=np.int64)
+    errors, paths, confusion = [], [], np.zeros((outputs, outputs), dtype=np.int64)
     device = next(model.parameters()).device
     for start in range(0, len(dataset), batch_size):
         samples = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
@@ -159,6 +159,7 @@ def evaluate(
             points = processor.post_process_landmarks(out, inputs["original_sizes"], inputs["paddings"])
             predicted = np.stack([p.cpu().numpy() for p in points]) - 0.5  # back to the readers' convention
             errors.append(metrics.nme(predicted, np.stack([s["landmarks"] for s in samples])))
+            paths += [str(s.get("path", start + k)) for k, s in enumerate(samples)]
         else:
             masks = processor.post_process_semantic_segmentation(
                 out, inputs["original_sizes"], inputs["paddings"]
@@ -182,6 +183,7 @@ def evaluate(
             "nme": float(nmes.mean()),
             "failure_rate_0.08": metrics.failure_rate(nmes, 0.08),
             "auc_0.08": auc,
+            "per_image": [{"path": p, "nme": float(e)} for p, e in zip(paths, nmes, strict=True)],
         }
     report = metrics.parsing_report(confusion, names, mean_over)
     return {"benchmark": benchmark, "samples": len(dataset), **report}
