@@ -53,3 +53,31 @@ def test_generate_with_ict_facekit(assets_dir, tmp_path):
 def test_missing_flame_folder_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit, match="flame.is.tue.mpg.de|landmark"):
         main(["generate", "--head", "flame", "--head-dir", str(tmp_path), "--out", str(tmp_path / "o")])
+
+
+def test_every_option_of_every_command_has_help(monkeypatch):
+    """Each command's parser, caught as it parses: no option without a help text."""
+    import argparse
+
+    from synthforge_hf import cli
+
+    class Parsed(Exception):
+        pass
+
+    undocumented = {}
+
+    def capture(parser, *args, **kwargs):
+        undocumented[parser.prog] = [
+            action.option_strings[0] if action.option_strings else action.dest
+            for action in parser._actions
+            if not action.help and action.dest != "help"
+        ]
+        raise Parsed
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", capture)
+    for _module, function in cli.COMMANDS.values():
+        with pytest.raises(Parsed):
+            getattr(cli, function)([])
+    assert len(undocumented) == len(cli.COMMANDS)
+    assert {prog: names for prog, names in undocumented.items() if names} == {}

@@ -12,7 +12,12 @@ import numpy as np
 
 
 def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--head", choices=("default", "flame", "ict-facekit"), default="default")
+    parser.add_argument(
+        "--head",
+        choices=("default", "flame", "ict-facekit"),
+        default="default",
+        help="the parametric head: the embedded default, FLAME or ICT-FaceKit (the last two need --head-dir)",
+    )
     parser.add_argument("--head-dir", type=Path, help="folder with the FLAME or ICT-FaceKit files")
     parser.add_argument(
         "--generator",
@@ -24,9 +29,11 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         "--generator-dir", type=Path, help="a converted Next3D component (synthforge convert-next3d)"
     )
     parser.add_argument("--pipeline", help="a saved pipeline folder or Hub id (overrides --head)")
-    parser.add_argument("--resolution", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--resolution", type=int, default=256, help="image side in pixels (square)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="base seed; sample i of a split depends only on it and i"
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="samples rendered together")
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda, ..."
     )
@@ -92,8 +99,10 @@ def resolve_device(name: str) -> str:
 def generate_main(argv: list[str] | None = None) -> int:
     """`synthforge generate`: write annotated samples and a contact sheet to a folder."""
     parser = argparse.ArgumentParser(prog="synthforge generate", description=generate_main.__doc__)
-    parser.add_argument("--num-samples", type=int, default=8)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--num-samples", type=int, default=8, help="how many samples to generate")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for the images, labels and a contact sheet"
+    )
     _add_pipeline_arguments(parser)
     parser.add_argument("--sheet-rows", type=int, default=8, help="samples shown in contact_sheet.png")
     args = parser.parse_args(argv)
@@ -144,19 +153,29 @@ def generate_main(argv: list[str] | None = None) -> int:
 def make_dataset_main(argv: list[str] | None = None) -> int:
     """`synthforge make-dataset`: generate (or resume) a sharded parquet dataset with its card."""
     parser = argparse.ArgumentParser(prog="synthforge make-dataset", description=make_dataset_main.__doc__)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--num-train", type=int, default=100_000)
-    parser.add_argument("--num-validation", type=int, default=10_000)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="dataset folder (parquet shards, card, generation.json); an existing one is resumed",
+    )
+    parser.add_argument("--num-train", type=int, default=100_000, help="samples in the train split")
+    parser.add_argument("--num-validation", type=int, default=10_000, help="samples in the validation split")
     parser.add_argument("--limit", type=int, help="cap every split at this many samples (a quick, small run)")
-    parser.add_argument("--shard-size", type=int, default=1000)
+    parser.add_argument("--shard-size", type=int, default=1000, help="samples per parquet shard")
     parser.add_argument("--shards", help="this machine's part of the global shard list, as 'a:b'")
-    parser.add_argument("--min-visible-landmarks", type=int, default=0)
+    parser.add_argument(
+        "--min-visible-landmarks",
+        type=int,
+        default=0,
+        help="reject samples with fewer visible landmarks than this",
+    )
     parser.add_argument(
         "--max-landmark-depth-error",
         type=float,
         help="metres; reject Next3D samples whose rendered surface misses the visible landmarks by more",
     )
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_pipeline_arguments(parser)
     args = parser.parse_args(argv)
     _check_pipeline_arguments(parser, args)
@@ -213,9 +232,14 @@ def import_official_main(argv: list[str] | None = None) -> int:
         prog="synthforge import-official", description=import_official_main.__doc__
     )
     parser.add_argument("source", type=Path, help="folder with images/, seg/, depth/, annotations/")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--split", default="train", choices=("train", "validation", "test"))
-    parser.add_argument("--shard-size", type=int, default=1000)
+    parser.add_argument("--out", type=Path, required=True, help="dataset folder to write")
+    parser.add_argument(
+        "--split",
+        default="train",
+        choices=("train", "validation", "test"),
+        help="the split the official files are stored as",
+    )
+    parser.add_argument("--shard-size", type=int, default=1000, help="samples per parquet shard")
     args = parser.parse_args(argv)
 
     from .data.official import import_official_release
@@ -228,11 +252,11 @@ def import_official_main(argv: list[str] | None = None) -> int:
 def push_dataset_main(argv: list[str] | None = None) -> int:
     """`synthforge push-dataset`: upload a generated dataset (shards + card) to the Hub, changes only."""
     parser = argparse.ArgumentParser(prog="synthforge push-dataset", description=push_dataset_main.__doc__)
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("repo_id")
-    parser.add_argument("--private", action="store_true")
-    parser.add_argument("--revision")
-    parser.add_argument("--message", default="Upload SynthForge dataset")
+    parser.add_argument("folder", type=Path, help="the dataset folder (from make-dataset)")
+    parser.add_argument("repo_id", help="the Hub dataset repo, user/name")
+    parser.add_argument("--private", action="store_true", help="create the repo as private")
+    parser.add_argument("--revision", help="branch or tag to push to")
+    parser.add_argument("--message", default="Upload SynthForge dataset", help="commit message")
     args = parser.parse_args(argv)
 
     from .hub.publish import push_dataset
@@ -260,7 +284,9 @@ def convert_next3d_main(argv: list[str] | None = None) -> int:
         prog="synthforge convert-next3d", description=convert_next3d_main.__doc__
     )
     parser.add_argument("checkpoint", type=Path, help="the official Next3D FFHQ-512 .pkl")
-    parser.add_argument("out", type=Path)
+    parser.add_argument(
+        "out", type=Path, help="folder for the converted generator (or, with --flame-dir, a whole pipeline)"
+    )
     parser.add_argument(
         "--flame-dir",
         type=Path,
@@ -271,10 +297,21 @@ def convert_next3d_main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fit-alignment", type=int, default=0, metavar="N", help="fit the alignment on N generated samples"
     )
-    parser.add_argument("--alignment-iterations", type=int, default=30)
-    parser.add_argument("--network", default="G_ema")
+    parser.add_argument(
+        "--alignment-iterations", type=int, default=30, help="optimiser iterations of the alignment fit"
+    )
+    parser.add_argument(
+        "--network",
+        default="G_ema",
+        help="which network of the checkpoint to convert (G_ema, as the official code renders with)",
+    )
     parser.add_argument("--depth-resolution", type=int, default=128, help="size of the separate depth pass")
-    parser.add_argument("--blend", choices=("front", "all"), default="front")
+    parser.add_argument(
+        "--blend",
+        choices=("front", "all"),
+        default="front",
+        help="where the neural texture goes: the front tri-plane only (the released code) or all three",
+    )
     parser.add_argument(
         "--device", default="auto", help="where the alignment samples are generated (auto: CUDA when present)"
     )
@@ -336,13 +373,18 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     """`synthforge evaluate`: benchmark metrics of an SB (300W landmarks) or an LF model."""
     parser = argparse.ArgumentParser(prog="synthforge evaluate", description=evaluate_main.__doc__)
     parser.add_argument("--model", required=True, help="a saved SB or LF model folder (or Hub id)")
-    parser.add_argument("--benchmark", required=True, choices=("300w", "lapa", "celebamask-hq"))
+    parser.add_argument(
+        "--benchmark",
+        required=True,
+        choices=("300w", "lapa", "celebamask-hq"),
+        help="which benchmark's readers, splits and metrics",
+    )
     parser.add_argument("--data", required=True, help="the benchmark's folder")
     parser.add_argument(
         "--split",
         help="300W: common, challenge, full (default); LaPa: test (default), val; CelebAMask-HQ: all",
     )
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
     parser.add_argument(
         "--out",
         type=Path,
@@ -399,9 +441,9 @@ def push_main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--eval", action="append", default=[], help="MODEL_FOLDER=eval.json from synthforge evaluate"
     )
-    parser.add_argument("--private", action="store_true")
-    parser.add_argument("--revision")
-    parser.add_argument("--message", default="Upload with synthforge-hf")
+    parser.add_argument("--private", action="store_true", help="create the repos as private")
+    parser.add_argument("--revision", help="branch or tag to push to")
+    parser.add_argument("--message", default="Upload with synthforge-hf", help="commit message")
     parser.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
     args = parser.parse_args(argv)
 
@@ -431,8 +473,8 @@ def push_main(argv: list[str] | None = None) -> int:
 def model_card_main(argv: list[str] | None = None) -> int:
     """`synthforge model-card`: write a model folder's README.md, model-index from evaluation runs."""
     parser = argparse.ArgumentParser(prog="synthforge model-card", description=model_card_main.__doc__)
-    parser.add_argument("model", type=Path)
-    parser.add_argument("--repo-id", required=True)
+    parser.add_argument("model", type=Path, help="the saved SB or LF model folder; its README.md is written")
+    parser.add_argument("--repo-id", required=True, help="the Hub repo the card names, user/name")
     parser.add_argument("--dataset", help="the training dataset's repo id")
     parser.add_argument(
         "--eval", action="append", default=[], type=Path, help="eval.json from synthforge evaluate"
@@ -462,7 +504,7 @@ def analyse_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="a saved SB folder or Hub id")
     parser.add_argument("--out", required=True, type=Path, help="folder for PHOTO.png and PHOTO.json")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     stems = [photo.stem for photo in args.photos]
     if len(set(stems)) < len(stems):
