@@ -121,10 +121,11 @@ def write_300w_folder(root: Path, framing, size: int) -> Path:
 def label_finetuning(model_dir: str, framing, size: int, work: Path, steps: int) -> dict:
     """Stage II in miniature: an LF keypoint head trained on the 18 training faces (dlib's 300W-style
     points), against the SB alone, on the 25 test faces, through `train_lf` and `evaluate`."""
+    from synthforge_hf.evaluation.benchmarks import evaluate
     from synthforge_hf.evaluation.readers import Face300W
     from synthforge_hf.models.synthforge import SynthForgeImageProcessor
     from synthforge_hf.models.synthforge_lf import SynthForgeLabelFinetuneModel
-    from synthforge_hf.training.lf import LFTrainingArguments, evaluate, train_lf
+    from synthforge_hf.training.lf import LFTrainingArguments, train_lf
 
     folder = write_300w_folder(work / "300W", framing, size)
     lf_dir = train_lf(

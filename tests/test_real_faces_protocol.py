@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from synthforge_hf.data.framing import Framing
+from synthforge_hf.evaluation.benchmarks import evaluate
 from synthforge_hf.evaluation.metrics import nme
 from synthforge_hf.evaluation.readers import Face300W
 from synthforge_hf.models.synthforge import (
@@ -14,7 +15,6 @@ from synthforge_hf.models.synthforge import (
     SynthForgeForFaceAnalysis,
     SynthForgeImageProcessor,
 )
-from synthforge_hf.training.lf import evaluate
 
 from .benchmark_modules import load_real_faces_benchmark
 

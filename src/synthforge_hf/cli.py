@@ -394,9 +394,9 @@ def evaluate_main(argv: list[str] | None = None) -> int:
 
     from transformers import AutoConfig
 
+    from .evaluation.benchmarks import DEFAULT_SPLITS, evaluate, open_benchmark
     from .models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
     from .models.synthforge_lf import SynthForgeLabelFinetuneModel
-    from .training.lf import DEFAULT_SPLITS, evaluate, open_benchmark
 
     args.split = args.split or DEFAULT_SPLITS[args.benchmark]
     config = AutoConfig.from_pretrained(args.model)
