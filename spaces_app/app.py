@@ -60,10 +60,7 @@ class Analyser:
         path = os.path.join(tempfile.mkdtemp(), "synthforge_analysis.json")
         with open(path, "w") as handle:
             json.dump(record, handle)
-        width = rgb.shape[1]
-        picture = result.picture(rgb)
-        overlay, parsing, depth = (picture[:, k * width : (k + 1) * width] for k in range(3))
-        return overlay, parsing, depth, path  # served as PNG (format='png'): exact label colours
+        return (*result.panels(rgb), path)  # served as PNG (format="png"): exact label colours
 
 
 class Generator:

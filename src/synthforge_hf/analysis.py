@@ -59,15 +59,17 @@ class PhotoResult:
             },
         }
 
-    def picture(self, photo: Image.Image | np.ndarray) -> np.ndarray:
-        """Landmarks on the photo, parsing and depth side by side: (H, 3W, 3) uint8."""
-        rgb = Image.fromarray(as_rgb8(photo))
-        radius = max(1.5, max(rgb.size) / 250)
-        overlay = rgb
+    def panels(self, photo: Image.Image | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Landmarks on the photo, coloured parsing and depth: three (H, W, 3) uint8 pictures."""
+        overlay = Image.fromarray(as_rgb8(photo))
+        radius = max(1.5, max(overlay.size) / 250)
         for face in self.faces:
             overlay = draw_landmarks(overlay, face.landmarks, radius=radius)
-        panels = [np.asarray(overlay), colorize_segmentation(self.parsing), colorize_depth(self.depth)]
-        return np.concatenate(panels, axis=1)
+        return np.asarray(overlay), colorize_segmentation(self.parsing), colorize_depth(self.depth)
+
+    def picture(self, photo: Image.Image | np.ndarray) -> np.ndarray:
+        """The three `panels` side by side: (H, 3W, 3) uint8."""
+        return np.concatenate(self.panels(photo), axis=1)
 
 
 def whole_image_box(height: int, width: int, framing: dict) -> tuple[float, float, float, float]:
@@ -127,10 +129,10 @@ class PhotoAnalyser:
         parsing = np.zeros((height, width), dtype=np.uint8)
         depth = np.zeros((height, width), dtype=np.float32)
         faces = []
+        device = next(self.model.parameters()).device
         for start in range(0, len(boxes), self.batch_size):
             chunk = boxes[start : start + self.batch_size]
             inputs = self.processor(rgb, boxes=[chunk])
-            device = next(self.model.parameters()).device
             out = self.model(inputs["pixel_values"].to(device))
             sizes, affines = inputs["original_sizes"], inputs["affines"]
             points = self.processor.post_process_landmarks(out, affines=affines)

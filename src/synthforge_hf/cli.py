@@ -517,6 +517,7 @@ def analyse_main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     from .analysis import PhotoAnalyser
+    from .io.images import as_rgb8
     from .io.safe_write import atomic_write_bytes
 
     analyser = PhotoAnalyser.from_pretrained(args.model)
@@ -526,7 +527,7 @@ def analyse_main(argv: list[str] | None = None) -> int:
     for path in tqdm(args.photos, desc="analyse", disable=args.no_progress):
         try:
             with Image.open(path) as image:
-                photo = image.copy()
+                photo = as_rgb8(image)
         except (OSError, UnidentifiedImageError) as error:
             raise SystemExit(f"{path}: not a readable image ({error})") from None
         result = analyser(photo)
