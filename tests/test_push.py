@@ -21,6 +21,7 @@ from huggingface_hub.hf_api import RepoFile
 
 from synthforge_hf.errors import FolderError
 from synthforge_hf.hub.push import push_folder
+from synthforge_hf.hub.space import space_requirements
 
 
 class RecordingHub(HfApi):
@@ -194,10 +195,13 @@ def test_publish_everything_with_cards_and_backbone_reference(pipe, tmp_path, hu
     space_files = set(hub.repos["me/synthforge-space"])
     assert {"README.md", "app.py", "requirements.txt", "packages.txt"} <= space_files
     model_files = {f"model/{p.name}" for p in (space / "model").iterdir()}  # the default model goes along
+    package_files = {f for f in space_files if f.startswith("synthforge_hf/")}  # the package, beside app.py
+    assert {"synthforge_hf/__init__.py", "synthforge_hf/hub/templates/model_card.md"} <= package_files
     assert (
         {"model/config.json", "model/model.safetensors"}
         <= model_files
         == space_files
+        - package_files
         - {
             "README.md",
             "app.py",
@@ -205,6 +209,7 @@ def test_publish_everything_with_cards_and_backbone_reference(pipe, tmp_path, hu
             "packages.txt",
         }
     )
+    assert hub.repos["me/synthforge-space"]["requirements.txt"].decode() == space_requirements()
     assert hub.repos["me/synthforge-space"]["packages.txt"].decode().split() == ["libusb-1.0-0"]
     with pytest.raises(ValueError, match="FOLDER:user/name"):
         Target.parse("just-a-folder")

@@ -1,4 +1,5 @@
-"""Label conventions shared by the generator, the dataset and the models.
+"""Label conventions shared by the generator, the dataset and the models, and the names of the files a
+trained model's folder holds beside its weights.
 
 Segmentation follows the official SynthForge label set (19 face classes + background). We store
 class ids with ``0 = background`` (the usual convention for mask images); the official training
@@ -117,3 +118,6 @@ OUTER_EYE_CORNERS = (36, 45)
 # Where every head model puts the midpoint of its outer eye corners (metres, head frame): the value
 # on FLAME's mean head, so that cameras framed for FLAME (and Next3D) frame any head the same way.
 HEAD_FRAME_EYE_MIDPOINT = (0.0, 0.0241, 0.0413)
+
+# What `synthforge train-sb` / `train-lf` record in the output folder (read back by the model card).
+TRAINING_ARGUMENTS_FILE = "training_args.json"

@@ -10,6 +10,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers import AutoConfig
 
+from ..constants import TRAINING_ARGUMENTS_FILE
 from ..data.generate import CONFIG_FILE
 from ..models import synthforge as _sb  # noqa: F401  (registers the SB's Auto classes)
 from ..models import synthforge_lf as _lf  # noqa: F401  (registers the LF's)
@@ -37,7 +38,6 @@ RESTRICTED_TEXT = (
     "research use)."
 )
 UNKNOWN_DATA = "unknown-training-data"
-TRAINING_ARGUMENTS = "training_args.json"  # what `synthforge train-sb` records beside the weights
 BENCHMARK_LABELS = "benchmark-labels"
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
@@ -94,7 +94,7 @@ def training_license(model_dir: Path, is_lf: bool, training_data: str | None) ->
     if training_data == "default-head":
         return HEAD_LICENSES["default"]
     try:
-        data = json.loads((model_dir / TRAINING_ARGUMENTS).read_text())["data"]
+        data = json.loads((model_dir / TRAINING_ARGUMENTS_FILE).read_text())["data"]
         return samples_license(json.loads((Path(data) / CONFIG_FILE).read_text())["pipeline"])
     except (OSError, KeyError, TypeError, ValueError):
         return "other", UNKNOWN_DATA

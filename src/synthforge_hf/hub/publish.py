@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .push import (
     files_to_upload,
     push_folder,
 )
+from .space import STAGED_SPACE_PATTERNS, stage_space
 
 
 @dataclass
@@ -71,7 +73,11 @@ def publish(
             target.folder, target.repo_id, "model", MODEL_PATTERNS, **common
         )
     if space is not None:
-        results[space.repo_id] = push_folder(space.folder, space.repo_id, "space", SPACE_PATTERNS, **common)
+        with tempfile.TemporaryDirectory(prefix="synthforge-space-") as staging:
+            stage_space(space.folder, staging)
+            results[space.repo_id] = push_folder(
+                staging, space.repo_id, "space", STAGED_SPACE_PATTERNS, **common
+            )
     return results
 
 

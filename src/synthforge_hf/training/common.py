@@ -27,11 +27,12 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
+from ..constants import TRAINING_ARGUMENTS_FILE
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 TRAINER_STATE = "trainer_state.json"
-ARGUMENTS_FILE = "training_args.json"
 HISTORY_FILE = "train_history.jsonl"
 # Options that may change between a run and its resumption (they do not change the result).
 FREE_TO_CHANGE = frozenset({"num_workers", "log_steps", "report_to", "save_steps"})
@@ -202,7 +203,7 @@ def resume(accelerator: Accelerator, output_dir: Path) -> int:
 def check_arguments(args: TrainingArguments, output_dir: Path, is_main_process: bool) -> None:
     """Record the run's arguments; refuse to resume a run in ``output_dir`` made with other ones."""
     current = {k: v for k, v in dataclasses.asdict(args).items() if k not in FREE_TO_CHANGE}
-    path = output_dir / ARGUMENTS_FILE
+    path = output_dir / TRAINING_ARGUMENTS_FILE
     if path.exists():
         recorded = json.loads(path.read_text())
         changed = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
