@@ -31,10 +31,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from synthforge_hf.head.flame import load_flame_from_dir  # noqa: E402
 from synthforge_hf.io.obj import read_obj  # noqa: E402
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline  # noqa: E402
-from synthforge_hf.rendering.annotator import FaceAnnotator  # noqa: E402
 from synthforge_hf.rendering.cameras import Cameras  # noqa: E402
 from tests.next3d_files import TINY, flame_folder, random_next3d  # noqa: E402
 
@@ -46,7 +44,7 @@ def build_pipeline(config: str, flame_dir: Path | None, device: str) -> SynthFor
     if flame_dir is None:
         flame_dir = flame_folder(Path(tempfile.mkdtemp()) / "flame", template, ASSETS)
     generator = random_next3d(template, flame_dir / "uv_face_eye_mask.png", TINY if config == "tiny" else {})
-    pipe = SynthForgePipeline(load_flame_from_dir(flame_dir), generator, FaceAnnotator())
+    pipe = SynthForgePipeline.from_assets("flame", generator, head_dir=flame_dir)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(torch.device(device))
 

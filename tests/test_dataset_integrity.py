@@ -20,10 +20,8 @@ from synthforge_hf.data.generate import CONFIG_FILE, generate_dataset, split_cou
 from synthforge_hf.data.pipeline_hash import pipeline_fingerprint
 from synthforge_hf.errors import FolderError
 from synthforge_hf.generators.mesh import MeshFaceGenerator
-from synthforge_hf.head.default_head import build_default_head
 from synthforge_hf.hub.dataset_card import write_dataset_card
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
-from synthforge_hf.rendering.annotator import FaceAnnotator
 
 RESOLUTION = 24
 SIZES = {"train": 4, "validation": 2}
@@ -66,9 +64,7 @@ def _other_weights() -> SynthForgePipeline:
 
 
 def _other_config() -> SynthForgePipeline:
-    return SynthForgePipeline(
-        build_default_head(), MeshFaceGenerator(skin_texture_strength=0.2), FaceAnnotator()
-    )
+    return SynthForgePipeline.from_assets(generator=MeshFaceGenerator(skin_texture_strength=0.2))
 
 
 def test_fingerprint_is_stable_and_names_the_changed_part(pipe):

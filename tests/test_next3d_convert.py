@@ -12,9 +12,10 @@ from safetensors.torch import load_file
 
 from synthforge_hf.cli import main
 from synthforge_hf.errors import MalformedAssetError, MissingAssetError
-from synthforge_hf.generators.next3d.convert import convert_next3d, load_next3d_checkpoint, read_uv_face_mask
+from synthforge_hf.generators.next3d.convert import load_next3d_checkpoint, read_uv_face_mask
 from synthforge_hf.generators.next3d.generator import Next3DFaceGenerator
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+from synthforge_hf.pipelines.synthforge.next3d_conversion import convert_next3d
 
 from .next3d_files import flame_folder, random_next3d, write_official_next3d
 

@@ -17,9 +17,7 @@ from synthforge_hf.generators.next3d.texture import (
     rasterize_orthographic,
 )
 from synthforge_hf.generators.next3d.triplane import TriPlaneGenerator
-from synthforge_hf.head.flame import load_flame_from_dir
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
-from synthforge_hf.rendering.annotator import FaceAnnotator
 from synthforge_hf.rendering.cameras import ORTH_SCALE, ORTH_SHIFT, Cameras
 
 from .next3d_files import flame_folder, random_next3d
@@ -39,12 +37,16 @@ def flame_dir(tmp_path_factory, flame_template, assets_dir):
     return flame_folder(tmp_path_factory.mktemp("flame"), flame_template, assets_dir)
 
 
-@pytest.fixture(scope="module")
-def pipe(flame_dir, flame_template):
+def _next3d_pipeline(flame_dir, flame_template) -> SynthForgePipeline:
     generator = random_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
-    pipe = SynthForgePipeline(load_flame_from_dir(flame_dir), generator, FaceAnnotator())
+    pipe = SynthForgePipeline.from_assets("flame", generator, head_dir=flame_dir)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@pytest.fixture(scope="module")
+def pipe(flame_dir, flame_template, torch_device):
+    return _next3d_pipeline(flame_dir, flame_template).to(torch_device)
 
 
 def _template_vertices(template) -> torch.Tensor:
@@ -160,11 +162,11 @@ def test_mouth_box_by_hand():
     assert mouth_boxes(landmarks, 64) == [(34, 48, 24, 38)]
 
 
-def test_texture_reaches_only_the_front_plane(pipe, flame_template):
+def test_texture_reaches_only_the_front_plane(pipe, flame_template, torch_device):
     generator = pipe.face_generator.next3d
     head = pipe.head_model(batch_size=1)
     v = torch.cat([head.vertices, head.landmarks_3d], 1)
-    ws = generator.mapping(torch.randn(1, 16), torch.zeros(1, 25))
+    ws = generator.mapping(torch.randn(1, 16, device=torch_device), torch.zeros(1, 25, device=torch_device))
     mask = pipe.face_generator.uv_face_mask
     static = generator.backbone.synthesis(ws[:, :8]).reshape(1, 3, 32, 32, 32)
     with torch.no_grad():
@@ -197,12 +199,12 @@ def test_generation_is_seeded_per_sample_and_batch_independent(pipe):
     assert torch.equal(changed.segmentation, first.segmentation)  # on the same mesh: the same labels
 
 
-def test_saved_pipeline_reloads_and_regenerates(pipe, tmp_path):
+def test_saved_pipeline_reloads_and_regenerates(pipe, tmp_path, torch_device):
     pipe.face_generator.set_alignment(torch.eye(3) * 1.01, torch.tensor([0.0, 0.01, 0.0]), (2.0, 1.0))
     try:
         out = pipe(seeds=[5], resolution=32, output_type="pt")
         pipe.save_pretrained(tmp_path / "pipe")
-        loaded = SynthForgePipeline.from_pretrained(tmp_path / "pipe")
+        loaded = SynthForgePipeline.from_pretrained(tmp_path / "pipe").to(torch_device)
         loaded.set_progress_bar_config(disable=True)
         assert isinstance(loaded.face_generator, Next3DFaceGenerator)
         assert loaded.face_generator.alignment_loss.tolist() == [2.0, 1.0]
@@ -226,10 +228,8 @@ def test_the_alignment_moves_the_annotations_not_the_image(pipe):
 
 
 def test_a_head_without_flame_topology_is_refused(flame_dir, flame_template):
-    from synthforge_hf.head.default_head import build_default_head
-
     generator = random_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
-    pipe = SynthForgePipeline(build_default_head(), generator, FaceAnnotator())
+    pipe = SynthForgePipeline.from_assets("default", generator)
     with pytest.raises(ValueError, match="FLAME"):
         pipe(seeds=[0], resolution=16)
 
@@ -302,15 +302,35 @@ def test_the_space_generates_with_a_converted_next3d_pipeline(pipe, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(panels, again, strict=True))
 
 
-def test_compiled_networks_give_the_same_image_and_state_dict(flame_dir, flame_template):
-    generator = random_next3d(flame_template, flame_dir / "uv_face_eye_mask.png")
-    vertices = _template_vertices(flame_template)
+def test_compiled_networks_give_the_same_image_and_state_dict(flame_dir, flame_template, torch_device):
+    generator = random_next3d(flame_template, flame_dir / "uv_face_eye_mask.png").to(torch_device)
+    vertices = _template_vertices(flame_template).to(torch_device)
     flame = torch.cat([vertices, vertices[:, :68]], dim=1)
-    cameras = Cameras.orbit(torch.zeros(1), torch.zeros(1), torch.full((1,), 18.0))
-    z = torch.randn(1, 16)
+    cameras = Cameras.orbit(torch.zeros(1), torch.zeros(1), torch.full((1,), 18.0)).to(torch_device)
+    z = torch.randn(1, 16, device=torch_device)
     keys = list(generator.state_dict())
     with torch.no_grad():
         plain = generator.synthesize(z, cameras, flame).image
         generator.compile_networks(backend="eager")  # TorchDynamo graph capture; inductor is slow on CPU
         compiled = generator.synthesize(z, cameras, flame).image
     assert torch.equal(plain, compiled) and list(generator.state_dict()) == keys
+
+
+@pytest.mark.parametrize("device_given", [True, pytest.param(False, marks=pytest.mark.gpu)])
+def test_model_cpu_offload_moves_next3d_in_and_out(flame_dir, flame_template, torch_device, device_given):
+    """Offload hooks the component with parameters (Next3D): it runs where the pipeline executes and
+    is back on the CPU after the call, while the FLAME head, whose buffers the annotator and Next3D
+    read, stays there; the samples do not change. Without a device diffusers picks the accelerator."""
+    pipe = _next3d_pipeline(flame_dir, flame_template)
+    device = torch.device(torch_device if device_given else "cuda")
+    expected = pipe.to(device)(seeds=[2, 6], resolution=32, output_type="pt")
+    pipe.enable_model_cpu_offload(**({"device": torch_device} if device_given else {}))
+    assert hasattr(pipe.face_generator, "_hf_hook") and not hasattr(pipe.head_model, "_hf_hook")
+    ran_on = []
+    pipe.face_generator.register_forward_hook(lambda module, *_: ran_on.append(module.device.type))
+    out = pipe(seeds=[2, 6], resolution=32, output_type="pt")
+    assert ran_on == [device.type] and pipe._execution_device.type == device.type
+    assert pipe.face_generator.device.type == "cpu" and pipe.head_model.device.type == device.type
+    torch.testing.assert_close(out.images, expected.images)
+    for key in ("segmentation", "landmarks_2d", "depth"):
+        assert torch.equal(getattr(out, key), getattr(expected, key)), key

@@ -1,4 +1,5 @@
-"""End-to-end behaviour of SynthForgePipeline on the embedded default head (CPU, small sizes)."""
+"""End-to-end behaviour of SynthForgePipeline on the embedded default head (small sizes, on the
+tests' device)."""
 
 import math
 import subprocess
@@ -9,8 +10,11 @@ import pytest
 import torch
 
 from synthforge_hf.constants import CLASS_ID, LANDMARK_FLIP_PERMUTATION, SEGMENTATION_FLIP_PERMUTATION
+from synthforge_hf.data.pipeline_hash import pipeline_fingerprint
+from synthforge_hf.generators.mesh import MeshFaceGenerator
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 from synthforge_hf.pipelines.synthforge.pipeline_synthforge import relative_face_yaw
+from synthforge_hf.rendering.annotator import FaceAnnotator
 from synthforge_hf.rendering.cameras import Cameras
 
 RES = 96
@@ -18,8 +22,8 @@ NOT_FACE = {CLASS_ID[n] for n in ("background", "neck", "neck_back", "scalp", "l
 
 
 @pytest.fixture(scope="module")
-def pipe():
-    pipeline = SynthForgePipeline.from_default_head()
+def pipe(torch_device):
+    pipeline = SynthForgePipeline.from_default_head().to(torch_device)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
 
@@ -130,10 +134,10 @@ def test_relative_face_yaw_for_camera_and_head_rotation():
     assert yaw[1].item() == pytest.approx(0.2, abs=1e-5)
 
 
-def test_save_and_reload_gives_identical_outputs(pipe, tmp_path):
+def test_save_and_reload_gives_identical_outputs(pipe, tmp_path, torch_device):
     pipe.save_pretrained(tmp_path / "pipe")
     assert (tmp_path / "pipe" / "head_model" / "diffusion_pytorch_model.safetensors").is_file()
-    loaded = SynthForgePipeline.from_pretrained(tmp_path / "pipe")
+    loaded = SynthForgePipeline.from_pretrained(tmp_path / "pipe").to(torch_device)
     loaded.set_progress_bar_config(disable=True)
     a = pipe(seeds=[3, 4], resolution=48, output_type="np")
     b = loaded(seeds=[3, 4], resolution=48, output_type="np")
@@ -142,18 +146,18 @@ def test_save_and_reload_gives_identical_outputs(pipe, tmp_path):
     assert loaded.sampling_ranges == pipe.sampling_ranges
 
 
-def test_a_saved_pipeline_loads_in_a_fresh_process(pipe, tmp_path):
+def test_a_saved_pipeline_loads_in_a_fresh_process(pipe, tmp_path, torch_device):
     """What a user does: `from_pretrained` in a new interpreter, nothing imported beforehand."""
     pipe.save_pretrained(tmp_path / "pipe")
     expected = pipe(seeds=[5], resolution=40, output_type="np").landmarks_2d
     script = (
         "import sys, numpy as np\n"
         "from synthforge_hf import SynthForgePipeline\n"
-        "pipe = SynthForgePipeline.from_pretrained(sys.argv[1])\n"
+        "pipe = SynthForgePipeline.from_pretrained(sys.argv[1]).to(sys.argv[3])\n"
         "np.save(sys.argv[2], pipe(seeds=[5], resolution=40, output_type='np').landmarks_2d)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "pipe"), str(tmp_path / "points.npy")],
+        [sys.executable, "-c", script, str(tmp_path / "pipe"), str(tmp_path / "points.npy"), torch_device],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -206,3 +210,102 @@ def test_custom_sampling_ranges_round_trip(tmp_path):
     assert np.abs(out.parameters["yaw"]).max() <= 0.1
     assert out.parameters["fov"].min() >= 20.0 and out.parameters["fov"].max() <= 21.0
     assert math.isclose(pipe.sampling_ranges.pitch, 0.8)
+
+
+def test_from_assets_builds_named_components_and_takes_given_ones(pipe, tmp_path):
+    assert pipeline_fingerprint(SynthForgePipeline.from_assets()) == pipeline_fingerprint(pipe)
+    head, generator = pipe.head_model, MeshFaceGenerator(skin_texture_strength=0.2)
+    annotator = FaceAnnotator(rasterizer="open3d")
+    built = SynthForgePipeline.from_assets(head, generator, annotator, yaw=0.2)
+    assert built.head_model is head and built.face_generator is generator and built.annotator is annotator
+    assert built.sampling_ranges.yaw == 0.2
+    generator.save_pretrained(tmp_path / "mesh")
+    SynthForgePipeline.from_assets(head, generator).save_pretrained(tmp_path / "pipeline")
+    for folder in ("mesh", "pipeline"):  # a component folder, or a pipeline's face_generator/
+        loaded = SynthForgePipeline.from_assets(head, "mesh", generator_dir=tmp_path / folder)
+        assert loaded.face_generator.config.skin_texture_strength == 0.2, folder
+
+
+def test_from_assets_names_what_is_missing_or_unknown(pipe, tmp_path):
+    head = pipe.head_model
+    for kwargs, message in (
+        ({"head": "flame"}, "head 'flame' needs head_dir"),
+        ({"head": "smpl"}, "unknown head 'smpl'"),
+        ({"head": "default", "head_dir": tmp_path}, "head_dir is read only"),
+        ({"head": head, "head_dir": tmp_path}, "head_dir is read only"),
+        ({"head": head, "generator": "next3d"}, "generator 'next3d' needs generator_dir"),
+        ({"head": head, "generator": "gan"}, "unknown generator 'gan'"),
+        (
+            {"head": head, "generator": MeshFaceGenerator(), "generator_dir": tmp_path},
+            "generator_dir is read",
+        ),
+    ):
+        with pytest.raises(ValueError, match=message):
+            SynthForgePipeline.from_assets(**kwargs)
+
+
+def _record_calls(pipe, order: list[str]) -> list:
+    """Forward pre-hooks that append each component's name to ``order`` when it runs."""
+    modules = {name: c for name, c in pipe.components.items() if isinstance(c, torch.nn.Module)}
+    return [
+        module.register_forward_pre_hook(lambda *_, name=name: order.append(name))
+        for name, module in modules.items()
+    ]
+
+
+def test_the_offload_sequence_is_the_order_the_call_runs_the_components(pipe):
+    """Model offload loads each component as its forward starts and offloads the one before: the
+    sequence must be the order in which `__call__` runs them (here in each of two batches)."""
+    order = []
+    handles = _record_calls(pipe, order)
+    try:
+        pipe(seeds=[0, 1], resolution=16, batch_size=1, output_type="np")
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert order == SynthForgePipeline.model_cpu_offload_seq.split("->") * 2
+
+
+@pytest.mark.parametrize("device_given", [True, pytest.param(False, marks=pytest.mark.gpu)])
+def test_model_cpu_offload_gives_the_same_samples(torch_device, device_given):
+    """The default pipeline's components hold only buffers: offload keeps them where the pipeline
+    executes (accelerate's hook cannot place a module without parameters). Without a device diffusers
+    picks the accelerator."""
+    pipe = SynthForgePipeline.from_default_head()
+    pipe.set_progress_bar_config(disable=True)
+    device = torch.device(torch_device if device_given else "cuda")
+    expected = pipe.to(device)(seeds=[4, 9], resolution=32, output_type="np")
+    pipe.enable_model_cpu_offload(**({"device": torch_device} if device_given else {}))
+    out = pipe(seeds=[4, 9], resolution=32, output_type="np")
+    assert pipe._execution_device.type == device.type
+    assert {pipe.head_model.device.type, pipe.annotator.device.type, pipe.face_generator.device.type} == {
+        device.type
+    }
+    for key in ("images", "segmentation", "landmarks_2d", "depth"):
+        np.testing.assert_array_equal(getattr(out, key), getattr(expected, key), err_msg=key)
+
+
+def test_components_compute_in_the_pipeline_dtype_on_its_device(torch_device):
+    """Moved to float64, the posed head and the annotations come in float64 on the pipeline's device: no
+    tensor on the way was made with a fixed dtype, or on the CPU (mixing either raises or shows here).
+    The outputs are float32 on the CPU, as documented."""
+    pipe = SynthForgePipeline.from_default_head().to(torch_device, torch.float64)
+    pipe.set_progress_bar_config(disable=True)
+    seen = {}
+    for name in ("head_model", "annotator"):
+        getattr(pipe, name).register_forward_hook(lambda _, __, out, name=name: seen.setdefault(name, out))
+    out = pipe(seeds=[3], resolution=32, output_type="pt")
+    assert pipe.dtype == torch.float64 and pipe._execution_device.type == torch.device(torch_device).type
+    head, labels = seen["head_model"], seen["annotator"]
+    for name, tensor in {
+        "vertices": head.vertices,
+        "landmarks_3d (head)": head.landmarks_3d,
+        "depth": labels.depth,
+        "landmarks_2d": labels.landmarks_2d,
+        "landmarks_3d": labels.landmarks_3d,
+    }.items():
+        assert tensor.dtype == torch.float64, name
+        assert tensor.device.type == torch.device(torch_device).type, name
+    assert labels.segmentation.device.type == torch.device(torch_device).type
+    assert out.images.dtype == out.depth.dtype == torch.float32 and out.depth.device.type == "cpu"
+    assert (out.segmentation > 0).any()

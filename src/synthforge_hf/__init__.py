@@ -23,7 +23,7 @@ _EXPORTS = {
     "FaceGenerator": "synthforge_hf.generators.base",
     "MeshFaceGenerator": "synthforge_hf.generators.mesh",
     "Next3DFaceGenerator": "synthforge_hf.generators.next3d.generator",
-    "convert_next3d": "synthforge_hf.generators.next3d.convert",
+    "convert_next3d": "synthforge_hf.pipelines.synthforge.next3d_conversion",
     "SynthForgePipeline": "synthforge_hf.pipelines.synthforge",
     "SynthForgePipelineOutput": "synthforge_hf.pipelines.synthforge",
     "SamplingRanges": "synthforge_hf.pipelines.synthforge",

@@ -59,31 +59,10 @@ def _load_pipeline(args: argparse.Namespace):
 
     if args.pipeline:
         pipe = SynthForgePipeline.from_pretrained(args.pipeline)
-    elif args.head == "default":
-        pipe = SynthForgePipeline.from_default_head()
-    elif args.head == "flame" and args.generator == "next3d":
-        from .generators.next3d.generator import Next3DFaceGenerator
-        from .head.flame import load_flame_from_dir
-        from .rendering.annotator import FaceAnnotator
-
-        folder = args.generator_dir
-        folder = folder / "face_generator" if (folder / "face_generator").is_dir() else folder
-        generator = Next3DFaceGenerator.from_pretrained(folder)
-        pipe = SynthForgePipeline(load_flame_from_dir(args.head_dir), generator, FaceAnnotator())
-    elif args.head == "flame":
-        from .generators.mesh import MeshFaceGenerator
-        from .head.flame import load_flame_from_dir
-        from .rendering.annotator import FaceAnnotator
-
-        pipe = SynthForgePipeline(load_flame_from_dir(args.head_dir), MeshFaceGenerator(), FaceAnnotator())
-    elif args.head == "ict-facekit":
-        from .generators.mesh import MeshFaceGenerator
-        from .head.ict_facekit import load_ict_facekit
-        from .rendering.annotator import FaceAnnotator
-
-        pipe = SynthForgePipeline(load_ict_facekit(args.head_dir), MeshFaceGenerator(), FaceAnnotator())
     else:
-        raise SystemExit(f"unknown head {args.head!r}")
+        pipe = SynthForgePipeline.from_assets(
+            args.head, args.generator, head_dir=args.head_dir, generator_dir=args.generator_dir
+        )
     return pipe.to(torch.device(resolve_device(args.device)))
 
 
@@ -319,7 +298,7 @@ def convert_next3d_main(argv: list[str] | None = None) -> int:
     if args.fit_alignment and args.flame_dir is None:
         parser.error("--fit-alignment needs --flame-dir")
 
-    from .generators.next3d.convert import convert_next3d
+    from .pipelines.synthforge.next3d_conversion import convert_next3d
 
     result = convert_next3d(
         args.checkpoint,

@@ -106,7 +106,8 @@ class FaceAnnotator(ModelMixin, ConfigMixin):
         cameras: Cameras,
         resolution: int,
     ) -> Annotations:
-        """Annotate a batch whose head vertices and landmarks are already in world units."""
+        """Annotate a batch whose head vertices and landmarks are already in world units; depth and
+        landmarks come in the vertices' dtype."""
         if resolution <= 0:
             raise ValueError(f"resolution must be a positive number of pixels, got {resolution}")
         cameras = cameras.to(vertices_world.device)
@@ -118,7 +119,7 @@ class FaceAnnotator(ModelMixin, ConfigMixin):
         return Annotations(
             fragments=fragments,
             segmentation=pixel_labels(head, fragments),
-            depth=fragments.depth / WORLD_UNITS_PER_METRE,
+            depth=fragments.depth.to(vertices_world.dtype) / WORLD_UNITS_PER_METRE,
             landmarks_2d=pixels,
             landmarks_3d=cameras.world_to_camera(landmarks_world) / WORLD_UNITS_PER_METRE,
             landmark_visibility=visible,

@@ -2,7 +2,8 @@
 
 Next3D is driven by a FLAME mesh, but the face it renders sits slightly off the mesh mapped by the
 nominal transform (`synthforge_hf.rendering.cameras.head_to_world`). As in SynthForge, a per-model affine
-correction ``p -> p @ A.T + t`` (Next3D world units) is fitted on generated samples by minimising the
+correction ``p -> p @ A.T + t`` (Next3D world units) is fitted on generated samples (a pipeline's own:
+`synthforge_hf.pipelines.synthforge.next3d_conversion.fit_pipeline_alignment`) by minimising the
 official fit's two terms with their weights (the official code ran Adam on them; here each iteration
 solves them exactly by linear least squares with the correspondences fixed, which converges in a few
 iterations):
@@ -26,7 +27,7 @@ import scipy.spatial
 import torch
 
 from ...constants import CLASS_ID
-from ...rendering.cameras import Cameras, head_to_world
+from ...rendering.cameras import Cameras
 from ...rendering.fragments import Fragments
 
 # Classes whose surface Next3D renders where the mesh is (hair, ears and neck are free to differ).
@@ -234,36 +235,3 @@ def fit_alignment(
             break
     final = float((weights * (rows @ theta - rhs).square()).sum())
     return AlignmentFit(theta[:9].reshape(3, 3), theta[9:], initial, final)
-
-
-@torch.no_grad()
-def collect_observations(pipe, seeds: list[int], batch_size: int = 4) -> list[AlignmentObservation]:
-    """Generate samples with ``pipe`` (a `SynthForgePipeline` with a `Next3DFaceGenerator`) from its own
-    sampling of FLAME parameters and cameras, and keep what the fit needs."""
-    params, latents = pipe.sample(seeds)
-    observations = []
-    for start in range(0, len(seeds), batch_size):
-        rows = slice(start, start + batch_size)
-        cameras, posed = pipe.pose(params, rows)
-        flame = torch.cat([posed.vertices, posed.landmarks_3d], dim=1)
-        out = pipe.face_generator.synthesize(latents[rows], cameras, flame)
-        depth = optical_axis_depth(out.image_depth.float(), cameras)
-        nominal = head_to_world(posed.vertices.float())
-        for i in range(len(nominal)):
-            observations.append(
-                AlignmentObservation(
-                    vertices=nominal[i],
-                    cameras=Cameras(cameras.cam2world[i : i + 1], cameras.intrinsics[i : i + 1]),
-                    nerf_points=out.coarse_points[i].float(),
-                    nerf_sigma=out.coarse_sigma[i, :, 0].float(),
-                    nerf_depth=depth[i],
-                )
-            )
-    return observations
-
-
-def fit_pipeline_alignment(pipe, num_samples: int = 16, iterations: int = 30, seed: int = 0) -> AlignmentFit:
-    """Fit the FLAME -> Next3D correction of ``pipe``'s generator on ``num_samples`` generated samples."""
-    seeds = torch.randint(0, 2**62, (num_samples,), generator=torch.Generator().manual_seed(seed)).tolist()
-    observations = collect_observations(pipe, seeds)
-    return fit_alignment(observations, pipe.head_model.faces, pipe.annotator.rasterize, iterations=iterations)

@@ -1,4 +1,5 @@
-"""Converting the official Next3D checkpoint into a `Next3DFaceGenerator` (and a whole pipeline).
+"""Converting the official Next3D checkpoint into a `Next3DFaceGenerator` (a whole pipeline:
+`synthforge_hf.pipelines.synthforge.next3d_conversion`).
 
 The checkpoint is read by `checkpoint.read_checkpoint` (nothing in it runs). The generator's constructor
 arguments and its saved attributes (``rendering_kwargs``, ``neural_rendering_resolution``) become the
@@ -137,46 +138,3 @@ def load_next3d_checkpoint(
         )
     generator.uv_face_mask.copy_(read_uv_face_mask(uv_face_mask, config["plane_resolution"]))
     return generator.eval()
-
-
-def convert_next3d(
-    checkpoint: str | Path,
-    output_dir: str | Path,
-    uv_face_mask: str | Path | None = None,
-    flame_dir: str | Path | None = None,
-    alignment_samples: int = 0,
-    alignment_iterations: int = 30,
-    device: str | torch.device = "cpu",
-    network: str = "G_ema",
-    **options,
-):
-    """Convert the official checkpoint into ``output_dir``.
-
-    With ``flame_dir`` (FLAME's ``generic_model.pkl`` and landmark embedding, and optionally
-    ``head_template.obj`` and ``flame_seg_tex.png``) a whole `SynthForgePipeline` is written, loadable by
-    ``SynthForgePipeline.from_pretrained(output_dir)``; ``alignment_samples > 0`` first fits the
-    FLAME -> Next3D correction on that many samples generated on ``device``. Without it only the component
-    is written (``output_dir/face_generator``). ``uv_face_mask`` defaults to
-    ``flame_dir/uv_face_eye_mask.png``. Returns the pipeline (or the component)."""
-    output_dir = Path(output_dir)
-    if uv_face_mask is None:
-        uv_face_mask = Path(flame_dir or ".").expanduser() / UV_MASK_NAME
-    generator = load_next3d_checkpoint(checkpoint, uv_face_mask, network, **options)
-    if flame_dir is None:
-        if alignment_samples:
-            raise ValueError("fitting the alignment needs the FLAME model: pass flame_dir")
-        generator.save_pretrained(output_dir / "face_generator")
-        return generator
-    from ...head.flame import load_flame_from_dir
-    from ...pipelines.synthforge import SynthForgePipeline
-    from ...rendering.annotator import FaceAnnotator
-    from .alignment import fit_pipeline_alignment
-
-    pipe = SynthForgePipeline(load_flame_from_dir(flame_dir), generator, FaceAnnotator())
-    if alignment_samples:
-        pipe.to(torch.device(device))
-        fit = fit_pipeline_alignment(pipe, alignment_samples, iterations=alignment_iterations)
-        generator.set_alignment(fit.matrix, fit.translation, (fit.initial_loss, fit.final_loss))
-        pipe.to("cpu")
-    pipe.save_pretrained(output_dir)
-    return pipe

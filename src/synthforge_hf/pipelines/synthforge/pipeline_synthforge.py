@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, fields
+from pathlib import Path
 
 import numpy as np
 import PIL.Image
 import torch
 from diffusers import DiffusionPipeline
 
-# The component modules are imported here, not only named in model_index.json: diffusers resolves a
-# saved pipeline's components from modules the process has already imported, so that loading a
-# repository never imports code because the repository names it.
-from ...generators import mesh as _mesh  # noqa: F401
 from ...generators.base import FaceGenerator, Scene
-from ...generators.next3d import generator as _next3d  # noqa: F401
 from ...head.lbs import axis_angle_to_matrix
 from ...head.model import HeadOutput, ParametricHeadModel
 from ...rendering.annotator import FaceAnnotator
 from ...rendering.cameras import DEFAULT_CAMERA_PIVOT, Cameras
+from .assets import load_generator, load_head
 from .pipeline_output import SynthForgePipelineOutput
 from .sampling import SampleParameters, SamplingRanges, sample_parameters, seeds_from_generator
 
@@ -47,7 +44,8 @@ class SynthForgePipeline(DiffusionPipeline):
         annotator: a `FaceAnnotator` that rasterizes the posed head into exact labels.
     """
 
-    model_cpu_offload_seq = "head_model->face_generator->annotator"
+    # The order `__call__` runs them: the head is posed, the annotator rasterizes it, the backend paints it.
+    model_cpu_offload_seq = "head_model->annotator->face_generator"
 
     def __init__(
         self,
@@ -62,17 +60,48 @@ class SynthForgePipeline(DiffusionPipeline):
         self.register_to_config(sampling_ranges={**asdict(ranges), "fov": list(ranges.fov)})
 
     @classmethod
-    def from_default_head(cls, rasterizer: str = "auto", **sampling_ranges) -> SynthForgePipeline:
-        """The offline default: the embedded procedural head rendered by the mesh backend."""
-        from ...generators.mesh import MeshFaceGenerator
-        from ...head.default_head import build_default_head
-
+    def from_assets(
+        cls,
+        head: ParametricHeadModel | str = "default",
+        generator: FaceGenerator | str = "mesh",
+        annotator: FaceAnnotator | None = None,
+        *,
+        head_dir: str | Path | None = None,
+        generator_dir: str | Path | None = None,
+        **sampling_ranges,
+    ) -> SynthForgePipeline:
+        """A pipeline from its components, each given or named with its folder: ``head`` a
+        `ParametricHeadModel` or "default" / "flame" / "ict-facekit" (see `assets.load_head`),
+        ``generator`` a `FaceGenerator` or "mesh" / "next3d" (see `assets.load_generator`), ``annotator``
+        a `FaceAnnotator` (default: its defaults); ``sampling_ranges`` are `SamplingRanges` fields."""
         return cls(
-            head_model=build_default_head(),
-            face_generator=MeshFaceGenerator(),
-            annotator=FaceAnnotator(rasterizer=rasterizer),
+            head_model=load_head(head, head_dir),
+            face_generator=load_generator(generator, generator_dir),
+            annotator=FaceAnnotator() if annotator is None else annotator,
             sampling_ranges=sampling_ranges or None,
         )
+
+    @classmethod
+    def from_default_head(cls, rasterizer: str = "auto", **sampling_ranges) -> SynthForgePipeline:
+        """The offline default: the embedded procedural head rendered by the mesh backend."""
+        return cls.from_assets(annotator=FaceAnnotator(rasterizer=rasterizer), **sampling_ranges)
+
+    def enable_model_cpu_offload(self, gpu_id: int | None = None, device: torch.device | str | None = None):
+        """diffusers' model offload, in the order `__call__` runs the components, of those with parameters
+        (Next3D). The others stay on the accelerator: the head, whose buffers the annotator and the image
+        backend read after it has run, and the components that hold only buffers (the annotator, the mesh
+        renderer), which are small and which accelerate's hook cannot place (it reads a module's first
+        parameter)."""
+        resident = [
+            name
+            for name, component in self.components.items()
+            if isinstance(component, torch.nn.Module)
+            and (name == "head_model" or next(component.parameters(), None) is None)
+        ]
+        self._exclude_from_cpu_offload = resident
+        order = type(self).model_cpu_offload_seq.split("->")
+        self.model_cpu_offload_seq = "->".join(name for name in order if name not in resident)
+        super().enable_model_cpu_offload(gpu_id=gpu_id, device=device)
 
     @property
     def sampling_ranges(self) -> SamplingRanges:
@@ -211,7 +240,7 @@ class SynthForgePipeline(DiffusionPipeline):
 
     def pose(self, params: SampleParameters, rows: slice) -> tuple[Cameras, HeadOutput]:
         """The cameras and the posed head (head frame) of the samples ``rows`` of ``params``."""
-        device = self.head_model.device
+        device = self._execution_device
         cameras = Cameras.orbit(params.yaw[rows], params.pitch[rows], params.fov[rows]).to(device)
         pose = params.pose[rows].to(device)
         head_output = self.head_model(
@@ -237,7 +266,7 @@ class SynthForgePipeline(DiffusionPipeline):
             landmarks_world=landmarks_world,
             cameras=cameras,
             annotations=annotations,
-            latents=latents[rows].to(head.device),
+            latents=latents[rows].to(self._execution_device),
             resolution=resolution,
         )
         generated = self.face_generator(scene)
