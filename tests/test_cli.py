@@ -40,6 +40,41 @@ def test_usage_and_argument_errors(tmp_path, capsys):
         main(["generate", "--head", "flame", "--out", str(tmp_path)])  # needs --head-dir
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["generate", "--resolution", "7"], "--resolution must be at least 8 pixels, got 7"),
+        (["generate", "--batch-size", "0"], "--batch-size must be positive"),
+        (["make-dataset", "--num-train", "-3"], "--num-train must not be negative, got -3"),
+        (["make-dataset", "--limit", "-1"], "--limit must not be negative"),
+        (["make-dataset", "--shard-size", "0"], "--shard-size must be positive"),
+        (
+            ["make-dataset", "--limit", "8", "--shards", "3:9"],
+            "--shards: shard range '3:9' is outside the plan's shards 0:2",
+        ),
+        (["make-dataset", "--shards", "2:1"], "outside the plan"),
+    ],
+)
+def test_out_of_range_options_are_refused_in_one_line(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"synthforge {args[0]}: error: ") and message in error
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+def test_version_and_defaults_in_help(capsys):
+    from importlib.metadata import version
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"synthforge-hf {version('synthforge-hf')}"
+    with pytest.raises(SystemExit):
+        main(["make-dataset", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "samples per parquet shard (default: 1000)" in text and "(default: None)" not in text
+
+
 def test_generate_with_ict_facekit(assets_dir, tmp_path):
     out = tmp_path / "ict"
     args = ["generate", "--head", "ict-facekit", "--head-dir", str(assets_dir / "ict-facekit" / "FaceXModel")]

@@ -26,6 +26,7 @@ from synthforge_hf.data.shards import parse_shard_range, plan_shards, sample_see
 from synthforge_hf.data.torch_data import SyntheticFaceStream, collate_rows
 from synthforge_hf.hub.dataset_card import write_dataset_card
 
+from .official_release import write_official_release
 from .processes import run_cli_in_processes
 
 RESOLUTION = 32
@@ -60,8 +61,12 @@ def test_plan_seeds_and_ranges():
     assert len({sample_seed(0, "train", i) for i in range(1000)} | {sample_seed(0, "validation", 0)}) == 1001
     assert sample_seed(1, "train", 5) != sample_seed(0, "train", 5)
     assert parse_shard_range("1:", 4) == range(1, 4) and parse_shard_range(":2", 4) == range(0, 2)
-    with pytest.raises(ValueError, match="a:b"):
-        parse_shard_range("x", 4)
+    for text in ("x", "1:2:3", "1"):
+        with pytest.raises(ValueError, match="a:b"):
+            parse_shard_range(text, 4)
+    for text in ("2:2", "3:1", "-1:", "0:5", "4:"):  # empty, reversed, negative, past the plan
+        with pytest.raises(ValueError, match="outside the plan"):
+            parse_shard_range(text, 4)
     with pytest.raises(ValueError, match="split"):
         plan_shards({"training": 3}, 2)
 
@@ -265,47 +270,10 @@ def test_make_dataset_limit_run(tmp_path, capsys):
     assert main(args) == 0 and "0 shards made, 4 already complete" in capsys.readouterr().out
 
 
-def _write_official_release(pipe, folder: Path, count: int) -> object:
-    """A folder in the official generator's layout, from our own samples (so the truth is known)."""
-    import json
-
-    from PIL import Image as PILImage
-
-    from synthforge_hf.constants import SEGMENTATION_COLORS
-
-    out = pipe(seeds=list(range(count)), resolution=64, output_type="np")
-    palette = np.array([SEGMENTATION_COLORS[name] for name in SEGMENTATION_CLASSES], dtype=np.uint8)
-    for sub in ("images", "seg", "depth", "annotations"):
-        (folder / sub).mkdir(parents=True)
-    for i in range(count):
-        name = f"{i:05d}"
-        PILImage.fromarray(np.round(out.images[i] * 255).astype(np.uint8)).save(
-            folder / "images" / f"{name}.png"
-        )
-        PILImage.fromarray(palette[out.segmentation[i]]).save(folder / "seg" / f"{name}.png")
-        depth = out.depth[i]
-        near, far = depth[depth > 0].min(), depth.max()
-        normalised = np.where(depth > 0, (depth - near) / (far - near), 1.0)
-        PILImage.fromarray(np.round(normalised * 255).astype(np.uint8)).save(folder / "depth" / f"{name}.png")
-        pose = out.parameters["pose"][i]
-        record = {
-            "z": out.parameters["latents"][i].tolist(),
-            "camera_params": out.parameters["camera"][i].tolist(),
-            "flame_shape": out.parameters["shape"][i].tolist(),
-            "flame_exp": out.parameters["expression"][i].tolist(),
-            "flame_pose": np.concatenate([pose[:3], pose[6:9]]).tolist(),
-            "2d_kps": out.landmarks_2d[i].tolist(),
-            "fan_kps": out.landmarks_2d[i].tolist(),
-            "mse": 0.5,
-        }
-        (folder / "annotations" / f"{name}.json").write_text(json.dumps(record))
-    return out
-
-
 def test_official_release_imports_into_the_same_features(pipe, tmp_path):
     from synthforge_hf.data.official import import_official_release
 
-    truth = _write_official_release(pipe, tmp_path / "release", 3)
+    truth = write_official_release(pipe, tmp_path / "release", 3)
     assert (
         import_official_release(tmp_path / "release", tmp_path / "imported", shard_size=2, progress=False)
         == 3
@@ -325,7 +293,7 @@ def test_official_release_with_a_corrupt_image_is_named(pipe, tmp_path):
     from synthforge_hf.data.official import import_official_release
     from synthforge_hf.errors import MalformedAssetError
 
-    _write_official_release(pipe, tmp_path / "release", 1)
+    write_official_release(pipe, tmp_path / "release", 1)
     (tmp_path / "release" / "images" / "00000.png").write_bytes(b"not a png")
     with pytest.raises(MalformedAssetError, match="sample 00000"):
         import_official_release(tmp_path / "release", tmp_path / "out", progress=False)

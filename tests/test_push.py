@@ -1,63 +1,21 @@
-"""The push path, through huggingface_hub's own `upload_folder` with the network calls stood in for.
-
-The Hub cannot be reached here and no self-hostable Hub-compatible server was found in the package
-registries. `RecordingHub` is an `HfApi` whose network methods (create_repo, list_repo_tree,
-create_commit, the README YAML check) keep repos as dicts of path -> bytes; `upload_folder` itself is
-huggingface_hub's, on its single-commit path (hf_xet switched off), so which files it picks, reads and
-deletes is the library's real behaviour for our arguments. Not tested: the HTTP transfer, the Hub's
-skipping of unchanged files and the hf_xet streamed path.
-"""
+"""The push path, through huggingface_hub's own `upload_folder` with the network calls stood in for
+(tests/recording_hub.py: the Hub cannot be reached here and no self-hostable Hub-compatible server was
+found in the package registries)."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
-from huggingface_hub.hf_api import RepoFile
+from huggingface_hub import CommitOperationDelete
 
 from synthforge_hf.errors import FolderError
 from synthforge_hf.hub.push import push_folder
 from synthforge_hf.hub.space import space_requirements
 
-
-class RecordingHub(HfApi):
-    """Repos in memory; every commit's operations are recorded."""
-
-    def __init__(self):
-        super().__init__(token=False)
-        self.repos: dict[str, dict[str, bytes]] = {}
-        self.commits: list[list] = []
-        self.created: list[tuple] = []
-
-    @property
-    def files(self) -> dict[str, bytes]:  # the only repo, in single-repo tests
-        (files,) = self.repos.values()
-        return files
-
-    def create_repo(self, repo_id, repo_type=None, private=None, exist_ok=False, space_sdk=None, **_):
-        self.created.append((repo_id, repo_type, private))
-        self.repos.setdefault(repo_id, {})
-
-    def list_repo_tree(self, repo_id, recursive=False, repo_type=None, revision=None, **_):
-        for path, data in self.repos[repo_id].items():
-            yield RepoFile(path=path, size=len(data), oid="0" * 40)
-
-    def _validate_yaml(self, content, repo_type=None, token=None):  # an HTTP call to the Hub
-        assert content.startswith("---\n")
-
-    def create_commit(self, repo_id, operations, commit_message, repo_type=None, revision=None, **_):
-        operations = list(operations)
-        for op in operations:
-            if isinstance(op, CommitOperationAdd):
-                self.repos[repo_id][op.path_in_repo] = Path(op.path_or_fileobj).read_bytes()
-            elif isinstance(op, CommitOperationDelete):
-                del self.repos[repo_id][op.path_in_repo]
-        self.commits.append(operations)
-        return SimpleNamespace(commit_url=f"https://hub.test/{repo_id}/commit/{len(self.commits)}")
+from .recording_hub import RecordingHub
 
 
 @pytest.fixture

@@ -10,6 +10,23 @@ from pathlib import Path
 
 import numpy as np
 
+MIN_RESOLUTION = 8  # pixels: below this no face part is resolved
+
+
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that names each option's default, where it has one worth naming (not None or False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" not in text and action.default not in (None, False, argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
+def command_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The parser of one `synthforge` command: its help shows the defaults."""
+    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=_DefaultsShown)
+
 
 def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -48,8 +65,10 @@ def _check_pipeline_arguments(parser: argparse.ArgumentParser, args: argparse.Na
         and (args.head != "flame" or args.generator_dir is None)
     ):
         parser.error("--generator next3d needs --head flame --head-dir DIR --generator-dir DIR")
-    if args.resolution < 1 or args.batch_size < 1:
-        parser.error("--resolution and --batch-size must be positive")
+    if args.resolution < MIN_RESOLUTION:
+        parser.error(f"--resolution must be at least {MIN_RESOLUTION} pixels, got {args.resolution}")
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be positive, got {args.batch_size}")
 
 
 def _load_pipeline(args: argparse.Namespace):
@@ -77,7 +96,7 @@ def resolve_device(name: str) -> str:
 
 def generate_main(argv: list[str] | None = None) -> int:
     """`synthforge generate`: write annotated samples and a contact sheet to a folder."""
-    parser = argparse.ArgumentParser(prog="synthforge generate", description=generate_main.__doc__)
+    parser = command_parser(prog="synthforge generate", description=generate_main.__doc__)
     parser.add_argument("--num-samples", type=int, default=8, help="how many samples to generate")
     parser.add_argument(
         "--out", type=Path, required=True, help="folder for the images, labels and a contact sheet"
@@ -131,7 +150,7 @@ def generate_main(argv: list[str] | None = None) -> int:
 
 def make_dataset_main(argv: list[str] | None = None) -> int:
     """`synthforge make-dataset`: generate (or resume) a sharded parquet dataset with its card."""
-    parser = argparse.ArgumentParser(prog="synthforge make-dataset", description=make_dataset_main.__doc__)
+    parser = command_parser(prog="synthforge make-dataset", description=make_dataset_main.__doc__)
     parser.add_argument(
         "--out",
         type=Path,
@@ -158,6 +177,11 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
     _add_pipeline_arguments(parser)
     args = parser.parse_args(argv)
     _check_pipeline_arguments(parser, args)
+    for option in ("num_train", "num_validation", "limit"):
+        if (getattr(args, option) or 0) < 0:
+            parser.error(f"--{option.replace('_', '-')} must not be negative, got {getattr(args, option)}")
+    if args.shard_size < 1:
+        parser.error(f"--shard-size must be positive, got {args.shard_size}")
     sizes = {"train": args.num_train, "validation": args.num_validation}
     if args.limit is not None:
         sizes = {split: min(size, args.limit) for split, size in sizes.items()}
@@ -173,7 +197,10 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
 
     shard_range = None
     if args.shards:
-        shard_range = parse_shard_range(args.shards, len(plan_shards(sizes, args.shard_size)))
+        try:
+            shard_range = parse_shard_range(args.shards, len(plan_shards(sizes, args.shard_size)))
+        except ValueError as err:
+            parser.error(f"--shards: {err}")
     args.device = resolve_device(args.device)
     state = PartialState(cpu=args.device == "cpu")
     if args.device == "cuda":
@@ -207,9 +234,7 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
 
 def import_official_main(argv: list[str] | None = None) -> int:
     """`synthforge import-official`: convert the official SynthForge release layout to parquet shards."""
-    parser = argparse.ArgumentParser(
-        prog="synthforge import-official", description=import_official_main.__doc__
-    )
+    parser = command_parser(prog="synthforge import-official", description=import_official_main.__doc__)
     parser.add_argument("source", type=Path, help="folder with images/, seg/, depth/, annotations/")
     parser.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     parser.add_argument(
@@ -230,7 +255,7 @@ def import_official_main(argv: list[str] | None = None) -> int:
 
 def push_dataset_main(argv: list[str] | None = None) -> int:
     """`synthforge push-dataset`: upload a generated dataset (shards + card) to the Hub, changes only."""
-    parser = argparse.ArgumentParser(prog="synthforge push-dataset", description=push_dataset_main.__doc__)
+    parser = command_parser(prog="synthforge push-dataset", description=push_dataset_main.__doc__)
     parser.add_argument("folder", type=Path, help="the dataset folder (from make-dataset)")
     parser.add_argument("repo_id", help="the Hub dataset repo, user/name")
     parser.add_argument("--private", action="store_true", help="create the repo as private")
@@ -259,9 +284,7 @@ def _push_line(repo_id: str, result) -> str:
 
 def convert_next3d_main(argv: list[str] | None = None) -> int:
     """`synthforge convert-next3d`: convert the official Next3D checkpoint (safely) into a pipeline folder."""
-    parser = argparse.ArgumentParser(
-        prog="synthforge convert-next3d", description=convert_next3d_main.__doc__
-    )
+    parser = command_parser(prog="synthforge convert-next3d", description=convert_next3d_main.__doc__)
     parser.add_argument("checkpoint", type=Path, help="the official Next3D FFHQ-512 .pkl")
     parser.add_argument(
         "out", type=Path, help="folder for the converted generator (or, with --flame-dir, a whole pipeline)"
@@ -451,7 +474,7 @@ def push_main(argv: list[str] | None = None) -> int:
 
 def model_card_main(argv: list[str] | None = None) -> int:
     """`synthforge model-card`: write a model folder's README.md, model-index from evaluation runs."""
-    parser = argparse.ArgumentParser(prog="synthforge model-card", description=model_card_main.__doc__)
+    parser = command_parser(prog="synthforge model-card", description=model_card_main.__doc__)
     parser.add_argument("model", type=Path, help="the saved SB or LF model folder; its README.md is written")
     parser.add_argument("--repo-id", required=True, help="the Hub repo the card names, user/name")
     parser.add_argument("--dataset", help="the training dataset's repo id")
@@ -478,7 +501,7 @@ def model_card_main(argv: list[str] | None = None) -> int:
 def analyse_main(argv: list[str] | None = None) -> int:
     """`synthforge analyse`: every face in every photo (detected, cropped as the training data framed
     faces): a picture (landmarks, parsing, depth side by side) and a JSON per photo."""
-    parser = argparse.ArgumentParser(prog="synthforge analyse", description=analyse_main.__doc__)
+    parser = command_parser(prog="synthforge analyse", description=analyse_main.__doc__)
     parser.add_argument("photos", nargs="+", type=Path, help="image files")
     parser.add_argument("--model", required=True, help="a saved SB folder or Hub id")
     parser.add_argument("--out", required=True, type=Path, help="folder for PHOTO.png and PHOTO.json")
@@ -537,11 +560,16 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        from importlib.metadata import version
+
+        print(f"synthforge-hf {version('synthforge-hf')}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         names = ", ".join(sorted(COMMANDS))
         print(
             f"usage: synthforge COMMAND [options]\ncommands: {names}\n"
-            "run 'synthforge COMMAND --help' for a command's options"
+            "run 'synthforge COMMAND --help' for a command's options, 'synthforge --version' for the version"
         )
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     import importlib

@@ -55,9 +55,14 @@ def plan_shards(split_sizes: dict[str, int], shard_size: int) -> list[Shard]:
 
 
 def parse_shard_range(text: str, total: int) -> range:
-    """``"a:b"`` (Python slice of the global shard list; either end may be empty) -> a range."""
+    """``"a:b"`` (shards a to b - 1 of the global shard list; an empty end is the list's own) -> a range.
+    Raises `ValueError` unless 0 <= a < b <= total: a range outside the plan would make nothing."""
     try:
-        start, stop = (int(part) if part else None for part in text.split(":"))
+        start, stop = (
+            int(part) if part else default for part, default in zip(text.split(":"), (0, total), strict=True)
+        )
     except ValueError as err:
         raise ValueError(f"shard range must look like 'a:b', got {text!r}") from err
-    return range(total)[slice(start, stop)]
+    if not 0 <= start < stop <= total:
+        raise ValueError(f"shard range {text!r} is outside the plan's shards 0:{total} (or empty)")
+    return range(start, stop)
