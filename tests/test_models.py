@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -248,3 +249,59 @@ def test_saved_folder_loads_with_remote_code_alone(model, tmp_path):
     env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=tmp_path)
     assert torch.equal(torch.load(tmp_path / "out.pt"), expected)
+
+
+def _damage(folder, change) -> str:
+    """Rewrite ``folder``'s safetensors with ``change(state) -> name of the tensor changed``."""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(folder / "model.safetensors")
+    name = change(state)
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    return name
+
+
+def _drop(state):
+    name = sorted(state)[5]
+    del state[name]
+    return name
+
+
+def _poison(state):
+    name = sorted(n for n in state if n.endswith("weight"))[-1]
+    state[name].view(-1)[0] = float("nan")
+    return name
+
+
+@pytest.mark.parametrize("change, words", [(_drop, "lacks 1 weight"), (_poison, "NaN or infinite")])
+def test_a_damaged_checkpoint_is_refused_naming_the_folder(model, tmp_path, change, words):
+    """transformers would fill a missing weight with random values (and load NaNs as they are), only
+    logging it: the model would then predict noise. Loading refuses, through the SB's Auto class, an LF
+    model on that SB, and the CLI (one line, in a fresh process)."""
+    import subprocess
+    import sys
+
+    from synthforge_hf.models.synthforge.checked_loading import DamagedCheckpointError
+    from synthforge_hf.models.synthforge_lf import SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
+
+    sb = tmp_path / "sb"
+    model.save_pretrained(sb)
+    SynthForgeImageProcessor(size=64).save_pretrained(sb)
+    lf_config = SynthForgeLabelFinetuneConfig(backbone=str(sb), backbone_config=model.config.to_dict())
+    SynthForgeLabelFinetuneModel(lf_config, backbone=model).save_pretrained(tmp_path / "lf")
+    assert SynthForgeLabelFinetuneModel.from_pretrained(tmp_path / "lf")  # intact: loads
+    name = _damage(sb, change)
+    with pytest.raises(DamagedCheckpointError, match=f"{sb}: .*{words}.*{re.escape(name)}"):
+        AutoModelForSemanticSegmentation.from_pretrained(sb)
+    with pytest.raises(DamagedCheckpointError, match=words):
+        SynthForgeLabelFinetuneModel.from_pretrained(tmp_path / "lf")
+    result = subprocess.run(
+        [sys.executable, "-m", "synthforge_hf.cli", "evaluate", "--model", str(sb), "--benchmark", "300w"]
+        + ["--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and result.stderr.strip().splitlines()[-1].startswith(
+        "synthforge evaluate:"
+    )
+    assert words in result.stderr and "Traceback" not in result.stderr

@@ -579,11 +579,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     from .errors import AssetError, FolderError
+    from .models.synthforge.checked_loading import DamagedCheckpointError
 
     module, function = COMMANDS[argv[0]]
     try:
         return getattr(importlib.import_module(module), function)(argv[1:])
-    except (AssetError, FolderError) as err:  # a bad user-supplied file or folder: say which, no traceback
+    except (AssetError, FolderError, DamagedCheckpointError) as err:  # a bad file or folder: say which
         raise SystemExit(f"synthforge {argv[0]}: {err}") from None
 
 

@@ -12,6 +12,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
+from .checked_loading import CheckedLoadingMixin
 from .configuration_synthforge import SynthForgeConfig
 
 
@@ -261,7 +262,7 @@ def init_module(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class SynthForgePreTrainedModel(PreTrainedModel):
+class SynthForgePreTrainedModel(CheckedLoadingMixin, PreTrainedModel):
     config_class = SynthForgeConfig
     base_model_prefix = "synthforge"
     main_input_name = "pixel_values"

@@ -11,6 +11,7 @@ from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
 from ..synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
+from ..synthforge.checked_loading import CheckedLoadingMixin
 from ..synthforge.modeling_synthforge import (
     ConvBlock,
     UNet,
@@ -34,7 +35,7 @@ class SynthForgeLabelFinetuneOutput(ModelOutput):
     depth: torch.FloatTensor | None = None
 
 
-class SynthForgeLabelFinetuneModel(PreTrainedModel):
+class SynthForgeLabelFinetuneModel(CheckedLoadingMixin, PreTrainedModel):
     """A frozen SB (``self.backbone``, loaded from ``config.backbone``) and a small trainable head.
 
     The LF checkpoint holds only the head; `from_pretrained` loads the SB it refers to (or takes one
