@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -116,7 +118,7 @@ def test_celebamask_parts_merge_in_class_order(tmp_path):
     nose[2:4, 2:4] = 255  # RGB masks are accepted
     Image.fromarray(skin).save(folder / "02001_skin.png")
     Image.fromarray(nose).save(folder / "02001_nose.png")
-    merged = CelebAMaskHQ(tmp_path)[0]["segmentation"]
+    merged = CelebAMaskHQ(tmp_path, indices=[2001])[0]["segmentation"]
     expected = np.zeros((8, 8), dtype=np.uint8)
     expected[:, :6] = CELEBAMASK_CLASSES.index("skin")
     expected[2:4, 2:4] = CELEBAMASK_CLASSES.index("nose")  # nose (id 2) painted over skin (id 1)
@@ -143,6 +145,22 @@ def test_nme_failure_rate_and_auc_by_hand():
         nme(np.zeros((1, 5, 2)), np.zeros((1, 5, 2)))
 
 
+def test_unusable_landmarks_give_nan_and_count_as_failures():
+    target = np.zeros((3, 68, 2))
+    target[:, 45] = [40.0, 0.0]  # inter-ocular distance 40
+    target[1, 45] = target[1, 36]  # zero inter-ocular distance
+    pred = target + np.array([0.0, 2.0])  # 2 px off: NME 0.05
+    pred[2, 10] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division warnings either
+        errors = nme(pred, target)
+    assert errors[0] == pytest.approx(0.05) and np.isnan(errors[1:]).all()
+    assert failure_rate(errors) == pytest.approx(2 / 3)  # NaN is a failure, never a pass
+    assert failure_rate(np.array([np.inf, 0.01])) == 0.5
+    with pytest.raises(ValueError, match="no errors"):
+        failure_rate(np.array([]))
+
+
 def test_f1_and_miou_by_hand(tmp_path):
     target = np.array([0, 0, 1, 1, 1, 2, 2, 2])
     pred = np.array([0, 1, 1, 1, 2, 2, 2, 0])
@@ -155,6 +173,10 @@ def test_f1_and_miou_by_hand(tmp_path):
     names = LAPA_CLASSES[:4]
     report = parsing_report(confusion, names, mean_over=names[1:3])
     assert report["mean_f1"] == pytest.approx(4 / 6) and "background" not in LAPA_MEAN_F1_CLASSES
+    absent = parsing_report(confusion, names, mean_over=names[1:])  # class 3 in neither: None, not NaN
+    assert absent["f1"]["right_eyebrow"] is None and absent["mean_f1"] == pytest.approx(4 / 6)
+    with pytest.raises(ValueError, match="none of the classes"):
+        parsing_report(confusion, names, mean_over=names[3:])
     plot = save_ced_plot({"ours": np.linspace(0, 0.1, 50)}, tmp_path / "ced.png")
     pixels = np.asarray(Image.open(plot).convert("RGB"))
     assert pixels.shape == (380, 520, 3)

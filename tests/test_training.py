@@ -175,7 +175,10 @@ def _benchmark_folders(faces, root):
         Image.fromarray(to_lapa[np.asarray(row["segmentation"])]).save(
             root / "LaPa" / "train" / "labels" / f"{i}.png"
         )
-        (root / "LaPa" / "train" / "landmarks" / f"{i}.txt").write_text("106\n" + "0 0\n" * 106)
+        lapa_points = np.concatenate([points, points[:38]]) - 1.0  # 106 points with the 68 points' box
+        (root / "LaPa" / "train" / "landmarks" / f"{i}.txt").write_text(
+            "106\n" + "\n".join(f"{x:.3f} {y:.3f}" for x, y in lapa_points)
+        )
     return root / "300W", root / "LaPa"
 
 

@@ -372,8 +372,9 @@ def train_lf_main(argv: list[str] | None = None) -> int:
 
 
 def evaluate_main(argv: list[str] | None = None) -> int:
-    """`synthforge evaluate`: benchmark metrics of an SB (300W landmarks) or an LF model."""
-    parser = argparse.ArgumentParser(prog="synthforge evaluate", description=evaluate_main.__doc__)
+    """`synthforge evaluate`: benchmark metrics of an SB (300W landmarks) or an LF model, on crops around
+    each face as the benchmarks' protocols make them (LaPa and 300W), mapped back into the images."""
+    parser = command_parser(prog="synthforge evaluate", description=evaluate_main.__doc__)
     parser.add_argument("--model", required=True, help="a saved SB or LF model folder (or Hub id)")
     parser.add_argument(
         "--benchmark",
@@ -384,7 +385,15 @@ def evaluate_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="the benchmark's folder")
     parser.add_argument(
         "--split",
-        help="300W: common, challenge, full (default); LaPa: test (default), val; CelebAMask-HQ: all",
+        help="300W: common, challenge, full (default), test (300W/01_Indoor + 02_Outdoor), train; "
+        "LaPa: test (default), val, train; CelebAMask-HQ: test (default), val, train",
+    )
+    parser.add_argument(
+        "--boxes",
+        choices=("landmarks", "detector", "ground-truth"),
+        default="landmarks",
+        help="300W: crop around the box of the annotated points, or the bb_detector / "
+        "bb_ground_truth box of 'Bounding Boxes/bounding_boxes_*.mat'",
     )
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
     parser.add_argument(
@@ -393,50 +402,65 @@ def evaluate_main(argv: list[str] | None = None) -> int:
         help="write the metrics as JSON here (300W: with per-image errors and OUT.ced.png)",
     )
     args = parser.parse_args(argv)
-
-    from transformers import AutoConfig
+    if args.batch_size < 1:
+        parser.error("--batch-size must be positive")
+    model, processor = _load_evaluated_model(args.model, args.benchmark)
 
     from .evaluation.benchmarks import DEFAULT_SPLITS, evaluate, open_benchmark
+
+    args.split = args.split or DEFAULT_SPLITS[args.benchmark]
+    try:
+        dataset = open_benchmark(args.benchmark, args.data, args.split, args.boxes)
+        result = evaluate(model, processor, args.benchmark, dataset, batch_size=args.batch_size)
+    except (OSError, ValueError) as err:  # a missing or malformed benchmark file, nothing to score
+        raise SystemExit(f"synthforge evaluate: {err}") from None
+    result = {"model": str(args.model), "split": args.split, "boxes": args.boxes, **result}
+    if args.out:
+        _write_evaluation(result, args.out, Path(args.model).name)
+    summary = {k: v for k, v in result.items() if k not in ("per_image", "skipped")}
+    summary["skipped"] = len(result["skipped"])
+    print(json.dumps(summary, indent=2, allow_nan=False))
+    for row in result["skipped"]:
+        print(f"skipped {row['path']}: {row['reason']}", file=sys.stderr)
+    return 0
+
+
+def _load_evaluated_model(model_id: str, benchmark: str):
+    """The SB or LF model of a folder or Hub id, with its image processor."""
+    from transformers import AutoConfig
+
     from .models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
     from .models.synthforge_lf import SynthForgeLabelFinetuneModel
 
-    args.split = args.split or DEFAULT_SPLITS[args.benchmark]
-    config = AutoConfig.from_pretrained(args.model)
-    if config.model_type == "synthforge":
-        if args.benchmark != "300w":
+    if AutoConfig.from_pretrained(model_id).model_type == "synthforge":
+        if benchmark != "300w":
             raise SystemExit(
                 "an SB predicts the SynthForge classes: evaluate an LF model on LaPa / CelebAMask-HQ"
             )
-        model = SynthForgeForFaceAnalysis.from_pretrained(args.model)
+        model = SynthForgeForFaceAnalysis.from_pretrained(model_id)
     else:
-        model = SynthForgeLabelFinetuneModel.from_pretrained(args.model)
-    processor = SynthForgeImageProcessor.from_pretrained(args.model)
-    result = evaluate(
-        model,
-        processor,
-        args.benchmark,
-        open_benchmark(args.benchmark, args.data, args.split),
-        batch_size=args.batch_size,
-    )
-    result = {"model": str(args.model), "split": args.split, **result}
-    per_image = result.pop("per_image", None)
-    if args.out:
-        from .evaluation.metrics import save_ced_plot
+        model = SynthForgeLabelFinetuneModel.from_pretrained(model_id)
+    return model, SynthForgeImageProcessor.from_pretrained(model_id)
 
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        full = {**result, "per_image": per_image} if per_image is not None else result
-        args.out.write_text(json.dumps(full, indent=2))
-        if per_image is not None:
-            nmes = np.array([row["nme"] for row in per_image])
-            plot = save_ced_plot({Path(args.model).name: nmes}, args.out.with_suffix(".ced.png"))
-            print(f"wrote {args.out} (with per-image errors) and {plot}")
-    print(json.dumps(result, indent=2))
-    return 0
+
+def _write_evaluation(result: dict, out: Path, name: str) -> None:
+    """The whole result as JSON (never NaN or Infinity) and, with per-image errors, OUT.ced.png."""
+    from .evaluation.metrics import save_ced_plot
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, allow_nan=False))
+    if "per_image" in result:
+        plot = save_ced_plot(
+            {name: np.array([row["nme"] for row in result["per_image"]])}, out.with_suffix(".ced.png")
+        )
+        print(f"wrote {out} (with per-image errors) and {plot}")
+    else:
+        print(f"wrote {out}")
 
 
 def push_main(argv: list[str] | None = None) -> int:
     """`synthforge push`: publish the dataset, the SB and LF models (with cards) and the Space."""
-    parser = argparse.ArgumentParser(prog="synthforge push", description=push_main.__doc__)
+    parser = command_parser(prog="synthforge push", description=push_main.__doc__)
     parser.add_argument("--dataset", help="FOLDER:user/name of a generated dataset")
     parser.add_argument("--model", action="append", default=[], help="FOLDER:user/name of an SB or LF model")
     parser.add_argument("--space", help="FOLDER:user/name of the Space (spaces_app/)")

@@ -51,24 +51,35 @@ CELEBAMASK_CLASSES = (
 CELEBAMASK_MEAN_F1_CLASSES = CELEBAMASK_CLASSES[1:]
 
 
+def normalising_distance(target: np.ndarray, normalisation: str = "inter_ocular") -> np.ndarray:
+    """(N,) distances that NME divides by, of (N,68,2) target landmarks: between the outer eye corners
+    (``inter_ocular``) or the eye centres (``inter_pupil``)."""
+    target = np.asarray(target, dtype=np.float64)
+    if normalisation == "inter_ocular":
+        return np.linalg.norm(target[:, OUTER_EYE_CORNERS[0]] - target[:, OUTER_EYE_CORNERS[1]], axis=-1)
+    if normalisation == "inter_pupil":
+        return np.linalg.norm(target[:, RIGHT_EYE].mean(1) - target[:, LEFT_EYE].mean(1), axis=-1)
+    raise ValueError(f"unknown normalisation {normalisation!r}")
+
+
 def nme(pred: np.ndarray, target: np.ndarray, normalisation: str = "inter_ocular") -> np.ndarray:
-    """Per-image mean point-to-point error over (N,68,2) landmarks, divided by the distance between
-    the outer eye corners (``inter_ocular``) or the eye centres (``inter_pupil``)."""
+    """Per-image mean point-to-point error over (N,68,2) landmarks divided by `normalising_distance`;
+    NaN for an image whose distance is zero or not finite, or whose points are not finite."""
     pred, target = np.asarray(pred, dtype=np.float64), np.asarray(target, dtype=np.float64)
     if pred.shape != target.shape or pred.ndim != 3 or pred.shape[1] != 68:
         raise ValueError(f"expected two (N,68,2) arrays, got {pred.shape} and {target.shape}")
-    if normalisation == "inter_ocular":
-        scale = np.linalg.norm(target[:, OUTER_EYE_CORNERS[0]] - target[:, OUTER_EYE_CORNERS[1]], axis=-1)
-    elif normalisation == "inter_pupil":
-        scale = np.linalg.norm(target[:, RIGHT_EYE].mean(1) - target[:, LEFT_EYE].mean(1), axis=-1)
-    else:
-        raise ValueError(f"unknown normalisation {normalisation!r}")
-    return np.linalg.norm(pred - target, axis=-1).mean(axis=1) / scale
+    scale = normalising_distance(target, normalisation)
+    error = np.linalg.norm(pred - target, axis=-1).mean(axis=1)
+    usable = np.isfinite(scale) & (scale > 0) & np.isfinite(error)
+    return np.divide(error, scale, out=np.full_like(error, np.nan), where=usable)
 
 
 def failure_rate(nmes: np.ndarray, threshold: float = 0.08) -> float:
-    """Fraction of images whose NME exceeds ``threshold``."""
-    return float((np.asarray(nmes) > threshold).mean())
+    """Fraction of images whose NME exceeds ``threshold``; a NaN or infinite NME is a failure."""
+    nmes = np.asarray(nmes, dtype=np.float64)
+    if nmes.size == 0:
+        raise ValueError("no errors to summarise")
+    return float(1.0 - (nmes <= threshold).mean())
 
 
 def ced_auc(
@@ -146,7 +157,11 @@ def mean_iou(confusion: np.ndarray) -> float:
 
 
 def parsing_report(confusion: np.ndarray, class_names: tuple[str, ...], mean_over: tuple[str, ...]) -> dict:
-    """Per-class F1 by name and their mean over ``mean_over``."""
+    """Per-class F1 by name (None for a class in neither the targets nor the predictions) and their
+    mean over the classes of ``mean_over`` that occur."""
     f1 = f1_scores(confusion)
-    per_class = {name: float(f1[i]) for i, name in enumerate(class_names)}
-    return {"f1": per_class, "mean_f1": float(np.nanmean([per_class[name] for name in mean_over]))}
+    per_class = {name: (float(f1[i]) if np.isfinite(f1[i]) else None) for i, name in enumerate(class_names)}
+    present = [per_class[name] for name in mean_over if per_class[name] is not None]
+    if not present:
+        raise ValueError(f"none of the classes {list(mean_over)} occurs in the targets or the predictions")
+    return {"f1": per_class, "mean_f1": float(np.mean(present))}

@@ -14,40 +14,35 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..evaluation.benchmarks import BENCHMARKS, open_benchmark
+from ..evaluation.benchmarks import (
+    BENCHMARKS,
+    labels_in_crop,
+    landmarks_in_crop,
+    model_inputs,
+    open_benchmark,
+)
 from ..models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
 from ..models.synthforge_lf import SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
 from .common import StepBatches, TrainingArguments, fit, make_accelerator, make_optimizer, make_scheduler
 
 
 def prepare_batch(samples: list[dict], processor: SynthForgeImageProcessor) -> dict[str, torch.Tensor]:
-    """Model inputs and targets in model-input coordinates (padded to square, resized)."""
-    inputs = processor([s["image"] for s in samples])
-    batch = {
-        "pixel_values": inputs["pixel_values"],
-        "original_sizes": inputs["original_sizes"],
-        "paddings": inputs["paddings"],
-    }
-    size = processor.size["height"]  # the processor pads to a square and resizes to size x size
-    scales = inputs["original_sizes"].max(dim=1).values.float() / size
+    """Model inputs and targets on the crops `evaluate` scores (`model_inputs`: each face's box framed as
+    the processor frames faces, or the whole image padded), targets in the crops' model-input pixels."""
+    inputs = model_inputs(processor, samples)
+    batch = {"pixel_values": inputs["pixel_values"]}
+    affines = inputs["affines"].numpy()
     if "landmarks" in samples[0]:
-        offsets = inputs["paddings"].flip(-1).float()  # (left, top)
-        points = torch.stack([torch.as_tensor(s["landmarks"], dtype=torch.float32) for s in samples])
-        # Readers give pixel centres at integers; the models put them at i + 0.5.
-        batch["landmarks"] = (points + 0.5 + offsets[:, None]) / scales[:, None, None]
+        points = [landmarks_in_crop(s["landmarks"], a) for s, a in zip(samples, affines, strict=True)]
+        batch["landmarks"] = torch.as_tensor(np.stack(points), dtype=torch.float32)
     if "segmentation" in samples[0]:
-        maps = []
-        for sample, (top, left) in zip(samples, inputs["paddings"].tolist(), strict=True):
-            labels = torch.tensor(np.asarray(sample["segmentation"]), dtype=torch.float32)
-            image_h, image_w = sample["image"].height, sample["image"].width
-            labels = F.interpolate(labels[None, None], size=(image_h, image_w), mode="nearest")[0, 0]
-            side = max(image_h, image_w)
-            square = torch.zeros(side, side)
-            square[top : top + image_h, left : left + image_w] = labels
-            maps.append(F.interpolate(square[None, None], size=(size, size), mode="nearest")[0, 0])
-        batch["labels"] = torch.stack(maps).long()
+        output_size = tuple(inputs["pixel_values"].shape[-2:])
+        maps = [
+            labels_in_crop(s["segmentation"], image_size, a, output_size)
+            for s, image_size, a in zip(samples, inputs["original_sizes"].tolist(), affines, strict=True)
+        ]
+        batch["labels"] = torch.as_tensor(np.stack(maps).astype(np.int64))
     return batch
 
 
@@ -59,6 +54,10 @@ class LFTrainingArguments(TrainingArguments):
     benchmark: Literal["300w", "lapa", "celebamask-hq"] = field(metadata={"help": "the label set to learn"})
     data: str = field(metadata={"help": "the benchmark's folder"})
     split: str = field(default="train", metadata={"help": "the benchmark split to train on"})
+    boxes: Literal["landmarks", "detector", "ground-truth"] = field(
+        default="landmarks",
+        metadata={"help": "300W: the face boxes of the crops, as in synthforge evaluate --boxes"},
+    )
     use_features: bool = field(default=True, metadata={"help": "feed the SB's features to the head too"})
     max_steps: int = field(default=500, metadata={"help": "optimiser steps in all"})
     warmup_steps: int = field(default=20, metadata={"help": "steps of linear warm-up"})
@@ -83,7 +82,7 @@ def train_lf(args: LFTrainingArguments) -> Path:
     accelerator = make_accelerator(args)
     task, outputs, names, _ = BENCHMARKS[args.benchmark]
     backbone = SynthForgeForFaceAnalysis.from_pretrained(args.backbone)
-    processor = SynthForgeImageProcessor(size=backbone.config.image_size)
+    processor = SynthForgeImageProcessor.from_pretrained(args.backbone)  # the SB's size and framing
     config = SynthForgeLabelFinetuneConfig(
         backbone=str(args.backbone),
         backbone_config=backbone.config.to_dict(),
@@ -93,7 +92,7 @@ def train_lf(args: LFTrainingArguments) -> Path:
         label_names=list(names) if names else None,
     )
     model = SynthForgeLabelFinetuneModel(config, backbone=backbone)
-    dataset = open_benchmark(args.benchmark, args.data, args.split)
+    dataset = open_benchmark(args.benchmark, args.data, args.split, args.boxes)
     optimizer = make_optimizer(model, "backbone.", args.learning_rate, 0.0, args.weight_decay)
     scheduler = make_scheduler(optimizer, args.warmup_steps, args.max_steps, args.min_lr_rate)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
