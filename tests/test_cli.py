@@ -5,7 +5,9 @@ import pytest
 from PIL import Image
 
 from synthforge_hf.cli import main
-from synthforge_hf.constants import NUM_SEGMENTATION_CLASSES
+from synthforge_hf.constants import NUM_SEGMENTATION_CLASSES, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
+from synthforge_hf.data.features import SEGMENTATION_PALETTE
+from synthforge_hf.visualization import colorize_segmentation, sheet_header_height
 
 
 def test_generate_writes_samples_annotations_and_contact_sheet(tmp_path, capsys):
@@ -20,7 +22,17 @@ def test_generate_writes_samples_annotations_and_contact_sheet(tmp_path, capsys)
     assert depth.dtype == np.float32 and ((depth > 0) == (seg > 0)).all()
     record = json.loads((out / "annotations" / "00001.json").read_text())
     assert np.asarray(record["landmarks_2d"]).shape == (68, 2) and len(record["camera"]) == 25
-    assert Image.open(out / "contact_sheet.png").size == (4 * 48, 3 * 48)
+    mask = Image.open(out / "segmentation" / "00001.png")  # a palette PNG: ids as values, official colours
+    assert mask.mode == "P" and mask.getpalette()[: 3 * NUM_SEGMENTATION_CLASSES] == SEGMENTATION_PALETTE
+    sheet = np.asarray(Image.open(out / "contact_sheet.png"))
+    header = sheet_header_height(48)
+    first_image = np.asarray(Image.open(out / "images" / "00001.png"))
+    assert sheet.shape[1] == 4 * 48 and np.array_equal(sheet[header + 48 : header + 96, :48], first_image)
+    assert np.array_equal(sheet[header + 48 : header + 96, 48:96], colorize_segmentation(seg))
+    assert (sheet[:header] < 100).any()  # column titles drawn in the header
+    legend = sheet[header + 3 * 48 :].reshape(-1, 3)
+    for name in SEGMENTATION_CLASSES:  # every class's swatch is in the legend
+        assert (legend == SEGMENTATION_COLORS[name]).all(axis=1).sum() > 20, name
     # The recorded seed regenerates the sample exactly.
     again = tmp_path / "again"
     main(["generate", "--num-samples", "3", "--resolution", "48", "--seed", "5", "--out", str(again)])

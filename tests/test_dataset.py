@@ -85,6 +85,7 @@ def test_shards_load_with_typed_features(dataset_dir):
     row = ds["train"][7]
     assert row["image"].size == (RESOLUTION, RESOLUTION) and row["depth"].mode.startswith("I")
     assert np.asarray(row["segmentation"]).max() < len(SEGMENTATION_CLASSES)
+    assert row["segmentation"].mode == "P"  # class ids as values, shown in the official colours
 
 
 def test_a_row_regenerates_exactly_from_its_seed(pipe, dataset_dir):

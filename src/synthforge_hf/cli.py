@@ -109,8 +109,8 @@ def generate_main(argv: list[str] | None = None) -> int:
         parser.error("--num-samples must be positive")
 
     import torch
-    from PIL import Image
 
+    from .data.features import mask_png_bytes
     from .visualization import contact_sheet
 
     pipe = _load_pipeline(args)
@@ -126,7 +126,7 @@ def generate_main(argv: list[str] | None = None) -> int:
     for i, image in enumerate(out.images):
         name = f"{i:05d}"
         image.save(args.out / "images" / f"{name}.png")
-        Image.fromarray(out.segmentation[i].astype(np.uint8)).save(args.out / "segmentation" / f"{name}.png")
+        (args.out / "segmentation" / f"{name}.png").write_bytes(mask_png_bytes(out.segmentation[i]))
         np.save(args.out / "depth" / f"{name}.npy", out.depth[i].astype(np.float32))
         record = {
             "landmarks_2d": out.landmarks_2d[i].tolist(),

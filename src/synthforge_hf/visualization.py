@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .constants import LANDMARK_GROUPS, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
 
@@ -56,6 +56,50 @@ def draw_landmarks(
     return canvas
 
 
+SHEET_COLUMNS = ("image", "segmentation", "landmarks", "depth")
+
+
+def sheet_header_height(size: int) -> int:
+    """Pixels of the column-title strip of a contact sheet with ``size`` px tiles."""
+    return max(12, size // 10)
+
+
+def _font(height: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=max(8, int(height * 0.7)))
+
+
+def _legend(width: int, row_height: int) -> Image.Image:
+    """Every class's colour swatch and name, wrapped into rows ``width`` wide."""
+    font, gap = _font(row_height), row_height // 3
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    entries = [
+        (name, row_height + gap + int(draw.textlength(name, font=font)) + 2 * gap)
+        for name in SEGMENTATION_CLASSES
+    ]
+    rows, current, used = [], [], 0
+    for name, span in entries:
+        if current and used + span > width:
+            rows.append(current)
+            current, used = [], 0
+        current.append((name, used))
+        used += span
+    rows.append(current)
+    legend = Image.new("RGB", (width, len(rows) * row_height), (255, 255, 255))
+    draw = ImageDraw.Draw(legend)
+    for r, row in enumerate(rows):
+        top = r * row_height
+        for name, left in row:
+            draw.rectangle(
+                (left + 1, top + 1, left + row_height - 2, top + row_height - 2),
+                fill=SEGMENTATION_COLORS[name],
+                outline=(0, 0, 0),
+            )
+            draw.text(
+                (left + row_height + gap, top + row_height // 2), name, fill=(0, 0, 0), font=font, anchor="lm"
+            )
+    return legend
+
+
 def contact_sheet(
     images: list[Image.Image],
     segmentation: np.ndarray,
@@ -63,9 +107,18 @@ def contact_sheet(
     depth: np.ndarray,
     visibility: np.ndarray | None = None,
 ) -> Image.Image:
-    """One row per sample: image | mask | landmarks | depth."""
+    """A header naming the columns, one row per sample (image | mask | landmarks | depth; sample
+    ``r`` at ``(column * size, header + r * size)``, with ``header = sheet_header_height(size)``),
+    then a legend of the class colours."""
     size = images[0].size[0]
-    sheet = Image.new("RGB", (4 * size, len(images) * size))
+    header = sheet_header_height(size)
+    legend = _legend(len(SHEET_COLUMNS) * size, header)
+    sheet = Image.new(
+        "RGB", (len(SHEET_COLUMNS) * size, header + len(images) * size + legend.height), (255, 255, 255)
+    )
+    draw, font = ImageDraw.Draw(sheet), _font(header)
+    for col, title in enumerate(SHEET_COLUMNS):
+        draw.text((col * size + size // 2, header // 2), title, fill=(0, 0, 0), font=font, anchor="mm")
     for row, image in enumerate(images):
         tiles = [
             image.convert("RGB"),
@@ -79,5 +132,6 @@ def contact_sheet(
             Image.fromarray(colorize_depth(depth[row])),
         ]
         for col, tile in enumerate(tiles):
-            sheet.paste(tile, (col * size, row * size))
+            sheet.paste(tile, (col * size, header + row * size))
+    sheet.paste(legend, (0, header + len(images) * size))
     return sheet

@@ -14,7 +14,7 @@ import numpy as np
 from datasets import Array2D, Features, Image, List, Value
 from PIL import Image as PILImage
 
-from ..constants import NUM_LANDMARKS
+from ..constants import NUM_LANDMARKS, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
 from ..head.model import POSE_DIM
 
 DEPTH_SCALE = 1e-4  # metres per unit of the 16-bit depth PNG
@@ -68,6 +68,26 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+# The official colour of each class id, as a PNG palette: masks stay class ids, viewers show colours.
+SEGMENTATION_PALETTE = [channel for name in SEGMENTATION_CLASSES for channel in SEGMENTATION_COLORS[name]]
+
+
+def mask_png_bytes(class_ids: np.ndarray) -> bytes:
+    """Lossless palette PNG of an (H,W) array of class ids: each pixel's value is its id (``np.asarray``
+    of the decoded image gives the ids back), shown in the official colours."""
+    if (
+        class_ids.ndim != 2
+        or class_ids.min(initial=0) < 0
+        or class_ids.max(initial=0) >= len(SEGMENTATION_CLASSES)
+    ):
+        raise ValueError(f"a mask is (H, W) class ids in [0, {len(SEGMENTATION_CLASSES) - 1}]")
+    image = PILImage.fromarray(class_ids.astype(np.uint8))
+    image.putpalette(SEGMENTATION_PALETTE)  # mode L -> P, values unchanged
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL, compress_type=PNG_COMPRESS_TYPE)
+    return buffer.getvalue()
+
+
 def encode_depth(depth_metres: np.ndarray) -> np.ndarray:
     """Metres (H,W) -> uint16 units of DEPTH_SCALE; raises if a depth does not fit."""
     units = np.round(depth_metres / DEPTH_SCALE)
@@ -95,7 +115,7 @@ def encode_rows(
                 "index": int(indices[i]),
                 "seed": int(params["seed"][i]),
                 "image": {"bytes": png_bytes(image), "path": None},
-                "segmentation": {"bytes": png_bytes(out.segmentation[i].astype(np.uint8)), "path": None},
+                "segmentation": {"bytes": mask_png_bytes(out.segmentation[i]), "path": None},
                 "depth": {"bytes": png_bytes(encode_depth(out.depth[i])), "path": None},
                 "depth_scale": DEPTH_SCALE,
                 "landmarks_2d": out.landmarks_2d[i].astype(np.float32),

@@ -26,7 +26,7 @@ from ..errors import MalformedAssetError
 from ..head.model import POSE_DIM
 from ..head.segmentation_texture import decode_segmentation_texture
 from ..rendering.cameras import intrinsics_to_fov, orbit_angles
-from .features import CAMERA_DIM, dataset_features, png_bytes
+from .features import CAMERA_DIM, dataset_features, mask_png_bytes, png_bytes
 from .shard_file import write_shard
 from .shards import plan_shards
 
@@ -78,7 +78,7 @@ def read_official_sample(source: Path, name: str, index: int) -> dict:
         "index": index,
         "seed": -1,
         "image": {"bytes": png_bytes(image), "path": None},
-        "segmentation": {"bytes": png_bytes(decode_segmentation_texture(seg_rgb)), "path": None},
+        "segmentation": {"bytes": mask_png_bytes(decode_segmentation_texture(seg_rgb)), "path": None},
         "depth": {"bytes": png_bytes(np.round(depth / depth_max * 65535).astype(np.uint16)), "path": None},
         "depth_scale": math.nan,
         "landmarks_2d": landmarks,
