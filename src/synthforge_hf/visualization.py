@@ -135,3 +135,102 @@ def contact_sheet(
             sheet.paste(tile, (col * size, header + row * size))
     sheet.paste(legend, (0, header + len(images) * size))
     return sheet
+
+
+PLOT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def line_plot(
+    series: dict[str, tuple[np.ndarray, np.ndarray]],
+    x_label: str,
+    y_label: str,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+    log_y: bool = False,
+    size: tuple[int, int] = (520, 380),
+) -> Image.Image:
+    """Curves ``name -> (x, y)`` on one pair of axes, with five ticks on each axis, axis labels and a
+    legend of the names in the curves' colours. Ranges default to the data's; ``log_y`` plots log10(y)
+    (non-positive values are left out)."""
+    width, height = size
+    left, right, top, bottom = 60, 16, 16, 48
+    plot_w, plot_h = width - left - right, height - top - bottom
+    curves = {}
+    for name, (x, y) in series.items():
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        keep = np.isfinite(x) & np.isfinite(y) & ((y > 0) if log_y else True)
+        curves[name] = (x[keep], np.log10(y[keep]) if log_y else y[keep])
+    values = [c for c in curves.values() if len(c[0])]
+    if x_range is not None:
+        x_low, x_high = x_range
+    elif values:
+        x_low, x_high = min(c[0].min() for c in values), max(c[0].max() for c in values)
+    else:
+        x_low, x_high = 0.0, 1.0
+    if y_range is not None:
+        y_low, y_high = (np.log10(y_range[0]), np.log10(y_range[1])) if log_y else y_range
+    elif values:
+        y_low, y_high = min(c[1].min() for c in values), max(c[1].max() for c in values)
+    else:
+        y_low, y_high = 0.0, 1.0
+    x_span, y_span = (x_high - x_low) or 1.0, (y_high - y_low) or 1.0
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([left, top, left + plot_w, top + plot_h], outline="black")
+    for k in range(5):
+        x, y = left + plot_w * k / 4, top + plot_h * (1 - k / 4)
+        x_value, y_value = x_low + x_span * k / 4, y_low + y_span * k / 4
+        draw.line([x, top + plot_h, x, top + plot_h + 4], fill="black")
+        draw.text((x, top + plot_h + 6), f"{x_value:.4g}", fill="black", anchor="mt")
+        draw.line([left - 4, y, left, y], fill="black")
+        draw.text((left - 6, y), f"{10**y_value if log_y else y_value:.3g}", fill="black", anchor="rm")
+    for k, (name, (x, y)) in enumerate(curves.items()):
+        colour = PLOT_COLOURS[k % len(PLOT_COLOURS)]
+        points = list(
+            zip(
+                (left + (x - x_low) / x_span * plot_w).tolist(),
+                (top + plot_h - (y - y_low) / y_span * plot_h).tolist(),
+                strict=True,
+            )
+        )
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        elif points:
+            draw.ellipse(
+                [points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2], fill=colour
+            )
+        anchor = (left + 8, top + 6 + 14 * k)
+        draw.rectangle(draw.textbbox(anchor, name), fill="white")  # the legend stays readable over curves
+        draw.text(anchor, name, fill=colour)
+    draw.text((left + plot_w / 2, height - 6), x_label, fill="black", anchor="mb")
+    draw.text((4, 2), y_label + (" (log scale)" if log_y else ""), fill="black")
+    return image
+
+
+def training_curves(records: list[dict]) -> Image.Image:
+    """The curves of a training history (``train_history.jsonl`` records): the losses (moving average
+    over 2% of the steps, log scale) above the validation metrics, each against the step."""
+    steps = np.array([r["step"] for r in records], dtype=np.float64)
+    window = max(1, len(records) // 50)
+    losses = {}
+    for key in [k for k in records[0] if k == "loss" or k.startswith("loss/")] if records else []:
+        values = np.array([r.get(key, np.nan) for r in records], dtype=np.float64)
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        losses[key] = (steps[window - 1 :], smooth)
+    panels = [line_plot(losses, "step", "training loss", log_y=True, size=(640, 360))]
+    metrics = sorted(
+        {k for r in records for k in r if k.startswith("validation/") and k != "validation/samples"}
+    )
+    if metrics:
+        series = {}
+        for key in metrics:
+            rows = [r for r in records if key in r]
+            series[key.removeprefix("validation/")] = (
+                np.array([r["step"] for r in rows], dtype=np.float64),
+                np.array([r[key] for r in rows], dtype=np.float64),
+            )
+        panels.append(line_plot(series, "step", "validation", size=(640, 360)))
+    picture = Image.new("RGB", (640, 360 * len(panels)), "white")
+    for k, panel in enumerate(panels):
+        picture.paste(panel, (0, 360 * k))
+    return picture

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+
+from ..visualization import line_plot
 
 OUTER_EYE_CORNERS = (36, 45)
 RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
@@ -97,33 +98,15 @@ def ced_auc(
 def save_ced_plot(nmes_by_method: dict[str, np.ndarray], path: str | Path, threshold: float = 0.08) -> Path:
     """A PNG with one CED curve per method: x the NME from 0 to ``threshold``, y the fraction of images
     with at most that error, ticks on both axes, each method's AUC in the legend."""
-    width, height, left, right, top, bottom = 520, 380, 56, 16, 16, 48
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    plot_w, plot_h = width - left - right, height - top - bottom
-    draw.rectangle([left, top, left + plot_w, top + plot_h], outline="black")
-    for k in range(5):  # ticks: x every threshold / 4, y every 0.25
-        x = left + plot_w * k / 4
-        y = top + plot_h * (1 - k / 4)
-        draw.line([x, top + plot_h, x, top + plot_h + 4], fill="black")
-        draw.text((x - 12, top + plot_h + 6), f"{threshold * k / 4:.3g}", fill="black")
-        draw.line([left - 4, y, left, y], fill="black")
-        draw.text((left - 34, y - 6), f"{k / 4:.2f}", fill="black")
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
-    for k, (name, nmes) in enumerate(nmes_by_method.items()):
+    series = {}
+    for name, nmes in nmes_by_method.items():
         auc, x, y = ced_auc(nmes, threshold)
-        px = left + x / threshold * plot_w
-        py = top + plot_h - y * plot_h
-        draw.line(list(zip(px.tolist(), py.tolist(), strict=True)), fill=colours[k % len(colours)], width=2)
-        draw.text(
-            (left + 8, top + 6 + 14 * k),
-            f"{name}  AUC@{threshold:g} = {auc:.3f}",
-            fill=colours[k % len(colours)],
-        )
-    draw.text((left + plot_w / 2 - 60, height - 20), "NME (inter-ocular)", fill="black")
-    draw.text((4, top - 12 if top > 12 else 2), "fraction of images", fill="black")
+        series[f"{name}  AUC@{threshold:g} = {auc:.3f}"] = (x, y)
+    plot = line_plot(
+        series, "NME (inter-ocular)", "fraction of images", x_range=(0, threshold), y_range=(0, 1)
+    )
     path = Path(path)
-    image.save(path)
+    plot.save(path)
     return path
 
 

@@ -28,12 +28,14 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from ..constants import TRAINING_ARGUMENTS_FILE
+from ..visualization import training_curves
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
 TRAINER_STATE = "trainer_state.json"
 HISTORY_FILE = "train_history.jsonl"
+CURVES_FILE = "training_curves.png"  # the history drawn: losses and validation metrics by step
 # Options that may change between a run and its resumption (they do not change the result).
 FREE_TO_CHANGE = frozenset({"num_workers", "log_steps", "report_to", "save_steps"})
 
@@ -306,7 +308,10 @@ def fit(
             save_checkpoint(accelerator, output_dir, step + 1)
     accelerator.wait_for_everyone()
     model.to(memory_format=torch.contiguous_format)  # what save_pretrained writes and users expect
-    return history.records()
+    records = history.records()
+    if accelerator.is_main_process and records:
+        training_curves(records).save(output_dir / CURVES_FILE)
+    return records
 
 
 def _to_device(
