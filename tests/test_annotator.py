@@ -22,16 +22,20 @@ def _two_quads_head():
     return head, verts
 
 
-def test_labels_depth_and_visibility_of_a_known_scene():
+def test_labels_depth_and_visibility_of_a_known_scene(torch_device):
     head, verts = _two_quads_head()
-    landmarks = torch.zeros(1, 68, 3)
+    head, verts = head.to(torch_device), verts.to(torch_device)
+    landmarks = torch.zeros(1, 68, 3, device=torch_device)
     landmarks[0, 0] = torch.tensor([0.0, 0.0, 0.6])  # on the near quad: visible
     landmarks[0, 1] = torch.tensor([0.0, 0.0, 0.0])  # behind the near quad: hidden
     landmarks[0, 2] = torch.tensor([0.3, 0.3, 0.0])  # on the far quad, beside the near one: visible
     landmarks[0, 3] = torch.tensor([5.0, 0.0, 0.0])  # outside the image
-    cams = Cameras.orbit(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([25.0]))
-    annotator = FaceAnnotator(rasterizer="open3d")
+    cams = Cameras.orbit(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([25.0])).to(torch_device)
+    annotator = FaceAnnotator(rasterizer="open3d").to(torch_device)  # PyTorch3D leaves out the far quad's
+    # diagonal (pixel centres exactly on an edge two triangles share)
     out = annotator(head, verts[None], landmarks, cams, 64)
+    for name in ("segmentation", "depth", "landmarks_2d", "landmarks_3d", "landmark_visibility"):
+        assert getattr(out, name).device.type == torch.device(torch_device).type, name
     seg = out.segmentation[0]
     assert seg[32, 32] == CLASS_ID["nose"] and seg[2, 2] == CLASS_ID["scalp"]
     assert (seg > 0).all()  # the far quad fills the view
@@ -43,10 +47,13 @@ def test_labels_depth_and_visibility_of_a_known_scene():
     assert out.landmarks_2d[0, 0].tolist() == pytest.approx([32.0, 32.0], abs=1e-3)
 
 
-def test_colorize_gives_the_official_colour_codes():
+def test_colorize_gives_the_official_colour_codes(torch_device):
     annotator = FaceAnnotator()
-    seg = torch.tensor([[0, CLASS_ID["nose"]], [CLASS_ID["left_ear"], CLASS_ID["neck_back"]]])
+    seg = torch.tensor(
+        [[0, CLASS_ID["nose"]], [CLASS_ID["left_ear"], CLASS_ID["neck_back"]]], device=torch_device
+    )
     colours = annotator.colorize(seg)
+    assert colours.device == seg.device
     assert colours[0, 1].tolist() == list(SEGMENTATION_COLORS["nose"])
     assert colours[1, 0].tolist() == list(SEGMENTATION_COLORS["left_ear"])
     assert colours[0, 0].tolist() == list(SEGMENTATION_COLORS["background"])

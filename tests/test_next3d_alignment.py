@@ -18,14 +18,15 @@ from synthforge_hf.rendering.annotator import FaceAnnotator
 from synthforge_hf.rendering.cameras import Cameras, head_to_world
 
 
-def test_optical_axis_depth_of_a_fronto_parallel_plane():
-    cameras = Cameras.orbit(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([20.0]))
+def test_optical_axis_depth_of_a_fronto_parallel_plane(torch_device):
+    cameras = Cameras.orbit(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([20.0])).to(torch_device)
     directions = cameras.ray_directions(8)  # camera z = 1: a plane at z = d is d * |direction| away
     ray_depth = 2.6 * directions.norm(dim=-1)
-    torch.testing.assert_close(optical_axis_depth(ray_depth[:, None], cameras), torch.full((1, 8, 8), 2.6))
+    depth = optical_axis_depth(ray_depth[:, None], cameras)
+    torch.testing.assert_close(depth, torch.full((1, 8, 8), 2.6, device=torch_device))
 
 
-def test_residuals_by_hand():
+def test_residuals_by_hand(torch_device):
     columns = torch.arange(8, dtype=torch.float32)
     generator_depth = (1.0 + 0.01 * columns).expand(1, 8, 8).clone()  # 1 + 0.01 * column, metres
     segmentation = torch.full((1, 8, 8), CLASS_ID["scalp"])
@@ -36,12 +37,14 @@ def test_residuals_by_hand():
     # the generator reads 1.02 at column 2's centre and 1.035 between columns 3 and 4
     landmark_depth = torch.tensor([[1.0, 1.035, 9.0]])
     visible = torch.tensor([[True, True, False]])  # the third is hidden: not counted
-    out = alignment_residuals(generator_depth, mesh_depth, segmentation, landmarks, landmark_depth, visible)
-    torch.testing.assert_close(out["landmark_depth_error"], torch.tensor([0.01]))
-    torch.testing.assert_close(out["depth_residual"], torch.tensor([0.01]))
-    none_visible = alignment_residuals(
-        generator_depth, mesh_depth, segmentation, landmarks, landmark_depth, torch.zeros_like(visible)
-    )
+    inputs = [
+        t.to(torch_device)
+        for t in (generator_depth, mesh_depth, segmentation, landmarks, landmark_depth, visible)
+    ]
+    out = alignment_residuals(*inputs)
+    torch.testing.assert_close(out["landmark_depth_error"].cpu(), torch.tensor([0.01]))
+    torch.testing.assert_close(out["depth_residual"].cpu(), torch.tensor([0.01]))
+    none_visible = alignment_residuals(*inputs[:-1], torch.zeros_like(inputs[-1]))
     assert torch.isnan(none_visible["landmark_depth_error"]).all()
 
 
@@ -58,7 +61,7 @@ def _points_on_faces(vertices: torch.Tensor, faces: torch.Tensor, count: int, se
     return (vertices[chosen] * weights[..., None]).sum(1)
 
 
-def test_fit_recovers_a_known_correction(flame_template):
+def test_fit_recovers_a_known_correction(flame_template, torch_device):
     """Synthetic 'NeRF' observations made from the mesh moved by a known affine map: dense points on the
     moved surface (and empty space around it) and the moved mesh's depth; the fit must find the map."""
     nominal = head_to_world(torch.from_numpy(flame_template.vertices).float() - torch.tensor([0.0, 1.5, 0.0]))
@@ -76,16 +79,18 @@ def test_fit_recovers_a_known_correction(flame_template):
     for yaw in (-0.35, 0.3):
         cameras = Cameras.orbit(torch.tensor([yaw]), torch.tensor([0.1]), torch.tensor([18.0]))
         depth = annotator.rasterize(moved[None], faces, cameras, 32).depth[0]
-        observations.append(
-            AlignmentObservation(
-                vertices=nominal,
-                cameras=cameras,
-                nerf_points=torch.cat([surface, empty]),
-                nerf_sigma=torch.cat([torch.full((len(surface),), 20.0), torch.full((len(empty),), -5.0)]),
-                nerf_depth=depth,
-            )
+        sigma = torch.cat([torch.full((len(surface),), 20.0), torch.full((len(empty),), -5.0)])
+        observation = AlignmentObservation(
+            nominal, cameras, nerf_points=torch.cat([surface, empty]), nerf_sigma=sigma, nerf_depth=depth
         )
-    fit = fit_alignment(observations, faces, annotator.rasterize)
-    assert fit.final_loss < 0.01 * fit.initial_loss
-    torch.testing.assert_close(fit.matrix, matrix, atol=2e-3, rtol=0)
-    torch.testing.assert_close(fit.translation, translation, atol=5e-4, rtol=0)  # 0.2 mm
+        observations.append(_on(observation, torch_device))
+    fit = fit_alignment(observations, faces.to(torch_device), annotator.rasterize)
+    assert fit.final_loss < 0.01 * fit.initial_loss and fit.matrix.device == observations[0].vertices.device
+    torch.testing.assert_close(fit.matrix.cpu(), matrix, atol=2e-3, rtol=0)
+    torch.testing.assert_close(fit.translation.cpu(), translation, atol=5e-4, rtol=0)  # 0.2 mm
+
+
+def _on(observation: AlignmentObservation, device: str) -> AlignmentObservation:
+    """``observation`` with every tensor (and its cameras) on ``device``."""
+    fields = {k: v.to(device) for k, v in vars(observation).items()}
+    return AlignmentObservation(**fields)

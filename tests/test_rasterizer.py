@@ -19,14 +19,14 @@ def test_backend_choice_follows_the_device():
         get_rasterizer("opengl")
 
 
-def test_depth_of_a_frontal_plane_is_its_distance():
-    verts, faces = quad(z=0.5, half_size=2.0)
-    cams = Cameras.orbit(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([20.0]))
+def test_depth_of_a_frontal_plane_is_its_distance(torch_device):
+    verts, faces = (t.to(torch_device) for t in quad(z=0.5, half_size=2.0))
+    cams = Cameras.orbit(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([20.0])).to(torch_device)
     frags = Open3DRasterizer().rasterize(verts[None], faces, cams, 32)
-    assert frags.foreground.all()
+    assert frags.depth.device == frags.face_index.device == verts.device and frags.foreground.all()
     # Camera at z = 2.9 looking down -z: the plane z = 0.5 is 2.4 away along the axis, at every pixel.
     assert torch.allclose(frags.depth, torch.full_like(frags.depth, 2.4), atol=1e-5)
-    assert torch.allclose(frags.barycentric.sum(-1), torch.ones(1, 32, 32), atol=1e-5)
+    assert torch.allclose(frags.barycentric.sum(-1), torch.ones_like(frags.depth), atol=1e-5)
 
 
 def test_sphere_silhouette_area_matches_projection():
@@ -43,11 +43,11 @@ def test_sphere_silhouette_area_matches_projection():
 
 
 @pytest.mark.parametrize("yaw,pitch", [(0.0, 0.0), (0.6, -0.3), (-0.7, 0.5)])
-def test_open3d_and_pytorch3d_agree_pixel_for_pixel_on_flame(flame_template, yaw, pitch):
+def test_open3d_and_pytorch3d_agree_pixel_for_pixel_on_flame(flame_template, yaw, pitch, torch_device):
     verts = torch.from_numpy(flame_template.vertices) - torch.tensor([0.0, 1.5, 0.0])
-    faces = torch.from_numpy(flame_template.faces)
-    world = head_to_world(verts)[None]
-    cams = Cameras.orbit(torch.tensor([yaw]), torch.tensor([pitch]), torch.tensor([18.0]))
+    faces = torch.from_numpy(flame_template.faces).to(torch_device)
+    world = head_to_world(verts)[None].to(torch_device)
+    cams = Cameras.orbit(torch.tensor([yaw]), torch.tensor([pitch]), torch.tensor([18.0])).to(torch_device)
     a = Open3DRasterizer().rasterize(world, faces, cams, 64)
     b = PyTorch3DRasterizer().rasterize(world, faces, cams, 64)
     assert a.foreground.sum() > 500
@@ -77,15 +77,15 @@ def test_interpolate_reproduces_a_linear_function_of_position():
 
 
 @pytest.mark.parametrize("backend", [Open3DRasterizer, PyTorch3DRasterizer])
-def test_backface_culling_is_exact_on_the_watertight_default_head(backend):
+def test_backface_culling_is_exact_on_the_watertight_default_head(backend, torch_device):
     from synthforge_hf.head.default_head import build_default_head
 
-    head = build_default_head()
+    head = build_default_head().to(torch_device)
     assert head.config.watertight
     world = head_to_world(head(batch_size=3).vertices)
     cams = Cameras.orbit(
         torch.tensor([0.0, 0.7, -0.4]), torch.tensor([0.0, 0.3, -0.6]), torch.full((3,), 18.0)
-    )
+    ).to(torch_device)
     full = backend().rasterize(world, head.faces, cams, 48)
     culled = backend().rasterize(world, head.faces, cams, 48, cull_backfaces=True)
     assert torch.equal(full.face_index, culled.face_index)

@@ -25,7 +25,7 @@ from .processes import run_cli_in_processes
 
 
 @pytest.fixture(scope="module")
-def faces(tmp_path_factory):
+def faces(tmp_path_factory, torch_device):
     out = tmp_path_factory.mktemp("faces64")
     args = [
         "make-dataset",
@@ -40,6 +40,8 @@ def faces(tmp_path_factory):
         "--shard-size",
         "96",
         "--no-progress",
+        "--device",
+        torch_device,
     ]
     assert main(args) == 0
     return out
@@ -99,15 +101,16 @@ def test_short_run_learns(faces, trained):
     assert (output_dir / "model.safetensors").exists() and (output_dir / "preprocessor_config.json").exists()
 
 
-def test_flipped_image_gives_flipped_landmarks(faces, trained):
+def test_flipped_image_gives_flipped_landmarks(faces, trained, torch_device):
     """Mirror the validation faces: the trained model's points mirror too, with the 68-point left/right
     permutation (flips are among its augmentations)."""
-    model = SynthForgeForFaceAnalysis.from_pretrained(trained[0]).eval()
+    model = SynthForgeForFaceAnalysis.from_pretrained(trained[0]).eval().to(torch_device)
     rows = load_dataset(str(faces), split="validation")
     pixels = normalize_pixels(collate_rows([rows[i] for i in range(len(rows))])["pixel_values"])
+    pixels = pixels.to(torch_device)
     with torch.no_grad():
-        points = model(pixels).landmarks
-        mirrored = model(pixels.flip(-1)).landmarks
+        points = model(pixels).landmarks.cpu()
+        mirrored = model(pixels.flip(-1)).landmarks.cpu()
     width = pixels.shape[-1]
     unflipped = mirrored[:, list(LANDMARK_FLIP_PERMUTATION)].clone()
     unflipped[..., 0] = width - unflipped[..., 0]

@@ -33,7 +33,8 @@ class Next3DFaceGenerator(FaceGenerator):
     ``next3d`` is a `TriPlaneGenerator` whose state dict is the official ``G_ema``'s; this component adds
     the UV face mask (``uv_face_mask``, DECA's ``uv_face_eye_mask.png``) and the fitted FLAME -> Next3D
     correction (``alignment_matrix``, ``alignment_translation``; identity until fitted). Make one from the
-    official checkpoint with `synthforge_hf.generators.next3d.convert.convert_next3d`.
+    official checkpoint with `convert.load_next3d_checkpoint` (a whole pipeline, alignment fitted:
+    `synthforge_hf.convert_next3d`).
 
     Args (besides the official constructor's, see `TriPlaneGenerator`):
         neural_rendering_resolution: size of the volume-rendered feature image (64 for the release).
