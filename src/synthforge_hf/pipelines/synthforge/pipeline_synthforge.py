@@ -86,7 +86,9 @@ class SynthForgePipeline(DiffusionPipeline):
         """The offline default: the embedded procedural head rendered by the mesh backend."""
         return cls.from_assets(annotator=FaceAnnotator(rasterizer=rasterizer), **sampling_ranges)
 
-    def enable_model_cpu_offload(self, gpu_id: int | None = None, device: torch.device | str | None = None):
+    def enable_model_cpu_offload(
+        self, gpu_id: int | None = None, device: torch.device | str | None = None
+    ) -> None:
         """diffusers' model offload, in the order `__call__` runs the components, of those with parameters
         (Next3D). The others stay on the accelerator: the head, whose buffers the annotator and the image
         backend read after it has run, and the components that hold only buffers (the annotator, the mesh
