@@ -56,6 +56,7 @@ def test_usage_and_argument_errors(tmp_path, capsys):
     "args, message",
     [
         (["generate", "--resolution", "7"], "--resolution must be at least 8 pixels, got 7"),
+        (["generate", "--head-dir", "x"], "--head-dir is for --head flame or ict-facekit"),
         (["generate", "--batch-size", "0"], "--batch-size must be positive"),
         (["make-dataset", "--num-train", "-3"], "--num-train must not be negative, got -3"),
         (["make-dataset", "--limit", "-1"], "--limit must not be negative"),

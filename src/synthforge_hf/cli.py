@@ -59,6 +59,8 @@ def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_pipeline_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.head != "default" and not args.pipeline and args.head_dir is None:
         parser.error(f"--head {args.head} needs --head-dir")
+    if args.head == "default" and args.head_dir is not None:
+        parser.error("--head-dir is for --head flame or ict-facekit; the default head is built in")
     if (
         args.generator == "next3d"
         and not args.pipeline
