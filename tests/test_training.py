@@ -136,6 +136,7 @@ def test_resumed_run_continues_identically(faces, tmp_path):
         assert torch.equal(resumed[name], tensor), name
     history = json.loads((interrupted / "train_history.json").read_text())["history"]
     assert [r["step"] for r in history] == [1, 2, 3, 4, 5, 6]  # each step once, across both segments
+    assert all(0 <= r["time/data"] <= r["time/step"] for r in history)  # the data-loading share of a step
     with pytest.raises(ValueError, match="other arguments.*learning_rate"):
         train_sb(SBTrainingArguments(output_dir=str(interrupted), learning_rate=0.5, **common))
 

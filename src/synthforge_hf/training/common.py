@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -37,7 +38,7 @@ TRAINER_STATE = "trainer_state.json"
 HISTORY_FILE = "train_history.jsonl"
 CURVES_FILE = "training_curves.png"  # the history drawn: losses and validation metrics by step
 # Options that may change between a run and its resumption (they do not change the result).
-FREE_TO_CHANGE = frozenset({"num_workers", "log_steps", "report_to", "save_steps"})
+FREE_TO_CHANGE = frozenset({"num_workers", "log_steps", "report_to", "save_steps", "torch_compile"})
 
 
 @dataclass(kw_only=True)
@@ -70,6 +71,10 @@ class TrainingArguments:
     report_to: str | None = field(
         default=None, metadata={"help": "an Accelerate tracker name, e.g. tensorboard"}
     )
+    torch_compile: bool = field(
+        default=False,
+        metadata={"help": "compile the model with torch.compile (inductor), through Accelerate"},
+    )
 
 
 def make_accelerator(args: TrainingArguments) -> Accelerator:
@@ -81,6 +86,7 @@ def make_accelerator(args: TrainingArguments) -> Accelerator:
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=args.report_to,
         project_dir=args.output_dir,
+        dynamo_backend="inductor" if args.torch_compile else "no",
     )
     set_seed(args.seed)
     return accelerator
@@ -281,10 +287,13 @@ def fit(
     bar = tqdm(range(start_step, args.max_steps), disable=not accelerator.is_local_main_process, desc=desc)
     for step in bar:
         model.train()
+        step_start, data_seconds = time.perf_counter(), 0.0
         for micro in range(accumulation):
+            fetch_start = time.perf_counter()
             batch = {
                 k: _to_device(v, accelerator.device, memory_format) for k, v in next(micro_batches).items()
             }
+            data_seconds += time.perf_counter() - fetch_start
             with accelerator.accumulate(model):
                 out = compute_loss(model, batch, step * accumulation + micro)
                 accelerator.backward(out.loss)
@@ -294,6 +303,8 @@ def fit(
                 scheduler.step()
                 optimizer.zero_grad()
         record = {"step": step + 1, "loss": out.loss.item(), "lr": scheduler.get_last_lr()[0]}
+        # .item() has waited for the device: the step's wall time, and the part spent waiting for batches
+        record.update({"time/step": time.perf_counter() - step_start, "time/data": data_seconds})
         record.update({f"loss/{k}": v.item() for k, v in (getattr(out, "losses", None) or {}).items()})
         due = step + 1 == args.max_steps or (eval_steps and (step + 1) % eval_steps == 0)
         if evaluate is not None and due and accelerator.is_main_process:
