@@ -129,3 +129,28 @@ def test_every_option_of_every_command_has_help(monkeypatch):
             getattr(cli, function)([])
     assert len(undocumented) == len(cli.COMMANDS)
     assert {prog: names for prog, names in undocumented.items() if names} == {}
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["generate", "--pipeline", "{empty}", "--out", "{empty}/out"], "model_index.json"),
+        (["evaluate", "--model", "{empty}", "--benchmark", "300w", "--data", "{empty}"], "{empty}"),
+        (["import-official", "{empty}", "--out", "{empty}/out"], "annotations not found"),
+    ],
+)
+def test_bad_files_are_one_line_errors_in_a_fresh_process(tmp_path, args, words):
+    """What a user sees: one line naming the file or folder, no traceback (unless asked for)."""
+    import os
+    import subprocess
+    import sys
+
+    args = [a.format(empty=tmp_path) for a in args]
+    command = [sys.executable, "-m", "synthforge_hf.cli", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "it/s]" not in line]
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert lines[-1].startswith(f"synthforge {args[0]}: ") and words.format(empty=tmp_path) in lines[-1]
+    env = {**os.environ, "SYNTHFORGE_TRACEBACK": "1"}
+    traced = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert traced.returncode == 1 and "Traceback" in traced.stderr

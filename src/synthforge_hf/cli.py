@@ -584,6 +584,16 @@ COMMANDS = {
 }
 
 
+TRACEBACK_VARIABLE = "SYNTHFORGE_TRACEBACK"
+
+
+def _one_line(err: BaseException) -> str:
+    """The error's message on one line (the project's errors name the file or option they are about;
+    library errors, e.g. from from_pretrained, mostly name the folder too)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--version"]:
@@ -610,8 +620,12 @@ def main(argv: list[str] | None = None) -> int:
     module, function = COMMANDS[argv[0]]
     try:
         return getattr(importlib.import_module(module), function)(argv[1:])
-    except (AssetError, FolderError, DamagedCheckpointError) as err:  # a bad file or folder: say which
-        raise SystemExit(f"synthforge {argv[0]}: {err}") from None
+    except (AssetError, OSError, ValueError) as err:  # a missing, unreadable or wrong file, folder or value
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        ours = isinstance(err, (AssetError, FolderError, DamagedCheckpointError))  # they say what to fix
+        hint = "" if ours else f" ({TRACEBACK_VARIABLE}=1 shows where)"
+        raise SystemExit(f"synthforge {argv[0]}: {_one_line(err)}{hint}") from None
 
 
 if __name__ == "__main__":
