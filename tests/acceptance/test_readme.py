@@ -301,7 +301,10 @@ def _environment(work: Path) -> dict[str, str]:
     env.update(
         HOME=str(work / "home"),  # ~/flame
         PATH=f"{work / '.venv' / 'bin'}{os.pathsep}{env['PATH']}",  # inline commands: an activated venv
-        PYTHONPATH=str(Path(__file__).resolve().parent / "recording_hub_site"),
+        PYTHONPATH=os.pathsep.join(
+            [str(Path(__file__).resolve().parent / "recording_hub_site")]
+            + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+        ),
         SYNTHFORGE_RECORDING_HUB=str(work / "hub"),
         OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "2"),
     )
