@@ -1,4 +1,5 @@
-"""SynthForgeImageProcessor: HF processor conventions, face crops of real photos, the maps back into the
+"""SynthForgeImageProcessor: HF processor conventions (do_pad, channel formats, segmentation maps and
+landmarks as targets, unknown arguments refused), face crops of real photos, the maps back into the
 photo, and transformers' image-segmentation / depth-estimation pipelines on a saved SB."""
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def test_size_is_a_dict_and_old_int_size_configs_load(tmp_path):
     old = SynthForgeImageProcessor.from_pretrained(tmp_path / "old")
     assert old.size == {"height": 128, "width": 128} and old.framing == DEFAULT_FRAMING
     assert old.resample == 2 and old.do_resize and old.do_rescale and old.do_normalize
+    assert old.do_pad and old.ignore_index == 255  # keys added since get their defaults
     assert SynthForgeImageProcessor.from_pretrained(REFERENCE).size == {"height": 128, "width": 128}
     # The pixels the old code gave: zero-padded to a centred square, antialiased bilinear, normalised.
     photo = np.random.default_rng(0).integers(0, 256, (90, 61, 3), dtype=np.uint8)
@@ -69,13 +71,16 @@ def test_size_is_a_dict_and_old_int_size_configs_load(tmp_path):
         square[None], size=(128, 128), mode="bilinear", antialias=True, align_corners=False
     )
     torch.testing.assert_close(old(photo)["pixel_values"], (resized - 0.5) / 0.5, atol=1e-5, rtol=0)
-    SynthForgeImageProcessor(size=40, framing=FRAMING).save_pretrained(tmp_path / "new")
+    SynthForgeImageProcessor(size=40, framing=FRAMING, do_pad=False, ignore_index=0).save_pretrained(
+        tmp_path / "new"
+    )
     saved = json.loads((tmp_path / "new" / "preprocessor_config.json").read_text())
     assert saved["size"] == {"height": 40, "width": 40} and saved["framing"] == FRAMING
+    assert saved["do_pad"] is False and saved["ignore_index"] == 0
     assert saved["resample"] == 2 and saved["do_resize"] and saved["rescale_factor"] == pytest.approx(1 / 255)
     loaded = SynthForgeImageProcessor.from_pretrained(tmp_path / "new")
     assert {k: v for k, v in loaded.to_dict().items() if k != "auto_map"} == SynthForgeImageProcessor(
-        size=40, framing=FRAMING
+        size=40, framing=FRAMING, do_pad=False, ignore_index=0
     ).to_dict()
     for bad in ({"shortest_edge": 5}, 0, {"height": 4, "width": -1}):
         with pytest.raises(ValueError, match="size must be"):
@@ -84,7 +89,8 @@ def test_size_is_a_dict_and_old_int_size_configs_load(tmp_path):
 
 def test_pixels_by_hand_and_per_call_overrides():
     processor = SynthForgeImageProcessor(size=8)
-    image = np.array([[[10] * 3, [200] * 3]], dtype=np.uint8)  # 1 x 2: padded below to 2 x 2
+    # 1 x 2, padded below to 2 x 2 (PIL: a (1,2,3) array would read channels-first, as transformers reads it)
+    image = Image.fromarray(np.array([[[10] * 3, [200] * 3]], dtype=np.uint8))
     out = processor(image, do_resize=False)
     expected = np.array([[10 / 255 * 2 - 1, 200 / 255 * 2 - 1], [-1.0, -1.0]], dtype=np.float32)
     np.testing.assert_allclose(out["pixel_values"][0].numpy(), np.stack([expected] * 3), atol=1e-6)
@@ -106,7 +112,7 @@ def test_pixels_by_hand_and_per_call_overrides():
     with pytest.raises(ValueError, match="image_mean needs 1 or 3 values"):
         processor(image, image_mean=[0.5, 0.5])
     with pytest.raises(ValueError, match="cannot be batched"):
-        processor([image, np.zeros((3, 3, 3), np.uint8)], do_resize=False)
+        processor([image, np.zeros((5, 5, 3), np.uint8)], do_resize=False)
 
 
 def test_a_face_crop_samples_the_photo_through_its_affine():
@@ -258,6 +264,199 @@ def test_bad_boxes_and_framing_give_clear_errors():
             SynthForgeImageProcessor(framing=framing)
     with pytest.raises(ValueError, match="empty image"):
         processor(np.zeros((0, 5, 3), np.uint8))
+
+
+def test_without_padding_the_whole_image_is_stretched_and_maps_back_exactly():
+    photo = _coordinate_photo(30, 50)
+    stretched = SynthForgeImageProcessor(size=64, do_pad=False, do_normalize=False)
+    inputs = stretched(photo)
+    assert inputs["paddings"].tolist() == [[0, 0]]
+    np.testing.assert_allclose(inputs["affines"][0].numpy(), [[50 / 64, 0, 0], [0, 30 / 64, 0]], atol=1e-12)
+    # Bilinear enlargement reproduces the coordinate ramps between the outer source pixel centres.
+    centres = np.arange(64) + 0.5
+    x, y = centres * 50 / 64, centres * 30 / 64
+    inside_x, inside_y = (x >= 0.5) & (x <= 49.5), (y >= 0.5) & (y <= 29.5)
+    pixels = inputs["pixel_values"][0].numpy()
+    np.testing.assert_allclose(
+        pixels[0][:, inside_x], np.broadcast_to(x[inside_x], (64, inside_x.sum())), atol=1e-3
+    )
+    np.testing.assert_allclose(
+        pixels[1][inside_y], np.broadcast_to(y[inside_y, None], (inside_y.sum(), 64)), atol=1e-3
+    )
+    per_call = SynthForgeImageProcessor(size=64, do_normalize=False)(photo, do_pad=False)
+    assert torch.equal(per_call["pixel_values"], inputs["pixel_values"])
+    assert torch.equal(per_call["affines"], inputs["affines"])
+    # Landmarks: through the affines, and through target_sizes with the processor's do_pad=False.
+    truth = np.random.default_rng(4).uniform((0, 0), (50, 30), size=(68, 2))
+    in_input = truth * [64 / 50, 64 / 30]  # the stretch, by hand
+    np.testing.assert_allclose(stretched(photo, landmarks=truth)["landmarks"][0].numpy(), in_input, atol=1e-4)
+    outputs = _fake_outputs(1, 64, landmarks=torch.tensor(in_input[None], dtype=torch.float32))
+    for route in ({"affines": inputs["affines"]}, {"target_sizes": [(30, 50)]}):
+        back = stretched.post_process_landmarks(outputs, **route)[0].numpy()
+        np.testing.assert_allclose(back, truth, atol=1e-3)
+    # The stretched input covers the whole image: a constant class everywhere, no background border.
+    logits = torch.zeros(1, 20, 64, 64)
+    logits[0, 4] = 1.0
+    labels = stretched.post_process_semantic_segmentation(_fake_outputs(1, 64, logits=logits), [(30, 50)])
+    assert torch.equal(labels[0], torch.full((30, 50), 4))
+    # No resize either: the image itself, identity affine, its own shape.
+    raw = stretched(np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3), do_resize=False, do_rescale=False)
+    assert raw["pixel_values"].shape == (1, 3, 2, 3)
+    assert raw["pixel_values"][0, 1].tolist() == [[1.0, 4.0, 7.0], [10.0, 13.0, 16.0]]
+    assert raw["affines"][0].tolist() == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+
+
+def test_channels_first_last_torch_and_4d_batches_give_identical_pixels():
+    rng = np.random.default_rng(5)
+    processor = SynthForgeImageProcessor(size=16)
+    hwc = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    expected = processor(Image.fromarray(hwc))["pixel_values"]
+    chw = np.ascontiguousarray(hwc.transpose(2, 0, 1))
+    for image in (hwc, chw, torch.from_numpy(hwc), torch.from_numpy(chw)):
+        assert torch.equal(processor(image)["pixel_values"], expected)
+    flipped = hwc[:, ::-1]
+    pair = torch.cat([expected, processor(flipped)["pixel_values"]])
+    for batch in (np.stack([hwc, flipped]), torch.from_numpy(np.stack([chw, flipped.transpose(2, 0, 1)]))):
+        assert torch.equal(processor(batch)["pixel_values"], pair)
+    gray = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    expected_gray = processor(Image.fromarray(gray))["pixel_values"]
+    for image in (gray, gray[None], gray[..., None], torch.from_numpy(gray[None])):
+        assert torch.equal(processor(image)["pixel_values"], expected_gray)
+    # Both ends could be channels: read channels-first as transformers does, unless input_data_format says.
+    small = rng.integers(0, 256, (3, 5, 3), dtype=np.uint8)
+    as_first = processor(np.ascontiguousarray(small.transpose(1, 2, 0)))["pixel_values"]
+    assert torch.equal(processor(small)["pixel_values"], as_first)
+    assert torch.equal(processor(small, input_data_format="channels_first")["pixel_values"], as_first)
+    as_last = processor(small, input_data_format="channels_last")["pixel_values"]
+    assert torch.equal(as_last, processor(Image.fromarray(small))["pixel_values"])
+    assert not torch.equal(as_last, as_first)
+    with pytest.raises(ValueError, match="input_data_format must be"):
+        processor(hwc, input_data_format="channels_middle")
+    with pytest.raises(ValueError, match="cannot tell the channels"):
+        processor(np.zeros((2, 5, 5, 5), np.uint8))
+
+
+def test_a_segmentation_map_and_landmarks_land_where_their_pixel_lands():
+    # 30 x 50, padded to 50 x 50 (10 rows above) and enlarged twice: pixel (row 3, column 7) covers the
+    # model-input rows 26-27 and columns 14-15; its centre (7.5, 3.5) lands at (15, 27).
+    image = np.zeros((30, 50, 3), np.uint8)
+    image[3, 7] = 255
+    labels = np.zeros((30, 50), np.uint8)
+    labels[3, 7] = 5
+    processor = SynthForgeImageProcessor(size=100, resample=0, do_normalize=False)
+    inputs = processor(image, segmentation_maps=labels, landmarks=np.array([[7.5, 3.5]]))
+    np.testing.assert_allclose(inputs["affines"][0].numpy(), [[0.5, 0, 0], [0, 0.5, -10]])
+    expected = np.zeros((100, 100), np.int64)
+    expected[:20] = expected[80:] = 255  # outside the image: ignore_index
+    expected[26:28, 14:16] = 5
+    assert inputs["labels"].dtype == torch.int64 and inputs["labels"].shape == (1, 100, 100)
+    np.testing.assert_array_equal(inputs["labels"][0].numpy(), expected)
+    assert torch.equal(inputs["pixel_values"][0, 0] == 1, torch.from_numpy(expected == 5))
+    assert inputs["landmarks"].dtype == torch.float32 and inputs["landmarks"].tolist() == [[[15.0, 27.0]]]
+    background = processor(image, segmentation_maps=Image.fromarray(labels), ignore_index=0)["labels"][0]
+    np.testing.assert_array_equal(background.numpy(), np.where(expected == 255, 0, expected))
+    # A batch: maps as one (B,H,W) tensor, points as one (B,N,2) array; rows stay aligned.
+    second = np.zeros((30, 50), np.uint8)
+    both = processor(
+        [image, image],
+        segmentation_maps=torch.from_numpy(np.stack([labels, second])),
+        landmarks=np.array([[[7.5, 3.5]], [[0.0, 0.0]]]),
+    )
+    np.testing.assert_array_equal(both["labels"][0].numpy(), expected)
+    assert int((both["labels"][1] == 5).sum()) == 0
+    assert both["landmarks"].tolist() == [[[15.0, 27.0]], [[0.0, 20.0]]]
+
+
+def test_each_face_gets_its_own_map_crop_and_points():
+    processor = SynthForgeImageProcessor(size=32, framing={"box_fraction": 0.5, "offset": [0, 0]})
+    ys, xs = np.mgrid[0:120, 0:160]
+    labels = (ys // 10) * 16 + xs // 10  # a class per 10 px cell
+    boxes = [[(40, 30, 80, 70), (0, 0, 40, 40)]]  # crops (20, 10, 100, 90) and (-20, -20, 60, 60): 2.5 px
+    rng = np.random.default_rng(6)
+    points = [rng.uniform((40, 30), (80, 70), (68, 2)), rng.uniform((0, 0), (40, 40), (68, 2))]
+    image = np.zeros((120, 160, 3), np.uint8)
+    inputs = processor(image, boxes=boxes, segmentation_maps=labels, landmarks=[points])
+    first, second = inputs["labels"].numpy()
+    # Model-input pixel (0, 0) samples photo (21.25, 11.25): cell (1, 2); pixel (31, 31) (98.75, 88.75).
+    assert first[0, 0] == 1 * 16 + 2 and first[31, 31] == 8 * 16 + 9
+    # The second crop starts 20 px left of and above the photo: 8 columns and rows outside it.
+    assert (second[:8] == 255).all() and (second[:, :8] == 255).all() and second[8, 8] == 0
+    assert second[31, 31] == 5 * 16 + 5  # photo (58.75, 58.75)
+    np.testing.assert_allclose(inputs["landmarks"][0].numpy(), (points[0] - [20, 10]) / 2.5, atol=1e-5)
+    np.testing.assert_allclose(inputs["landmarks"][1].numpy(), (points[1] + 20) / 2.5, atol=1e-5)
+    outputs = _fake_outputs(2, 32, landmarks=inputs["landmarks"])
+    back = processor.post_process_landmarks(outputs, affines=inputs["affines"])
+    np.testing.assert_allclose(np.stack([b.numpy() for b in back]), np.stack(points), atol=1e-3)
+    one = processor(image, boxes=[boxes[0][:1]], landmarks=[points[0]])["landmarks"]
+    assert torch.equal(one, inputs["landmarks"][:1])
+    cases = [
+        ({"landmarks": [points[:1]]}, r"landmarks\[0\] must be 2 \(N,2\) point arrays, one per face box"),
+        ({"landmarks": [[points[0], points[1][:5]]]}, r"landmarks\[0\] must be 2 \(N,2\)"),
+        ({"segmentation_maps": labels[:100]}, r"segmentation_maps\[0\] must be an \(H,W\) map of its image"),
+        ({"segmentation_maps": labels * 0.5}, "integer class ids"),
+        ({"segmentation_maps": [labels, labels]}, "segmentation_maps needs one entry per image: 2 for 1"),
+        ({"ignore_index": 1.5}, "ignore_index must be an int"),
+    ]
+    for arguments, message in cases:
+        with pytest.raises(ValueError, match=message):
+            processor(image, boxes=boxes, **arguments)
+    with pytest.raises(ValueError, match="landmarks of different shapes"):
+        processor([image, image], landmarks=[points[0], points[1][:5]])
+
+
+def test_a_flipped_image_gives_flipped_pixels_labels_and_landmarks():
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)  # padded by 10 rows above and below
+    labels = rng.integers(0, 20, (40, 60))
+    points = rng.uniform((0, 0), (60, 40), (68, 2))
+    mirrored = points * [-1, 1] + [60, 0]
+    processor = SynthForgeImageProcessor(size=48, framing={"box_fraction": 0.5, "offset": [0, -0.1]})
+    box, mirror_box = (10.0, 5.0, 34.0, 33.0), (26.0, 5.0, 50.0, 33.0)
+    for route, mirror_route in (({}, {}), ({"boxes": [[box]]}, {"boxes": [[mirror_box]]})):
+        plain = processor(image, segmentation_maps=labels, landmarks=[points], **route)
+        flipped = processor(
+            image[:, ::-1], segmentation_maps=labels[:, ::-1], landmarks=[mirrored], **mirror_route
+        )
+        torch.testing.assert_close(flipped["pixel_values"], plain["pixel_values"].flip(-1), atol=1e-5, rtol=0)
+        assert torch.equal(flipped["labels"], plain["labels"].flip(-1))
+        torch.testing.assert_close(
+            flipped["landmarks"], plain["landmarks"] * torch.tensor([-1.0, 1.0]) + torch.tensor([48.0, 0.0])
+        )
+
+
+def test_labels_round_trip_through_the_post_processing():
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 20, (30, 50))
+    processor = SynthForgeImageProcessor(size={"height": 60, "width": 100}, do_pad=False)
+    inputs = processor(np.zeros((30, 50, 3), np.uint8), segmentation_maps=labels)
+    logits = F.one_hot(inputs["labels"], 20).permute(0, 3, 1, 2).float()
+    back = processor.post_process_semantic_segmentation(_fake_outputs(1, 60, logits=logits), [(30, 50)])[0]
+    np.testing.assert_array_equal(back.numpy(), labels)
+
+
+def test_labels_and_landmarks_are_the_models_targets():
+    torch.manual_seed(0)
+    model = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).eval()
+    processor = SynthForgeImageProcessor(size=32, do_pad=False)
+    image = np.random.default_rng(9).integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    labels = np.zeros((40, 30), np.int64)
+    labels[10:30, 5:25] = 3
+    points = np.random.default_rng(9).uniform((0, 0), (30, 40), (68, 2))
+    with torch.no_grad():
+        out = model(**processor(image, segmentation_maps=labels, landmarks=points))
+    assert set(out.losses) == {"segmentation", "heatmap"} and torch.isfinite(out.loss)
+
+
+def test_unknown_keyword_arguments_are_refused():
+    processor = SynthForgeImageProcessor(size=8)
+    image = np.zeros((8, 8, 3), np.uint8)
+    for call in (processor, processor.preprocess):
+        with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
+            call(image, foo=1)
+        with pytest.raises(TypeError, match="'do_center_crop'"):  # a transformers option this one lacks
+            call(image, do_center_crop=True)
+    with pytest.raises(TypeError, match="positional"):  # options are keyword-only
+        processor(image, None, None, None, False)
 
 
 PIPELINE_SCRIPT = """
