@@ -305,3 +305,19 @@ def test_a_damaged_checkpoint_is_refused_naming_the_folder(model, tmp_path, chan
         "synthforge evaluate:"
     )
     assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_segmentation_loss_ignores_the_pixels_outside_the_image(model):
+    """A wide photo padded to a square: the processor labels the padding 255, and the loss is the
+    cross-entropy over the photo's own pixels only (computed by hand here)."""
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 64, 3), dtype=np.uint8))
+    labels = np.random.default_rng(1).integers(0, 20, (32, 64))
+    processor = SynthForgeImageProcessor(size=64)
+    inputs = processor(photo, segmentation_maps=[labels])
+    assert (inputs["labels"] == 255).float().mean() == 0.5  # the top and bottom quarters are padding
+    with torch.no_grad():
+        out = model(inputs["pixel_values"], labels=inputs["labels"])
+        logits = model(inputs["pixel_values"]).logits
+    inside = inputs["labels"] != 255
+    by_hand = F.cross_entropy(logits.permute(0, 2, 3, 1)[inside], inputs["labels"][inside])
+    assert torch.isclose(out.losses["segmentation"], by_hand, atol=1e-5)

@@ -98,3 +98,14 @@ def test_recorded_figures_match_the_card():
     card = (MODEL / "README.md").read_text()
     assert f"{round(figures['generated']['nme'], 5)}" in card
     assert f"{round(figures['real_landmarks_box']['nme_inner51'], 5)}" in card
+
+
+def test_the_reference_models_code_is_the_packages():
+    """The folder carries its code for trust_remote_code: a stale copy would load another model class
+    than the package's (regenerate with make_model.sh, or copy the files after changing them)."""
+    package = Path(__file__).resolve().parents[1] / "src" / "synthforge_hf" / "models" / "synthforge"
+    folder = MODEL
+    names = {p.name for p in folder.glob("*.py")}
+    assert names == {p.name for p in package.glob("*.py")} - {"__init__.py"}
+    for name in names:
+        assert (folder / name).read_bytes() == (package / name).read_bytes(), name

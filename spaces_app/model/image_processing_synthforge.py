@@ -1,6 +1,7 @@
 """Image processor of the SynthForge models: a square crop of each input (the whole image padded to a
 centred square, or each face box framed as the training data frame faces) resized, rescaled and
-normalised; and the inverse maps of landmarks, segmentation and depth back into the input image.
+normalised, with the same transform applied to segmentation maps and landmarks given with the images;
+and the inverse maps of landmarks, segmentation and depth back into the input image.
 
 Self-contained (nothing from synthforge_hf): `save_pretrained` copies this file into model folders,
 which load with trust_remote_code=True where the package is not installed.
@@ -9,13 +10,14 @@ which load with trust_remote_code=True where the package is not installed.
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 
 import numpy as np
 import PIL.Image
 import torch
 import torch.nn.functional as F
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature, get_size_dict
-from transformers.image_utils import PILImageResampling
+from transformers.image_utils import ChannelDimension, PILImageResampling, infer_channel_dimension_format
 from transformers.processing_utils import ImagesKwargs
 
 IMAGE_MEAN = (0.5, 0.5, 0.5)
@@ -23,6 +25,7 @@ IMAGE_STD = (0.5, 0.5, 0.5)
 # How the reference model's training images frame faces (spaces_app/model/figures.json, rounded).
 DEFAULT_FRAMING = {"box_fraction": 0.5486, "offset": [0.0034, -0.1678]}
 WIDEST_FILTER = 3  # source pixels each side of a sample that a PIL filter reads (Lanczos), per unit of shrink
+IGNORE_INDEX = 255  # the label of map pixels outside the image, as transformers' segmentation losses ignore
 
 
 def normalize_pixels(pixels: torch.Tensor) -> torch.Tensor:
@@ -80,6 +83,26 @@ def resample_crop(
     return np.stack([np.asarray(c) for c in channels], axis=-1)
 
 
+def resample_labels(
+    labels: np.ndarray, affine: np.ndarray, output_size: tuple[int, int], fill: int
+) -> np.ndarray:
+    """The (H,W) class-id map ``labels`` of an image sampled at the pixel centres of a model input of
+    ``output_size`` (height, width) whose axis-aligned 2x3 ``affine`` maps it to the image (nearest: the
+    image pixel each centre falls in); ``fill`` where a centre falls outside the image."""
+    columns = np.floor((np.arange(output_size[1]) + 0.5) * affine[0, 0] + affine[0, 2]).astype(np.int64)
+    rows = np.floor((np.arange(output_size[0]) + 0.5) * affine[1, 1] + affine[1, 2]).astype(np.int64)
+    inside_columns = (columns >= 0) & (columns < labels.shape[1])
+    inside_rows = (rows >= 0) & (rows < labels.shape[0])
+    result = np.full(output_size, fill, dtype=np.int64)
+    result[np.ix_(inside_rows, inside_columns)] = labels[np.ix_(rows[inside_rows], columns[inside_columns])]
+    return result
+
+
+def points_to_input(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """(N,2) image pixels -> the model-input pixels of ``affine`` (its inverse; centres at i + 0.5)."""
+    return (np.asarray(points, dtype=np.float64) - affine[:, 2]) @ np.linalg.inv(affine[:, :2]).T
+
+
 def _checked_box(box) -> tuple[float, float, float, float]:
     values = np.asarray(box, dtype=np.float64)
     if values.shape != (4,) or not np.all(np.isfinite(values)):
@@ -133,38 +156,144 @@ def _checked_boxes(boxes, count: int) -> list[np.ndarray]:
     return checked
 
 
-def _to_rgb_array(image, do_rescale: bool, rescale_factor: float) -> np.ndarray:
-    """(H,W,3) float32; integer images (PIL, uint8) are multiplied by ``rescale_factor`` when
-    ``do_rescale``, float images are taken as already rescaled."""
-    array = np.asarray(image.convert("RGB") if isinstance(image, PIL.Image.Image) else image)
+def _numpy(value) -> np.ndarray:
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+
+
+def _is_batch_array(value) -> bool:
+    return isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 4
+
+
+def _image_list(images) -> list:
+    """A list, tuple or (N,C,H,W) / (N,H,W,C) array or tensor -> its images; anything else is one image."""
+    return list(images) if isinstance(images, (list, tuple)) or _is_batch_array(images) else [images]
+
+
+def _per_image(values, count: int, name: str) -> list:
+    """One entry per image of ``values`` (a list, or an array whose first axis is the image; a lone
+    (H,W) map or (N,2) array is the one image's entry)."""
+    single = isinstance(values, PIL.Image.Image) or (
+        isinstance(values, (np.ndarray, torch.Tensor)) and values.ndim == 2
+    )
+    entries = [values] if single else list(values)
+    if len(entries) != count:
+        raise ValueError(f"{name} needs one entry per image: {len(entries)} for {count}")
+    return entries
+
+
+def _channel_dimension(input_data_format) -> ChannelDimension | None:
+    if input_data_format is None:
+        return None
+    try:
+        return ChannelDimension(input_data_format)
+    except ValueError as err:
+        raise ValueError(
+            f"input_data_format must be 'channels_first', 'channels_last' or None, got {input_data_format!r}"
+        ) from err
+
+
+def _channels_last(array: np.ndarray, input_data_format: ChannelDimension | None) -> np.ndarray:
+    """(H,W), (C,H,W) or (H,W,C) -> (H,W,C): channels where ``input_data_format`` says, else inferred
+    as transformers does (1 or 3 channels, first when both ends could be; 4 last: RGBA)."""
     if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=-1)
-    if array.ndim != 3 or array.shape[-1] not in (3, 4):
-        raise ValueError(f"expected an (H,W), (H,W,3) or (H,W,4) image, got shape {array.shape}")
+        return array[..., None]
+    if array.ndim != 3:
+        raise ValueError(f"expected an (H,W), (C,H,W) or (H,W,C) image, got shape {array.shape}")
+    if input_data_format is None:
+        try:
+            input_data_format = infer_channel_dimension_format(array)
+        except ValueError:
+            input_data_format = ChannelDimension.LAST if array.shape[-1] == 4 else None
+    if input_data_format is None:
+        raise ValueError(f"cannot tell the channels of an image of shape {array.shape}: 1, 3 or 4 expected")
+    return np.moveaxis(array, 0, -1) if input_data_format == ChannelDimension.FIRST else array
+
+
+def _to_rgb_array(
+    image, do_rescale: bool, rescale_factor: float, input_data_format: ChannelDimension | None = None
+) -> np.ndarray:
+    """(H,W,3) float32 of a PIL image or a numpy array / torch tensor (see `_channels_last`); integer
+    images are multiplied by ``rescale_factor`` when ``do_rescale``, float images are taken as already
+    rescaled."""
+    if isinstance(image, PIL.Image.Image):
+        array = np.asarray(image.convert("RGB"))
+    else:
+        array = _channels_last(_numpy(image), input_data_format)
+    if array.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected a grayscale, RGB or RGBA image, got shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"empty image of shape {array.shape}")
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
     integer = np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_
     array = array[..., :3].astype(np.float32)
     return array * np.float32(rescale_factor) if do_rescale and integer else array
 
 
+def _checked_map(entry, image_size: tuple[int, int], index: int) -> np.ndarray:
+    """One image's segmentation map (PIL, numpy or torch) as (H,W) int64 class ids."""
+    labels = np.asarray(entry) if isinstance(entry, PIL.Image.Image) else _numpy(entry)
+    if labels.shape != image_size:
+        raise ValueError(
+            f"segmentation_maps[{index}] must be an (H,W) map of its image's size {image_size}, "
+            f"got shape {labels.shape}"
+        )
+    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
+        raise ValueError(f"segmentation_maps[{index}] must hold integer class ids, got dtype {labels.dtype}")
+    return labels.astype(np.int64)
+
+
+def _checked_points(entry, faces: int | None, index: int) -> np.ndarray:
+    """One image's landmarks as (rows, N, 2) float64: an (N,2) array, or with ``faces`` boxes one (N,2)
+    array per box (an (N,2) array alone when there is one box)."""
+    expected = "an (N,2) point array" if faces is None else f"{faces} (N,2) point arrays, one per face box"
+    try:
+        points = np.asarray(_numpy(entry), dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"landmarks[{index}] must be {expected}") from err
+    points = points[None] if points.ndim == 2 else points
+    if points.ndim != 3 or points.shape[0] != (faces or 1) or points.shape[2] != 2:
+        raise ValueError(f"landmarks[{index}] must be {expected}, got shape {points.shape}")
+    return points
+
+
+def _whole_image_crop(height: int, width: int, do_pad: bool) -> tuple[np.ndarray, tuple[int, int]]:
+    """The crop (left, top, right, bottom) of the whole image, padded to a centred square when
+    ``do_pad``, and its (top, left) padding."""
+    side_y, side_x = (max(height, width),) * 2 if do_pad else (height, width)
+    top, left = (side_y - height) // 2, (side_x - width) // 2
+    return np.array([-left, -top, side_x - left, side_y - top], dtype=np.float64), (top, left)
+
+
+def _stacked(rows: dict[str, list]) -> dict[str, np.ndarray]:
+    """The rows of each output stacked into one batch array, refusing rows of different shapes."""
+    for name, advice in (("pixel_values", "use do_resize=True"), ("landmarks", "give N points per row")):
+        shapes = {value.shape for value in rows.get(name, [])}
+        if len(shapes) > 1:
+            raise ValueError(f"{name} of different shapes {sorted(shapes)} cannot be batched: {advice}")
+    return {name: np.stack(values) for name, values in rows.items()}
+
+
 class SynthForgeImageProcessorKwargs(ImagesKwargs, total=False):
-    """`ImagesKwargs` and the face framing used with ``boxes``."""
+    """`ImagesKwargs`, the face framing used with ``boxes`` and the label of map pixels outside the image."""
 
     framing: dict
+    ignore_index: int
 
 
 class SynthForgeImageProcessor(BaseImageProcessor):
     """Prepares images for `SynthForgeForFaceAnalysis` and maps its outputs back.
 
-    Without ``boxes``, an image (any size; RGB, grayscale or RGBA) is padded with zeros to a centred
-    square; with ``boxes``, each face box gives a square crop framed as ``framing`` says (see
-    `face_crop_box`). Each square is resized to ``size`` with ``resample``, multiplied by
-    ``rescale_factor`` and normalised with ``image_mean`` / ``image_std`` (each step switchable, as in
-    transformers' processors). Every row of the batch comes with the (height, width) of its image
-    (``original_sizes``), the index of its image (``image_indices``) and the 2x3 affine from model-input
-    pixels to image pixels (``affines``; pixel centres at i + 0.5); without boxes also ``paddings``
-    (top, left). The ``post_process_*`` methods take these to map predictions back into the image.
+    Without ``boxes``, an image (any size; RGB, grayscale or RGBA; PIL, or numpy / torch channels-first
+    or channels-last) is padded with zeros to a centred square (``do_pad``; else stretched to ``size``);
+    with ``boxes``, each face box gives a square crop framed as ``framing`` says (see `face_crop_box`).
+    Each crop is resized to ``size`` with ``resample``, multiplied by ``rescale_factor`` and normalised
+    with ``image_mean`` / ``image_std`` (each step switchable, as in transformers' processors). Every
+    row of the batch comes with the (height, width) of its image (``original_sizes``), the index of its
+    image (``image_indices``) and the 2x3 affine from model-input pixels to image pixels (``affines``;
+    pixel centres at i + 0.5); without boxes also ``paddings`` (top, left). Segmentation maps and
+    landmarks given with the images come back as ``labels`` and ``landmarks`` in the rows' model-input
+    pixels. The ``post_process_*`` methods map predictions back into the image.
     """
 
     model_input_names = ["pixel_values"]
@@ -180,7 +309,9 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         do_normalize: bool = True,
         image_mean=IMAGE_MEAN,
         image_std=IMAGE_STD,
+        do_pad: bool = True,
         framing: dict | None = None,
+        ignore_index: int = IGNORE_INDEX,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -192,7 +323,9 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         self.do_normalize = bool(do_normalize)
         self.image_mean = [float(v) for v in image_mean]
         self.image_std = [float(v) for v in image_std]
+        self.do_pad = bool(do_pad)
         self.framing = _framing_dict(DEFAULT_FRAMING if framing is None else framing)
+        self.ignore_index = _checked_ignore_index(ignore_index)
 
     def _options(self, **overrides) -> dict:
         """The processor's settings with the non-None per-call ``overrides``, validated."""
@@ -201,6 +334,7 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         options["size"] = _size_dict(options["size"])
         options["framing"] = _framing_dict(options["framing"])
         options["resample"] = PILImageResampling(int(options["resample"]))
+        options["ignore_index"] = _checked_ignore_index(options["ignore_index"])
         for name in ("image_mean", "image_std"):
             options[name] = np.asarray(options[name], dtype=np.float32).reshape(-1)
             if options[name].shape not in ((1,), (3,)):
@@ -213,6 +347,9 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         self,
         images,
         boxes=None,
+        segmentation_maps=None,
+        landmarks=None,
+        *,
         do_resize: bool | None = None,
         size: int | dict[str, int] | None = None,
         resample: int | None = None,
@@ -221,11 +358,19 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         do_normalize: bool | None = None,
         image_mean=None,
         image_std=None,
+        do_pad: bool | None = None,
         framing: dict | None = None,
+        ignore_index: int | None = None,
+        input_data_format: str | ChannelDimension | None = None,
         return_tensors: str | None = "pt",
     ) -> BatchFeature:
         """One row per image, or with ``boxes`` (one list of (left, top, right, bottom) face boxes per
-        image) one row per face. Other arguments override the processor's settings for this call."""
+        image) one row per face. ``segmentation_maps`` (one (H,W) class-id map per image) come back as
+        ``labels`` (B,H,W), each row's crop of its image's map (nearest; ``ignore_index`` outside the
+        image); ``landmarks`` (per image an (N,2) array of image pixels, centres at i + 0.5; with boxes
+        one per face) as ``landmarks`` (B,N,2) in the rows' model-input pixels. ``input_data_format``
+        says where numpy / torch images keep their channels (inferred when None). Other arguments
+        override the processor's settings for this call."""
         options = self._options(
             do_resize=do_resize,
             size=size,
@@ -235,51 +380,76 @@ class SynthForgeImageProcessor(BaseImageProcessor):
             do_normalize=do_normalize,
             image_mean=image_mean,
             image_std=image_std,
+            do_pad=do_pad,
             framing=framing,
+            ignore_index=ignore_index,
         )
-        images = list(images) if isinstance(images, (list, tuple)) else [images]
-        face_boxes = None if boxes is None else _checked_boxes(boxes, len(images))
-        rows: dict[str, list] = {"pixel_values": [], "original_sizes": [], "image_indices": [], "affines": []}
-        paddings = []
-        for index, image in enumerate(images):
-            array = _to_rgb_array(image, options["do_rescale"], options["rescale_factor"])
-            height, width = array.shape[:2]
-            if face_boxes is None:
-                side = max(height, width)
-                top, left = (side - height) // 2, (side - width) // 2
-                paddings.append((top, left))
-                crops = [np.array([-left, -top, side - left, side - top], dtype=np.float64)]
-            else:
-                fraction, offset = options["framing"]["box_fraction"], options["framing"]["offset"]
-                crops = [face_crop_box(box, fraction, offset) for box in face_boxes[index]]
-            for crop in crops:
-                if options["do_resize"]:
-                    output_size = (options["size"]["height"], options["size"]["width"])
-                else:
-                    output_size = (max(1, round(crop[3] - crop[1])), max(1, round(crop[2] - crop[0])))
-                pixels = resample_crop(array, crop, output_size, options["resample"])
-                if options["do_normalize"]:
-                    pixels = (pixels - options["image_mean"]) / options["image_std"]
-                rows["pixel_values"].append(pixels.transpose(2, 0, 1).astype(np.float32))
-                rows["original_sizes"].append((height, width))
-                rows["image_indices"].append(index)
-                rows["affines"].append(crop_to_image_affine(crop, output_size))
-        shapes = {p.shape for p in rows["pixel_values"]}
-        if len(shapes) > 1:
-            raise ValueError(
-                f"crops of different sizes {sorted(shapes)} cannot be batched: use do_resize=True"
-            )
-        data = {name: np.stack(values) for name, values in rows.items()}
-        data["original_sizes"] = data["original_sizes"].astype(np.int64)
-        data["image_indices"] = data["image_indices"].astype(np.int64)
-        if face_boxes is None:
-            data["paddings"] = np.array(paddings, dtype=np.int64)
+        channels = _channel_dimension(input_data_format)
+        images = _image_list(images)
+        count = len(images)
+        face_boxes = [None] * count if boxes is None else _checked_boxes(boxes, count)
+        maps = [None] * count
+        if segmentation_maps is not None:
+            maps = _per_image(segmentation_maps, count, "segmentation_maps")
+        points = [None] * count if landmarks is None else _per_image(landmarks, count, "landmarks")
+        rows: dict[str, list] = defaultdict(list)
+        for index, entries in enumerate(zip(images, face_boxes, maps, points, strict=True)):
+            self._add_image_rows(rows, index, *entries, options, channels)
+        data = _stacked(rows)
+        for name in ("original_sizes", "image_indices", "paddings"):
+            if name in data:
+                data[name] = data[name].astype(np.int64)
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _add_image_rows(
+        self,
+        rows: dict[str, list],
+        index: int,
+        image,
+        boxes: np.ndarray | None,
+        segmentation_map,
+        landmarks,
+        options: dict,
+        channels: ChannelDimension | None,
+    ) -> None:
+        """Appends the rows of image ``index`` (one, or one per face box) to ``rows``."""
+        array = _to_rgb_array(image, options["do_rescale"], options["rescale_factor"], channels)
+        height, width = array.shape[:2]
+        if boxes is None:
+            crop, padding = _whole_image_crop(height, width, options["do_pad"])
+            crops = [crop]
+            rows["paddings"].append(padding)
+        else:
+            fraction, offset = options["framing"]["box_fraction"], options["framing"]["offset"]
+            crops = [face_crop_box(box, fraction, offset) for box in boxes]
+        labels = None if segmentation_map is None else _checked_map(segmentation_map, (height, width), index)
+        faces = None if boxes is None else len(boxes)
+        points = None if landmarks is None else _checked_points(landmarks, faces, index)
+        for face, crop in enumerate(crops):
+            output_size = _output_size(crop, options)
+            affine = crop_to_image_affine(crop, output_size)
+            rows["pixel_values"].append(self._crop_pixels(array, crop, output_size, options))
+            rows["original_sizes"].append((height, width))
+            rows["image_indices"].append(index)
+            rows["affines"].append(affine)
+            if labels is not None:
+                rows["labels"].append(resample_labels(labels, affine, output_size, options["ignore_index"]))
+            if points is not None:
+                rows["landmarks"].append(points_to_input(points[face], affine).astype(np.float32))
+
+    @staticmethod
+    def _crop_pixels(array: np.ndarray, crop, output_size: tuple[int, int], options: dict) -> np.ndarray:
+        """(3,h,w) float32 model input of ``crop`` of the (H,W,3) image ``array``."""
+        pixels = resample_crop(array, crop, output_size, options["resample"])
+        if options["do_normalize"]:
+            pixels = (pixels - options["image_mean"]) / options["image_std"]
+        return pixels.transpose(2, 0, 1).astype(np.float32)
 
     def _to_image_affines(self, count, target_sizes, paddings, affines, input_size) -> torch.Tensor | None:
         """(count,2,3) float64 affines from model-input pixels (``input_size`` (height, width)) to image
         pixels: ``affines`` as given, else from ``target_sizes`` and ``paddings`` (default: the centred
-        padding `preprocess` gives an image of that size); None when neither is given."""
+        padding `preprocess` gives an image of that size, or with the processor's ``do_pad`` False the
+        whole image stretched); None when neither is given."""
         if affines is not None:
             affines = torch.as_tensor(np.asarray(affines, dtype=np.float64))
             if affines.shape != (count, 2, 3):
@@ -288,16 +458,16 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         if target_sizes is None:
             return None
         sizes = _checked_sizes(target_sizes, count)
-        side = sizes.max(dim=1).values
+        extent = sizes.max(dim=1, keepdim=True).values.expand(-1, 2) if self.do_pad else sizes
         if paddings is None:
-            pads = (side[:, None] - sizes) // 2
+            pads = (extent - sizes) // 2
         else:
             pads = torch.as_tensor(np.asarray(paddings, dtype=np.int64))
             if pads.shape != (count, 2):
                 raise ValueError(f"paddings must have shape ({count}, 2), got {tuple(pads.shape)}")
         result = torch.zeros(count, 2, 3, dtype=torch.float64)
-        result[:, 0, 0] = side / input_size[1]
-        result[:, 1, 1] = side / input_size[0]
+        result[:, 0, 0] = extent[:, 1] / input_size[1]
+        result[:, 1, 1] = extent[:, 0] / input_size[0]
         result[:, :, 2] = -pads.flip(-1).double()
         return result
 
@@ -306,7 +476,8 @@ class SynthForgeImageProcessor(BaseImageProcessor):
     ) -> list[torch.Tensor]:
         """Landmarks (K,2) of each row in image pixels (centres at i + 0.5): through ``affines`` from
         `preprocess`, or through the padding of images of ``target_sizes`` (height, width) (``paddings``
-        or the centred default; model inputs of the processor's ``size``); unmapped if neither is given."""
+        or the centred default; the stretch when the processor's ``do_pad`` is False; model inputs of the
+        processor's ``size``); unmapped if neither is given."""
         points = outputs.landmarks
         input_size = (self.size["height"], self.size["width"])
         transforms = self._to_image_affines(len(points), target_sizes, paddings, affines, input_size)
@@ -337,8 +508,9 @@ class SynthForgeImageProcessor(BaseImageProcessor):
     ) -> list[torch.Tensor]:
         """Class-id maps (H,W), one per row, from the logits resampled before the argmax: in the image of
         ``target_sizes`` (height, width) through ``affines`` (class 0, background, outside a face's crop)
-        or through the padding (``paddings`` or the centred default, as transformers' image-segmentation
-        pipeline needs); at the model's resolution when ``target_sizes`` is None."""
+        or through the padding (``paddings`` or the centred default, or the stretch when ``do_pad`` is
+        False, as transformers' image-segmentation pipeline needs); at the model's resolution when
+        ``target_sizes`` is None."""
         maps = self._maps_to_images(outputs.logits, target_sizes, paddings, affines)
         return [torch.where(inside, logits.argmax(dim=0), 0) for logits, inside in maps]
 
@@ -350,6 +522,19 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         transformers' depth-estimation pipeline."""
         maps = self._maps_to_images(outputs.depth[:, None], target_sizes, paddings, affines)
         return [{"predicted_depth": depth[0] * inside} for depth, inside in maps]
+
+
+def _output_size(crop, options: dict) -> tuple[int, int]:
+    """The (height, width) a crop is resampled to: ``size``, or without ``do_resize`` the crop's own."""
+    if options["do_resize"]:
+        return options["size"]["height"], options["size"]["width"]
+    return max(1, round(crop[3] - crop[1])), max(1, round(crop[2] - crop[0]))
+
+
+def _checked_ignore_index(ignore_index) -> int:
+    if not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool):
+        raise ValueError(f"ignore_index must be an int class id, got {ignore_index!r}")
+    return int(ignore_index)
 
 
 def _checked_sizes(target_sizes, count: int) -> torch.Tensor:

@@ -12,6 +12,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
+from .checked_loading import CheckedLoadingMixin
 from .configuration_synthforge import SynthForgeConfig
 
 
@@ -261,7 +262,7 @@ def init_module(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-class SynthForgePreTrainedModel(PreTrainedModel):
+class SynthForgePreTrainedModel(CheckedLoadingMixin, PreTrainedModel):
     config_class = SynthForgeConfig
     base_model_prefix = "synthforge"
     main_input_name = "pixel_values"
@@ -329,7 +330,9 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
         predicted_landmarks = decode_heatmaps(stacks[-1], self.config.heatmap_stride)
         losses = {}
         if labels is not None:
-            losses["segmentation"] = F.cross_entropy(logits, labels.long())
+            losses["segmentation"] = F.cross_entropy(
+                logits, labels.long(), ignore_index=self.config.semantic_loss_ignore_index
+            )
         if depth is not None:
             mask = depth > 0
             losses["depth"] = (predicted_depth - depth).abs()[mask].mean() if mask.any() else logits.sum() * 0

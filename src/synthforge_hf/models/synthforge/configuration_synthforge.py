@@ -56,6 +56,7 @@ class SynthForgeConfig(PretrainedConfig):
         ssl_max_translation: float = 0.1,
         normalization: str = "batch",
         norm_groups: int = 8,
+        semantic_loss_ignore_index: int = 255,
         **kwargs,
     ):
         if heatmap_stride != 4:
@@ -81,6 +82,8 @@ class SynthForgeConfig(PretrainedConfig):
         self.ssl_max_translation = ssl_max_translation
         self.normalization = normalization
         self.norm_groups = norm_groups
+        # the label the image processor gives map pixels outside the image; the loss ignores it
+        self.semantic_loss_ignore_index = semantic_loss_ignore_index
         super().__init__(num_labels=num_labels, **kwargs)
 
     @classmethod

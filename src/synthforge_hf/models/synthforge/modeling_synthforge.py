@@ -330,7 +330,9 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
         predicted_landmarks = decode_heatmaps(stacks[-1], self.config.heatmap_stride)
         losses = {}
         if labels is not None:
-            losses["segmentation"] = F.cross_entropy(logits, labels.long())
+            losses["segmentation"] = F.cross_entropy(
+                logits, labels.long(), ignore_index=self.config.semantic_loss_ignore_index
+            )
         if depth is not None:
             mask = depth > 0
             losses["depth"] = (predicted_depth - depth).abs()[mask].mean() if mask.any() else logits.sum() * 0

@@ -36,6 +36,7 @@ class SynthForgeLabelFinetuneConfig(PretrainedConfig):
         hidden_channels: tuple[int, ...] = (32, 64),
         heatmap_sigma: float = 1.5,
         label_names: list[str] | None = None,
+        semantic_loss_ignore_index: int = 255,
         **kwargs,
     ):
         if task not in TASKS:
@@ -48,6 +49,8 @@ class SynthForgeLabelFinetuneConfig(PretrainedConfig):
         self.hidden_channels = list(hidden_channels)
         self.heatmap_sigma = heatmap_sigma
         self.label_names = label_names
+        # the label the image processor gives map pixels outside the image; the loss ignores it
+        self.semantic_loss_ignore_index = semantic_loss_ignore_index
         if label_names and "id2label" not in kwargs:
             kwargs["id2label"] = dict(enumerate(label_names))
         super().__init__(**kwargs)

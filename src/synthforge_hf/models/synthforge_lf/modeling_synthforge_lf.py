@@ -126,7 +126,9 @@ class SynthForgeLabelFinetuneModel(CheckedLoadingMixin, PreTrainedModel):
                 inputs = torch.cat([inputs, features], dim=1)
             out = SynthForgeLabelFinetuneOutput(logits=self.head(inputs))
             if labels is not None:
-                out.loss = F.cross_entropy(out.logits, labels.long())
+                out.loss = F.cross_entropy(
+                    out.logits, labels.long(), ignore_index=self.config.semantic_loss_ignore_index
+                )
         else:
             inputs = sb.depth[:, None]
             if self.config.use_features:
