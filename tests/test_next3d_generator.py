@@ -118,15 +118,16 @@ def test_orthographic_rasterizers_agree_and_keep_the_faces_turned_to_the_view(fl
     towards_view = {(0.0, 0.0, 0.0): normals[:, 2], (90.0, 0.0, 0.0): normals[:, 1]}  # front: +z, top: +y
     for view in ORTHOGRAPHIC_VIEWS:
         projected = orthographic_view(vertices, view, shift, ORTH_SCALE)
-        ray_cast = rasterize_orthographic(projected, faces, 64, "open3d")
         official = rasterize_orthographic(projected, faces, 64, "pytorch3d")
-        same = ray_cast.face_index == official.face_index
-        assert same.float().mean() > 0.999 and ray_cast.foreground.float().mean() > 0.15
-        both = same & ray_cast.foreground
-        torch.testing.assert_close(ray_cast.barycentric[both], official.barycentric[both], atol=3e-3, rtol=0)
-        if view in towards_view:
-            hit = ray_cast.face_index[ray_cast.foreground]
-            assert (towards_view[view][hit] > 0).all()
+        for backend in ("open3d", "zbuffer"):
+            ours = rasterize_orthographic(projected, faces, 64, backend)
+            same = ours.face_index == official.face_index
+            assert same.float().mean() > 0.999 and ours.foreground.float().mean() > 0.15
+            both = same & ours.foreground
+            torch.testing.assert_close(ours.barycentric[both], official.barycentric[both], atol=3e-3, rtol=0)
+            if view in towards_view:
+                hit = ours.face_index[ours.foreground]
+                assert (towards_view[view][hit] > 0).all()
     # the front view is the head seen from +z, its top (+y) at the bottom rows (grid y = 5 (y - 0.01))
     front = orthographic_view(vertices, ORTHOGRAPHIC_VIEWS[0], shift, ORTH_SCALE)
     torch.testing.assert_close(front[..., 1], 5 * (vertices[..., 1] + 0.01))

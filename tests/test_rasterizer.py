@@ -7,33 +7,40 @@ from synthforge_hf.rendering.cameras import Cameras, head_to_world
 from synthforge_hf.rendering.open3d_backend import Open3DRasterizer
 from synthforge_hf.rendering.pytorch3d_backend import PyTorch3DRasterizer
 from synthforge_hf.rendering.rasterizer import get_rasterizer
+from synthforge_hf.rendering.zbuffer import ZBufferRasterizer
 
 from .meshes import quad, uv_sphere
 
+# The backends that are fast on CPU (PyTorch3D is compared with Open3D below).
+FAST_BACKENDS = [Open3DRasterizer, ZBufferRasterizer]
+
 
 def test_backend_choice_follows_the_device():
-    assert get_rasterizer("auto", "cpu").name == "open3d"
+    assert get_rasterizer("auto", "cpu").name == "zbuffer"
+    assert get_rasterizer("open3d", "cuda").name == "open3d"
     assert get_rasterizer("auto", "cuda").name == "pytorch3d"
     assert get_rasterizer("pytorch3d", "cpu").name == "pytorch3d"
     with pytest.raises(ValueError, match="unknown rasterizer"):
         get_rasterizer("opengl")
 
 
-def test_depth_of_a_frontal_plane_is_its_distance(torch_device):
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_depth_of_a_frontal_plane_is_its_distance(backend, torch_device):
     verts, faces = (t.to(torch_device) for t in quad(z=0.5, half_size=2.0))
     cams = Cameras.orbit(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([20.0])).to(torch_device)
-    frags = Open3DRasterizer().rasterize(verts[None], faces, cams, 32)
+    frags = backend().rasterize(verts[None], faces, cams, 32)
     assert frags.depth.device == frags.face_index.device == verts.device and frags.foreground.all()
     # Camera at z = 2.9 looking down -z: the plane z = 0.5 is 2.4 away along the axis, at every pixel.
     assert torch.allclose(frags.depth, torch.full_like(frags.depth, 2.4), atol=1e-5)
     assert torch.allclose(frags.barycentric.sum(-1), torch.ones_like(frags.depth), atol=1e-5)
 
 
-def test_sphere_silhouette_area_matches_projection():
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_sphere_silhouette_area_matches_projection(backend):
     radius, resolution = 0.2, 128
     verts, faces = uv_sphere(radius, rings=48, segments=96, center=(0.0, 0.0, 0.2))
     cams = Cameras.orbit(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([20.0]))
-    frags = Open3DRasterizer().rasterize(verts[None], faces, cams, resolution)
+    frags = backend().rasterize(verts[None], faces, cams, resolution)
     f = cams.intrinsics[0, 0, 0].item() * resolution
     # A sphere at distance d projects to a disc of radius f * r / sqrt(d^2 - r^2) (tangent cone).
     disc = f * radius / math.sqrt(2.7**2 - radius**2)
@@ -62,10 +69,11 @@ def test_open3d_and_pytorch3d_agree_pixel_for_pixel_on_flame(flame_template, yaw
     assert torch.allclose(a.barycentric[same], b.barycentric[same], atol=1e-3)
 
 
-def test_interpolate_reproduces_a_linear_function_of_position():
+@pytest.mark.parametrize("backend", FAST_BACKENDS)
+def test_interpolate_reproduces_a_linear_function_of_position(backend):
     verts, faces = uv_sphere(0.5, center=(0.0, 0.0, 0.2))
     cams = Cameras.orbit(torch.tensor([0.2]), torch.tensor([0.1]), torch.tensor([20.0]))
-    frags = Open3DRasterizer().rasterize(verts[None], faces, cams, 48)
+    frags = backend().rasterize(verts[None], faces, cams, 48)
     values = verts @ torch.tensor([[1.0], [2.0], [-1.0]])  # a linear function is interpolated exactly
     interpolated = frags.interpolate(values, faces)[..., 0]
     dirs = cams.ray_directions(48)[0]
@@ -76,7 +84,7 @@ def test_interpolate_reproduces_a_linear_function_of_position():
     assert (interpolated[0][~fg] == 0).all()
 
 
-@pytest.mark.parametrize("backend", [Open3DRasterizer, PyTorch3DRasterizer])
+@pytest.mark.parametrize("backend", [Open3DRasterizer, PyTorch3DRasterizer, ZBufferRasterizer])
 def test_backface_culling_is_exact_on_the_watertight_default_head(backend, torch_device):
     from synthforge_hf.head.default_head import build_default_head
 

@@ -32,6 +32,7 @@ from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (see FaceG
 from ..constants import CLASS_ID
 from ..rendering.cameras import WORLD_UNITS_PER_METRE
 from ..rendering.fragments import Fragments
+from ..rendering.parallel import parallel_map, split
 from .base import FaceGenerator, GeneratorOutput, Scene
 
 # Albedos in linear RGB.
@@ -140,7 +141,7 @@ def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tens
 
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Area-weighted vertex normals (B,V,3)."""
-    corners = vertices[:, faces]  # (B,F,3,3)
+    corners = vertices.index_select(1, faces.reshape(-1)).view(vertices.shape[0], -1, 3, 3)  # (B,F,3,3)
     face_normals = torch.linalg.cross(
         corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0]
     )
@@ -190,34 +191,37 @@ def _noise_bank() -> torch.Tensor:
     return noise.float()[None].contiguous()
 
 
+@functools.lru_cache(maxsize=16)
+def _bank_channels(channels: tuple[int, ...]) -> torch.Tensor:
+    """The noise bank's ``channels`` (1,C,N+1,N+1)."""
+    return _noise_bank()[:, list(channels)].contiguous()
+
+
 def _lookup(channels: list[int], u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Sample noise-bank ``channels`` at periodic texture coordinates u, v (any shape, 1 = one period)
     -> (len(channels), *u.shape)."""
-    bank = _noise_bank()[:, channels]
+    bank = _bank_channels(tuple(channels))
     grid = torch.stack([(u - u.floor()).reshape(-1), (v - v.floor()).reshape(-1)], dim=-1) * 2 - 1
     out = F.grid_sample(bank, grid[None, None], mode="bilinear", padding_mode="border", align_corners=True)
     return out[0, :, 0].reshape(len(channels), *u.shape)
 
 
-def _blur(x: torch.Tensor, sigma: float, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Separable Gaussian blur of (B,C,H,W); with ``mask`` (B,1,H,W), a normalised blur of the masked
-    values (nothing bleeds in from outside the mask)."""
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (B,C,H,W), borders replicated: weighted sums of shifted views (much
+    cheaper than a grouped convolution for these few taps)."""
     radius = max(1, math.ceil(2.5 * sigma))
     taps = torch.arange(-radius, radius + 1, dtype=torch.float32)
     kernel = torch.exp(-0.5 * (taps / max(sigma, 1e-3)) ** 2)
-    kernel = kernel / kernel.sum()
-    if mask is not None:
-        x = torch.cat([x * mask, mask], 1)
-    batch, channels, height, width = x.shape
-    flat = x.reshape(1, batch * channels, height, width)
-    flat = F.pad(flat, (radius, radius, radius, radius), mode="replicate")
-    weight = kernel.expand(batch * channels, 1, -1)
-    flat = F.conv2d(flat, weight[:, :, None, :], groups=batch * channels)
-    flat = F.conv2d(flat, weight[:, :, :, None], groups=batch * channels)
-    out = flat.reshape(batch, channels, height, width)
-    if mask is None:
-        return out
-    return out[:, :-1] / out[:, -1:].clamp_min(1e-4)
+    kernel = (kernel / kernel.sum()).tolist()
+    height, width = x.shape[-2:]
+    padded = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    rows = padded[..., 0:width] * kernel[0]
+    for k in range(1, len(kernel)):
+        rows.add_(padded[..., k : k + width], alpha=kernel[k])
+    out = rows[..., 0:height, :] * kernel[0]
+    for k in range(1, len(kernel)):
+        out.add_(rows[..., k : k + height, :], alpha=kernel[k])
+    return out
 
 
 def _shift_max(mask: torch.Tensor, reach: int, downwards: bool) -> torch.Tensor:
@@ -242,14 +246,9 @@ def _rotation_rest_to_world(rest: torch.Tensor, posed: torch.Tensor) -> torch.Te
     return vt.transpose(1, 2) @ fix @ u.transpose(1, 2)
 
 
-def _interpolate(fragments: Fragments, index: torch.Tensor, values: torch.Tensor, faces: torch.Tensor):
-    """Per-vertex values (B,V,C) or (V,C) at the pixels ``index`` of the flattened (B,H,W) grid -> (C,N)."""
-    corners = faces[fragments.face_index.reshape(-1)[index]]
-    weights = fragments.barycentric.reshape(-1, 3)[index]
-    if values.dim() == 3:
-        hw = fragments.face_index.shape[1] * fragments.face_index.shape[2]
-        corners = corners + ((index // hw) * values.shape[1])[:, None]
-        values = values.reshape(-1, values.shape[-1])
+def _interpolate(values: torch.Tensor, corners: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Rows (M,C) of ``values`` at pixels whose triangles have the rows ``corners`` (N,3), blended by
+    ``weights`` (N,3) -> (C,N)."""
     out = values.index_select(0, corners[:, 0]).mul_(weights[:, 0:1])
     out.addcmul_(values.index_select(0, corners[:, 1]), weights[:, 1:2])
     out.addcmul_(values.index_select(0, corners[:, 2]), weights[:, 2:3])
@@ -663,17 +662,17 @@ class MeshFaceGenerator(FaceGenerator):
         ]
 
     @staticmethod
-    def _occlusion(depth: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    def _occlusion(depth: torch.Tensor, pixels: torch.Tensor, pixel_depth: torch.Tensor) -> torch.Tensor:
         """Screen-space ambient occlusion at the ``pixels`` (N,) of one depth map (H,W), 0 on background,
-        made at a quarter of the resolution: pixels behind their surroundings (eye sockets, nostrils, the
-        mouth, the neck under the chin) see less light."""
+        whose depths are ``pixel_depth`` (N,), made at a quarter of the resolution: pixels behind their
+        surroundings (eye sockets, nostrils, the mouth, the neck under the chin) see less light."""
         mask = (depth > 0).float()
         small = F.avg_pool2d(torch.stack([depth * mask, mask])[None], 4, ceil_mode=True)
         small = _blur(small, 1.5 * depth.shape[-1] / 256)
         around = F.interpolate(small, size=depth.shape, mode="bilinear", align_corners=False)
-        around = around.reshape(2, -1)[:, pixels]
+        around = around.reshape(2, -1).index_select(1, pixels)
         around = around[0] / around[1].clamp_min(1e-4)
-        cavity = ((depth.reshape(-1)[pixels] - around) * (1 / (0.012 * WORLD_UNITS_PER_METRE))).clamp(0, 3)
+        cavity = ((pixel_depth - around) * (1 / (0.012 * WORLD_UNITS_PER_METRE))).clamp(0, 3)
         return 1 / (1 + 1.2 * cavity)
 
     @staticmethod
@@ -764,21 +763,24 @@ class MeshFaceGenerator(FaceGenerator):
         """Render images (B,3,H,W) in [0,1].
 
         Samples are shaded one at a time over their foreground pixels: the tensors are small (they stay
-        in cache), so this runs on one intra-op thread, which avoids the synchronisation cost of many
-        small parallel ops (large on shared CPUs); the thread setting is restored afterwards."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return self._render(scene)
-        finally:
-            torch.set_num_threads(threads)
+        in cache), so each piece of the batch runs on one intra-op thread, the pieces side by side on
+        the CPU cores (`parallel_map`), which avoids the synchronisation cost of many small parallel ops
+        (large on shared CPUs)."""
+        self._static(scene.head)  # the shared tables, made before the threads start
+        _noise_bank()
+        pieces = parallel_map(lambda samples: self._render(scene, samples), split(scene.latents.shape[0]))
+        return GeneratorOutput(torch.cat(pieces))
 
-    def _render(self, scene: Scene) -> GeneratorOutput:
-        latents = scene.latents.float().cpu()
+    def _render(self, scene: Scene, samples: slice) -> torch.Tensor:
+        """Images (b,3,H,W) of the ``samples`` of the scene."""
+        latents = scene.latents[samples].float().cpu()
         resolution = scene.resolution
         frag = scene.annotations.fragments
-        fragments = Fragments(frag.face_index.cpu(), frag.barycentric.cpu(), frag.depth.cpu())
-        labels = scene.annotations.segmentation.cpu()
+        fragments = Fragments(
+            frag.face_index[samples].cpu(), frag.barycentric[samples].cpu(), frag.depth[samples].cpu()
+        )
+        labels = scene.annotations.segmentation[samples].cpu()
+        cameras = scene.cameras[samples]
         batch, hw = labels.shape[0], resolution * resolution
         rand = torch.stack(
             [
@@ -791,7 +793,7 @@ class MeshFaceGenerator(FaceGenerator):
         starts = torch.searchsorted(index, torch.arange(batch + 1) * hw).tolist()
 
         # Per-pixel geometry: world normals, hair strand directions, rest-pose maps.
-        vertices = scene.vertices_world.float().cpu()
+        vertices = scene.vertices_world[samples].float().cpu()
         faces = scene.head.faces.cpu()
         rest = scene.head.v_template.float().cpu()
         static, tangent_rest = self._static(scene.head)
@@ -799,10 +801,13 @@ class MeshFaceGenerator(FaceGenerator):
         dynamic = torch.cat(
             [vertex_normals(vertices, faces), torch.einsum("vj,bij->bvi", tangent_rest, rotation)], -1
         )
-        geometry = _interpolate(fragments, index, dynamic, faces)
-        st_all = _interpolate(fragments, index, static, faces)
-        rays_all = scene.cameras.ray_directions(resolution).float().cpu().reshape(batch, hw, 3)
-        lights = self._lights(latents, scene.cameras, rand[:, 8:16])
+        corners = faces.index_select(0, fragments.face_index.view(-1).index_select(0, index))
+        weights = fragments.barycentric.view(-1, 3).index_select(0, index)
+        per_sample = corners + ((index // hw) * vertices.shape[1])[:, None]
+        geometry = _interpolate(dynamic.view(-1, dynamic.shape[-1]), per_sample, weights)
+        st_all = _interpolate(static, corners, weights)
+        rays_all = cameras.ray_directions(resolution).float().cpu().reshape(batch, hw, 3)
+        lights = self._lights(latents, cameras, rand[:, 8:16])
         background = self._background(latents, resolution)
         environment = background.mean((2, 3))
         environment = 0.5 + 0.5 * (environment / environment.mean(1, keepdim=True).clamp_min(1e-3)).clamp(
@@ -816,15 +821,25 @@ class MeshFaceGenerator(FaceGenerator):
             p = {key: value[b] for key, value in params.items()}
             p["pores"] = p["pores"] * min(1.0, resolution / 256)  # finer than a pixel below 256 px
             off = rand[b, :8].tolist()
-            lab = labels[b].reshape(-1)[pixels]
-            rays = rays_all[b, pixels]
+            lab = labels[b].reshape(-1).index_select(0, pixels)
+            rays = rays_all[b].index_select(0, pixels)
             depth = fragments.depth[b]
+            pixel_depth = depth.reshape(-1).index_select(0, pixels)
             albedo, w = self._albedo(p, st_all[:, rows], lab, off)
             albedo = self._paint_eyes(
-                scene, b, depth.reshape(-1)[pixels], rays, labels[b], pixels, lab, albedo, p, off
+                scene,
+                samples.start + b,
+                pixel_depth,
+                rays,
+                labels[b],
+                pixels,
+                lab,
+                albedo,
+                p,
+                off,
             )
             normals = _unit(geometry[:3, rows])
-            points = scene.cameras.centers[b].float().cpu() + depth.reshape(-1)[pixels][:, None] * rays
+            points = cameras.centers[b].float().cpu() + pixel_depth[:, None] * rays
             shadow = self._cast_shadow(vertices[b], points, normals, lights[0][0][b])
             radiance = self._shade(
                 p,
@@ -834,14 +849,14 @@ class MeshFaceGenerator(FaceGenerator):
                 normals,
                 _unit(geometry[3:, rows]),
                 -_unit(rays.T),
-                self._occlusion(depth, pixels),
+                self._occlusion(depth, pixels, pixel_depth),
                 environment[b],
                 shadow,
             )
             image = background[b] * p["background_light"]
-            image.reshape(3, -1)[:, pixels] = radiance
+            image.view(3, -1).index_copy_(1, pixels, radiance)
             images.append(self._camera(image, latents[b], rand[b, 16:]))
-        return GeneratorOutput(torch.stack(images))
+        return torch.stack(images)
 
     @staticmethod
     def _camera(image: torch.Tensor, latents: torch.Tensor, rand: torch.Tensor) -> torch.Tensor:

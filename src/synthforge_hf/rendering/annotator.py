@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
@@ -13,6 +12,7 @@ from ..constants import SEGMENTATION_CLASSES, SEGMENTATION_COLORS
 from ..head.model import ParametricHeadModel
 from .cameras import WORLD_UNITS_PER_METRE, Cameras
 from .fragments import Fragments
+from .parallel import parallel_map, split
 from .rasterizer import BACKENDS, get_rasterizer
 
 
@@ -33,34 +33,54 @@ class Annotations:
     landmarks_3d: torch.Tensor
     landmark_visibility: torch.Tensor
 
+    @classmethod
+    def concatenate(cls, parts: list[Annotations]) -> Annotations:
+        """The annotations of consecutive pieces of a batch as one."""
+        if len(parts) == 1:
+            return parts[0]
+        tensors = {
+            f.name: torch.cat([getattr(p, f.name) for p in parts])
+            for f in fields(cls)
+            if f.name != "fragments"
+        }
+        return cls(fragments=Fragments.concatenate([p.fragments for p in parts]), **tensors)
+
 
 def pixel_labels(head: ParametricHeadModel, fragments: Fragments) -> torch.Tensor:
-    """Class id of each pixel from the head's UV label map or per-vertex labels; 0 on background."""
-    face_ids = fragments.face_index.clamp_min(0)
+    """Class id of each pixel from the head's UV label map or per-vertex labels (those of the triangle's
+    corner nearest the pixel); 0 on background."""
     if head.config.segmentation_source == "uv":
         from ..head.segmentation_texture import labels_at_uv
 
         uv = fragments.interpolate(head.uvs, head.uv_faces)
         labels = labels_at_uv(head.uv_label_map, uv)
-    else:
-        nearest_corner = fragments.barycentric.argmax(dim=-1, keepdim=True)
-        vertex_ids = torch.gather(head.faces[face_ids], -1, nearest_corner)[..., 0]
-        labels = head.vertex_labels[vertex_ids]
-    return torch.where(fragments.foreground, labels.long(), torch.zeros_like(face_ids))
+        return torch.where(fragments.foreground, labels.long(), torch.zeros_like(fragments.face_index))
+    pixel = fragments.foreground.view(-1).nonzero()[:, 0]
+    nearest_corner = fragments.barycentric.view(-1, 3).index_select(0, pixel).argmax(dim=-1, keepdim=True)
+    corners = head.faces.index_select(0, fragments.face_index.view(-1).index_select(0, pixel))
+    vertex_ids = torch.gather(corners, 1, nearest_corner)[:, 0]
+    labels = torch.zeros_like(fragments.face_index).view(-1)
+    labels.index_copy_(0, pixel, head.vertex_labels.index_select(0, vertex_ids).long())
+    return labels.view_as(fragments.face_index)
 
 
 def landmark_visibility(
     pixels: torch.Tensor, depth: torch.Tensor, depth_map: torch.Tensor, tolerance: float
 ) -> torch.Tensor:
     """Visible if inside the image and no nearer surface covers it: the landmark depth must not exceed
-    the farthest surface depth in its 3x3 pixel neighbourhood by more than ``tolerance``."""
+    the farthest surface depth in its 3x3 pixel neighbourhood (within the image) by more than
+    ``tolerance``."""
     batch, height, width = depth_map.shape
-    local_max = F.max_pool2d(depth_map[:, None], 3, stride=1, padding=1)[:, 0]
     col = pixels[..., 0].floor().long()
     row = pixels[..., 1].floor().long()
     inside = (col >= 0) & (col < width) & (row >= 0) & (row < height)
-    flat = (row.clamp(0, height - 1) * width + col.clamp(0, width - 1)).reshape(batch, -1)
-    surface = torch.gather(local_max.reshape(batch, -1), 1, flat)
+    # The neighbourhood of the nearest pixel in the image; a neighbour off the image is clamped onto an
+    # image pixel that is in the neighbourhood anyway.
+    steps = torch.arange(-1, 2, device=pixels.device)
+    rows = (row.clamp(0, height - 1)[..., None, None] + steps[:, None]).clamp(0, height - 1)
+    cols = (col.clamp(0, width - 1)[..., None, None] + steps).clamp(0, width - 1)
+    neighbours = torch.gather(depth_map.reshape(batch, -1), 1, (rows * width + cols).reshape(batch, -1))
+    surface = neighbours.reshape(*row.shape, 9).amax(-1)
     return inside & (surface > 0) & (depth <= surface + tolerance)
 
 
@@ -68,7 +88,8 @@ class FaceAnnotator(ModelMixin, ConfigMixin):
     """Rasterizes the posed head and derives the annotations of each pixel and landmark.
 
     Args:
-        rasterizer: "auto" (PyTorch3D on CUDA, Open3D on CPU), "open3d" or "pytorch3d".
+        rasterizer: a `rendering.rasterizer` backend: "auto" (PyTorch3D on CUDA, the PyTorch z-buffer
+            elsewhere), "zbuffer", "open3d" (Embree ray casting) or "pytorch3d".
         visibility_tolerance: metres a landmark may lie behind the visible surface and still count
             as visible (covers rasterization error at grazing angles).
     """
@@ -107,10 +128,30 @@ class FaceAnnotator(ModelMixin, ConfigMixin):
         resolution: int,
     ) -> Annotations:
         """Annotate a batch whose head vertices and landmarks are already in world units; depth and
-        landmarks come in the vertices' dtype."""
+        landmarks come in the vertices' dtype. On the CPU, pieces of the batch are annotated side by side
+        (`parallel_map`)."""
         if resolution <= 0:
             raise ValueError(f"resolution must be a positive number of pixels, got {resolution}")
         cameras = cameras.to(vertices_world.device)
+        if vertices_world.device.type != "cpu":
+            return self._annotate(head, vertices_world, landmarks_world, cameras, resolution)
+        pieces = parallel_map(
+            lambda rows: self._annotate(
+                head, vertices_world[rows], landmarks_world[rows], cameras[rows], resolution
+            ),
+            split(vertices_world.shape[0]),
+        )
+        return Annotations.concatenate(pieces)
+
+    def _annotate(
+        self,
+        head: ParametricHeadModel,
+        vertices_world: torch.Tensor,
+        landmarks_world: torch.Tensor,
+        cameras: Cameras,
+        resolution: int,
+    ) -> Annotations:
+        """`forward` on one piece of the batch."""
         fragments = self.rasterize(vertices_world, head.faces, cameras, resolution, head.config.watertight)
         pixels, lmk_depth = cameras.project(landmarks_world, resolution)
         visible = landmark_visibility(

@@ -144,6 +144,10 @@ class Cameras:
     def __len__(self) -> int:
         return self.cam2world.shape[0]
 
+    def __getitem__(self, rows: slice) -> Cameras:
+        """The cameras ``rows`` of the batch."""
+        return Cameras(self.cam2world[rows], self.intrinsics[rows])
+
     def to(self, device: torch.device | str) -> Cameras:
         if self.cam2world.device == torch.device(device):
             return self

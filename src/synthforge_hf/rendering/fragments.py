@@ -20,6 +20,15 @@ class Fragments:
     barycentric: torch.Tensor
     depth: torch.Tensor
 
+    @classmethod
+    def concatenate(cls, parts: list[Fragments]) -> Fragments:
+        """The fragments of consecutive pieces of a batch as one."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            *(torch.cat([getattr(p, name) for p in parts]) for name in ("face_index", "barycentric", "depth"))
+        )
+
     @property
     def foreground(self) -> torch.Tensor:
         return self.face_index >= 0
@@ -37,10 +46,3 @@ class Fragments:
         out = values.new_zeros(*foreground.shape, values.shape[-1])
         out[foreground] = torch.einsum("nkc,nk->nc", corner_values, weights)
         return out
-
-
-def front_facing(vertices: torch.Tensor, faces: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
-    """Faces (F,) of one mesh (V,3) whose outward normal points towards the camera at ``origin``."""
-    corners = vertices[faces]
-    normals = torch.linalg.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    return (normals * (origin - corners[:, 0])).sum(-1) > 0

@@ -10,10 +10,10 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401  (see FaceGenerator's docstring)
 
 from ...rendering.cameras import WORLD_UNITS_PER_METRE, Cameras, head_to_world, intrinsics_to_fov
+from ...rendering.rasterizer import BACKENDS
 from ..base import FaceGenerator, GeneratorOutput, Scene
 from .alignment import alignment_residuals, optical_axis_depth
 from .superresolution import OFFICIAL_BLOCK_CHANNELS
-from .texture import TEXTURE_BACKENDS
 from .triplane import BLEND_MODES, TriPlaneGenerator, TriPlaneOutput
 
 CONDITIONING_MODES = ("render", "frontal")
@@ -44,7 +44,8 @@ class Next3DFaceGenerator(FaceGenerator):
         conditioning: camera for the mapping network: "render" (the rendered pose, as SynthForge) or
             "frontal" (the frontal pose, as Next3D's own sampling script).
         noise_mode: StyleGAN noise of the backbones ("const", "random", "none").
-        texture_rasterizer: "auto" (PyTorch3D on CUDA, Open3D on CPU), "open3d" or "pytorch3d".
+        texture_rasterizer: a `rendering.rasterizer` backend: "auto" (PyTorch3D on CUDA, the PyTorch
+            z-buffer elsewhere), "zbuffer", "open3d" or "pytorch3d".
         ray_chunk_size: rays of each image volume-rendered at once (None: all); the result is the same.
     """
 
@@ -83,7 +84,7 @@ class Next3DFaceGenerator(FaceGenerator):
         for value, allowed, name in (
             (blend, BLEND_MODES, "blend"),
             (conditioning, CONDITIONING_MODES, "conditioning"),
-            (texture_rasterizer, TEXTURE_BACKENDS, "texture_rasterizer"),
+            (texture_rasterizer, BACKENDS, "texture_rasterizer"),
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")

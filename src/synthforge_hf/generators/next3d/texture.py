@@ -5,9 +5,10 @@ Next3D projects the posed FLAME mesh orthographically (after ``p' = (p * [1, -1,
 facing the view, and samples the neural texture at each pixel's interpolated UV. Coordinates here are
 ``grid_sample`` coordinates of the plane (x to the right, y down, pixel centres at ``(2 i + 1) / R - 1``).
 
-Two rasterizers give the same fragments: PyTorch3D (as the official code, on GPU) and Open3D ray casting
-with parallel rays (fast on CPU). Both keep the faces the official settings keep (``cull_backfaces`` with
-the faces in ``[0, 2, 1]`` order), which are the faces turned towards the view.
+The rasterization is `rendering`'s, with its backend choice (`get_rasterizer`): PyTorch3D as the official
+code (on GPU), the PyTorch z-buffer (on CPU) or Open3D ray casting with parallel rays give the same
+fragments, keeping the faces the official settings keep (``cull_backfaces`` with the faces in ``[0, 2, 1]``
+order), which are the faces turned towards the view (`facing_view`).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from ...rendering.fragments import Fragments
+from ...rendering.rasterizer import get_rasterizer
 
 # Rz @ Ry @ Rx Euler angles in degrees: front, the two sides, top (Next3D's rasterization views).
 FRONT_VIEW = (0.0, 0.0, 0.0)
 ORTHOGRAPHIC_VIEWS = (FRONT_VIEW, (0.0, 90.0, 0.0), (0.0, -90.0, 0.0), (90.0, 0.0, 0.0))
 MOUTH_LANDMARKS = slice(48, 60)
 MOUTH_BOX_SCALE = 1.2
-TEXTURE_BACKENDS = ("auto", "open3d", "pytorch3d")
 
 
 def euler_to_matrix(angles_degrees: tuple[float, float, float]) -> torch.Tensor:
@@ -52,98 +53,11 @@ def orthographic_view(
     return torch.stack([q[..., 0], -q[..., 1], -q[..., 2]], dim=-1)
 
 
-def facing_view(projected: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """(B,F) faces that the official culling keeps: positive signed area in grid coordinates."""
-    corners = projected[:, faces, :2]
-    edge1, edge2 = corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0]
-    return edge1[..., 0] * edge2[..., 1] - edge1[..., 1] * edge2[..., 0] > 0
-
-
-def grid_centres(resolution: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    return (2 * torch.arange(resolution, dtype=torch.float32, device=device) + 1) / resolution - 1
-
-
-def rasterize_orthographic_open3d(projected: torch.Tensor, faces: torch.Tensor, resolution: int) -> Fragments:
-    """Nearest view-facing triangle per pixel centre by ray casting (Open3D / Embree) along +depth."""
-    import open3d as o3d
-
-    batch = projected.shape[0]
-    points = projected.detach().cpu().float()
-    keep = facing_view(points, faces.cpu())
-    centres = grid_centres(resolution).numpy()
-    ys, xs = np.meshgrid(centres, centres, indexing="ij")
-    face_index = np.full((batch, resolution, resolution), -1, dtype=np.int64)
-    bary = np.zeros((batch, resolution, resolution, 3), dtype=np.float32)
-    depth = np.zeros((batch, resolution, resolution), dtype=np.float32)
-    for b in range(batch):
-        kept = torch.nonzero(keep[b])[:, 0]
-        if len(kept) == 0:
-            continue
-        scene = o3d.t.geometry.RaycastingScene()
-        scene.add_triangles(
-            o3d.core.Tensor(points[b].numpy()), o3d.core.Tensor(faces.cpu()[kept].numpy().astype(np.uint32))
-        )
-        start = float(points[b, :, 2].min()) - 1.0
-        rays = np.zeros((xs.size, 6), dtype=np.float32)
-        rays[:, 0], rays[:, 1], rays[:, 2], rays[:, 5] = xs.ravel(), ys.ravel(), start, 1.0
-        hits = scene.cast_rays(o3d.core.Tensor(rays))
-        t_hit = hits["t_hit"].numpy()
-        hit = np.isfinite(t_hit)
-        ids = kept.numpy()[np.where(hit, hits["primitive_ids"].numpy(), 0).astype(np.int64)]
-        uv = hits["primitive_uvs"].numpy()
-        weights = np.stack([1.0 - uv[:, 0] - uv[:, 1], uv[:, 0], uv[:, 1]], axis=1)
-        face_index[b] = np.where(hit, ids, -1).reshape(resolution, resolution)
-        bary[b] = np.where(hit[:, None], weights, 0.0).reshape(resolution, resolution, 3)
-        depth[b] = np.where(hit, t_hit + start, 0.0).reshape(resolution, resolution)
-    device = projected.device
-    return Fragments(
-        face_index=torch.from_numpy(face_index).to(device),
-        barycentric=torch.from_numpy(bary).to(device),
-        depth=torch.from_numpy(depth).to(device),
-    )
-
-
-def rasterize_orthographic_pytorch3d(
-    projected: torch.Tensor, faces: torch.Tensor, resolution: int
-) -> Fragments:
-    """The official rasterization: PyTorch3D's `rasterize_meshes` in NDC (x left, y up), faces in
-    ``[0, 2, 1]`` order with back faces culled, one face per pixel, no blur."""
-    from pytorch3d.renderer.mesh import rasterize_meshes
-    from pytorch3d.structures import Meshes
-
-    batch = projected.shape[0]
-    ndc = torch.stack([-projected[..., 0], -projected[..., 1], projected[..., 2] + 10.0], dim=-1)
-    swapped = faces[:, [0, 2, 1]]
-    meshes = Meshes(verts=ndc.float(), faces=swapped[None].expand(batch, -1, -1))
-    pix_to_face, zbuf, bary, _ = rasterize_meshes(
-        meshes,
-        image_size=resolution,
-        blur_radius=0.0,
-        faces_per_pixel=1,
-        perspective_correct=False,
-        cull_backfaces=True,
-    )
-    packed = pix_to_face[..., 0]
-    offsets = torch.arange(batch, device=packed.device)[:, None, None] * faces.shape[0]
-    face_index = torch.where(packed >= 0, packed - offsets, torch.full_like(packed, -1))
-    foreground = (face_index >= 0)[..., None]
-    weights = bary[..., 0, :][..., [0, 2, 1]] * foreground  # back to the faces' own corner order
-    return Fragments(
-        face_index=face_index, barycentric=weights, depth=(zbuf[..., 0] - 10.0) * foreground[..., 0]
-    )
-
-
 def rasterize_orthographic(
     projected: torch.Tensor, faces: torch.Tensor, resolution: int, backend: str = "auto"
 ) -> Fragments:
-    """Fragments of the view-facing triangles; ``auto`` is PyTorch3D on CUDA and Open3D on CPU."""
-    if backend not in TEXTURE_BACKENDS:
-        raise ValueError(f"unknown texture rasterizer {backend!r}; choose one of {TEXTURE_BACKENDS}")
-    if backend == "auto":
-        backend = "pytorch3d" if projected.device.type == "cuda" else "open3d"
-    if backend == "pytorch3d":
-        return rasterize_orthographic_pytorch3d(projected, faces, resolution)
-    return rasterize_orthographic_open3d(projected, faces, resolution)
+    """Fragments of the view-facing triangles of `orthographic_view` points (B,V,3) on the plane's grid."""
+    return get_rasterizer(backend, projected.device).rasterize_orthographic(projected, faces, resolution)
 
 
 def fill_enclosed_holes(alpha: torch.Tensor) -> torch.Tensor:
