@@ -20,6 +20,8 @@ from synthforge_hf.models.synthforge import (  # noqa: E402
     SynthForgeImageProcessor,
 )
 
+from .browser import analyse_in_browser  # noqa: E402
+
 APP = Path(__file__).resolve().parents[1] / "spaces_app" / "app.py"
 
 
@@ -102,51 +104,15 @@ def test_generate_tab(client):
     assert Image.open(depth).size == (512, 512) and Image.open(landmarks).size == (512, 512)
 
 
-def _chrome_driver():
-    import shutil
-
-    webdriver = pytest.importorskip("selenium.webdriver")
-    browser, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (browser and driver):
-        pytest.skip(
-            "headless browser test needs Debian's chromium and chromium-driver (installed by .ci/run)"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600"):
-        options.add_argument(flag)
-    from selenium.webdriver.chrome.service import Service
-
-    return webdriver.Chrome(service=Service(driver), options=options)
-
-
 def test_page_in_a_headless_browser(model_dir, tmp_path):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ready
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    browser = _chrome_driver()
     demo = _app_module().build_demo(str(model_dir))
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
         photo = tmp_path / "face.png"
         Image.fromarray(np.random.default_rng(1).integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(photo)
-        browser.get(url)
-        wait = WebDriverWait(browser, 60)
-        wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#photo input[type=file]")))
-        browser.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(photo))
-        wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#photo img")))
-        browser.find_element(By.CSS_SELECTOR, "#analyse").click()
-        for output in ("landmarks", "parsing", "depth"):
-            wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, f"#{output} img")))
-        wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "#json a")))
-        artifacts = Path(__file__).resolve().parents[1] / "test-artifacts"
-        artifacts.mkdir(exist_ok=True)
-        browser.save_screenshot(str(artifacts / "space_analyse.png"))
-        assert Image.open(artifacts / "space_analyse.png").size[0] > 0
-        assert "Error" not in browser.find_element(By.TAG_NAME, "body").text
+        screenshot = Path(__file__).resolve().parents[1] / "test-artifacts" / "space_analyse.png"
+        analyse_in_browser(url, photo, screenshot)
     finally:
-        browser.quit()
         demo.close()
 
 

@@ -25,6 +25,7 @@ import pytest
 import torch
 from PIL import Image
 
+from ..browser import analyse_in_browser
 from .readme import Example, Route, readme_examples, route_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -343,7 +344,8 @@ def _setup(example: Example, work: Path, timeout: int) -> None:
 
 
 def _space(work: Path, timeout: int) -> None:
-    """``python spaces_app/app.py`` as started locally, driven through gradio_client on a real photo."""
+    """``python spaces_app/app.py`` as started locally, driven through gradio_client on a real photo and
+    through its page in headless Chromium."""
     pytest.importorskip("gradio", reason="the Space needs the `space` extra (gradio)")
     from gradio_client import Client, handle_file
 
@@ -370,6 +372,7 @@ def _space(work: Path, timeout: int) -> None:
                 time.sleep(2)
         *_, annotations = client.predict(handle_file(str(work / "group.jpg")), api_name="/analyse")
         assert len(json.loads(Path(annotations).read_text())["faces"]) == 3
+        analyse_in_browser(f"http://127.0.0.1:{port}/", work / "portrait.png", work / "space_page.png")
     finally:
         server.terminate()
         server.wait(timeout=30)
