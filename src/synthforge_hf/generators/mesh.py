@@ -259,7 +259,6 @@ def _interpolate(values: torch.Tensor, corners: torch.Tensor, weights: torch.Ten
 _STATIC = (
     "x",
     "y",
-    "z",
     "lips",
     "brow",
     "scalp",
@@ -307,7 +306,6 @@ def _static_maps(head) -> tuple[torch.Tensor, torch.Tensor]:
     maps = {
         "x": x,
         "y": y,
-        "z": z,
         "lips": weight("upper_lip", "lower_lip"),
         "brow": weight("left_eyebrow", "right_eyebrow"),
         "scalp": weight("scalp"),
@@ -431,36 +429,38 @@ class MeshFaceGenerator(FaceGenerator):
 
         # Brows: strokes along the brow (outwards and a little up), soft edges.
         brow_weight = s("brow")
-        on_brow = brow_weight > 0
-        if on_brow.any():
-            ax = s("x")[on_brow].abs()
+        on_brow = (brow_weight > 0).nonzero()[:, 0]
+        if len(on_brow):
+            pick = lambda v: v.index_select(-1, on_brow)  # noqa: E731
+            ax = pick(s("x")).abs()
             strokes = _lookup(
                 [_SPECKLE],
                 ax * (0.7 / _SKIN_PERIOD) + off[4],
-                (s("y")[on_brow] - 0.35 * ax) * (6.0 / _SKIN_PERIOD) + off[5],
+                (pick(s("y")) - 0.35 * ax) * (6.0 / _SKIN_PERIOD) + off[5],
             )[0]
-            brow = brow_weight[on_brow] * (0.35 + 0.75 * p["brow_density"] + 0.35 * strokes)
-            brow = brow.clamp(0, 1) * (1 - eyes[on_brow])
-            albedo[:, on_brow] = torch.lerp(albedo[:, on_brow], col(p["brow"]), brow[None])
+            brow = pick(brow_weight) * (0.35 + 0.75 * p["brow_density"] + 0.35 * strokes)
+            brow = brow.clamp(0, 1) * (1 - pick(eyes))
+            albedo.index_copy_(1, on_brow, torch.lerp(pick(albedo), col(p["brow"]), brow[None]))
 
         # Hair on the scalp: strands, a hairline that thins out, bald heads with stubble.
         scalp = s("scalp")
         coverage = torch.zeros_like(scalp)
-        on_scalp = scalp > 0
-        if on_scalp.any():
+        on_scalp = (scalp > 0).nonzero()[:, 0]
+        if len(on_scalp):
+            pick = lambda v: v.index_select(-1, on_scalp)  # noqa: E731
             strand_noise = _lookup(
-                [_PORES, _MID], s("hair_across")[on_scalp] + off[2], s("hair_along")[on_scalp] + off[3]
+                [_PORES, _MID], pick(s("hair_across")) + off[2], pick(s("hair_along")) + off[3]
             )
             strands = 0.65 * strand_noise[0] + 0.35 * strand_noise[1]
-            weight = scalp[on_scalp]
+            weight = pick(scalp)
             density = p["hair_density"]
             cover = ((weight - 0.5) * 3.0 + 0.25 * strands + 0.6).clamp(0, 1) * density
-            cover = cover * skin_like[on_scalp]
-            bald = weight * ((1 - density) * (0.35 + 0.1 * pores[on_scalp]))
-            here = torch.lerp(albedo[:, on_scalp], col(p["stubble"]), bald[None])
-            hair = col(p["hair"]) * ((1 + 0.45 * strands).clamp_min(0.2) * (1 + 0.25 * low[on_scalp]))
-            albedo[:, on_scalp] = torch.lerp(here, hair, cover[None])
-            coverage[on_scalp] = cover
+            cover = cover * pick(skin_like)
+            bald = weight * ((1 - density) * (0.35 + 0.1 * pick(pores)))
+            here = torch.lerp(pick(albedo), col(p["stubble"]), bald[None])
+            hair = col(p["hair"]) * ((1 + 0.45 * strands).clamp_min(0.2) * (1 + 0.25 * pick(low)))
+            albedo.index_copy_(1, on_scalp, torch.lerp(here, hair, cover[None]))
+            coverage.index_copy_(0, on_scalp, cover)
 
         albedo = torch.where(mouth.bool(), torch.tensor(INNER_MOUTH).view(3, 1), albedo)
         albedo = torch.where(eyes.bool(), col(p["sclera"]), albedo)
@@ -500,8 +500,8 @@ class MeshFaceGenerator(FaceGenerator):
             vertices = scene.vertices_world[b].float().cpu()
             vertex_labels = scene.head.vertex_labels.cpu()
             rest_z = scene.head.v_template[:, 2].float().cpu()
-            points = origin + depth[which][:, None] * rays[which]
-            right = lab[which] == CLASS_ID["right_eyeball"]
+            points = origin + depth.index_select(0, which)[:, None] * rays.index_select(0, which)
+            right = lab.index_select(0, which) == CLASS_ID["right_eyeball"]
             centres, gazes = [], []
             for eye, joint in (("left_eyeball", 3), ("right_eyeball", 4)):
                 on_eye = vertex_labels == CLASS_ID[eye]
@@ -521,8 +521,10 @@ class MeshFaceGenerator(FaceGenerator):
             iris = p["iris"].view(3, 1) * (
                 (1 + 0.35 * fibres) * (1.25 - 0.55 * _smoothstep(0.55, 1.0, radial))
             )
-            colour = torch.where(angle < iris_angle, iris, albedo[:, which])
-            albedo[:, which] = torch.where(angle < pupil_angle, torch.full_like(colour, 0.01), colour)
+            colour = torch.where(angle < iris_angle, iris, albedo.index_select(1, which))
+            albedo.index_copy_(
+                1, which, torch.where(angle < pupil_angle, torch.full_like(colour, 0.01), colour)
+            )
 
         # Lashes and lid lines: lid pixels right above (upper lid) or below (lower lid) the eyeball; worked
         # out in a crop around the visible eyeballs.
@@ -530,7 +532,8 @@ class MeshFaceGenerator(FaceGenerator):
             return albedo
         reach = max(1, round(resolution / 128))
         margin = 4 * reach + 3
-        rows, cols = pixels[which] // resolution, pixels[which] % resolution
+        eye_pixels = pixels.index_select(0, which)
+        rows, cols = eye_pixels // resolution, eye_pixels % resolution
         r0, r1 = max(0, int(rows.min()) - margin), min(resolution, int(rows.max()) + margin + 1)
         c0, c1 = max(0, int(cols.min()) - margin), min(resolution, int(cols.max()) + margin + 1)
         kind = _EYE_KIND[labels[r0:r1, c0:c1]][None, None]
@@ -550,11 +553,11 @@ class MeshFaceGenerator(FaceGenerator):
         ).reshape(4, -1)
         row, col = pixels // resolution, pixels % resolution
         inside = ((row >= r0) & (row < r1) & (col >= c0) & (col < c1)).nonzero()[:, 0]
-        upper, lower, crease, lid_shadow = rings[:, (row[inside] - r0) * (c1 - c0) + col[inside] - c0].unbind(
-            0
-        )
+        crop = (row.index_select(0, inside) - r0) * (c1 - c0) + col.index_select(0, inside) - c0
+        upper, lower, crease, lid_shadow = rings.index_select(1, crop).unbind(0)
         lashes = (0.9 * upper + 0.35 * lower).clamp(0, 1)
-        albedo[:, inside] *= (1 - lashes * 0.92) * (1 - 0.25 * crease) * (1 - 0.3 * lid_shadow)
+        shade = (1 - lashes * 0.92) * (1 - 0.25 * crease) * (1 - 0.3 * lid_shadow)
+        albedo.index_copy_(1, inside, albedo.index_select(1, inside) * shade)
         return albedo
 
     # ------------------------------------------------------------------------------------------
@@ -732,8 +735,11 @@ class MeshFaceGenerator(FaceGenerator):
         hair_strength = p["hair_shine"] * w["hair"]
         wrap = w["skin"][None] * torch.tensor([0.3, 0.15, 0.1]).view(3, 1)  # red light scatters furthest
         direct_occlusion = occlusion.sqrt()
-        eyes = w["eyes"] > 0
-        hair = w["hair"] > 0
+        eyes = (w["eyes"] > 0).nonzero()[:, 0]
+        hair = (w["hair"] > 0).nonzero()[:, 0]
+        if len(hair):
+            hair_strength = hair_strength.index_select(0, hair)
+            hair_tangent, hair_albedo = tangent.index_select(1, hair), albedo.index_select(1, hair)
         specular = torch.zeros_like(albedo)
         for k, (direction, colour) in enumerate(lights):
             if not bool(colour.max() > 0):
@@ -748,15 +754,15 @@ class MeshFaceGenerator(FaceGenerator):
             half = _unit(light + view)
             n_dot_h = _dot(normals, half).clamp(0, 1)
             shine = strength * n_dot_h.pow(p["shininess"])
-            if eyes.any():
-                shine[eyes] = 0.8 * n_dot_h[eyes].pow(300.0)
+            if len(eyes):
+                shine.index_copy_(0, eyes, 0.8 * n_dot_h.index_select(0, eyes).pow(300.0))
             facing = (n_dot_l > 0).float() * visible
             specular = specular + colour * (facing * shine)
-            if hair.any():
-                t_dot_h = _dot(tangent[:, hair], half[:, hair])
+            if len(hair):
+                t_dot_h = _dot(hair_tangent, half.index_select(1, hair))
                 sin2 = (1 - t_dot_h**2).clamp(0, 1)
-                kajiya = hair_strength[hair] * sin2.pow(16.0) * facing[hair]
-                specular[:, hair] += colour * (kajiya * (0.5 + 4 * albedo[:, hair]))
+                kajiya = hair_strength * sin2.pow(16.0) * facing.index_select(0, hair)
+                specular.index_add_(1, hair, colour * (kajiya * (0.5 + 4 * hair_albedo)))
         return albedo * irradiance + specular
 
     def forward(self, scene: Scene) -> GeneratorOutput:

@@ -64,8 +64,8 @@ def rasterize_screen(
     tile = tile_of.index_select(0, high_x - low_x + 1) * len(_TILE_SIZES) + tile_of.index_select(
         0, high_y - low_y + 1
     )
-    order = torch.argsort(tile)
-    triangle, tile = triangle.index_select(0, order), tile.index_select(0, order)
+    tile, order = torch.sort(tile.to(torch.int16), stable=True)  # small keys: a fast radix sort
+    triangle = triangle.index_select(0, order)
     box = torch.stack([low_x, low_y, high_x, high_y]).index_select(1, order).to(corners.dtype)
     corners = corners.index_select(1, triangle).contiguous()  # (9,K)
     area = area.index_select(0, triangle)
