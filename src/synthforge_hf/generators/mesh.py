@@ -247,12 +247,13 @@ def _rotation_rest_to_world(rest: torch.Tensor, posed: torch.Tensor) -> torch.Te
 
 
 def _interpolate(values: torch.Tensor, corners: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Rows (M,C) of ``values`` at pixels whose triangles have the rows ``corners`` (N,3), blended by
-    ``weights`` (N,3) -> (C,N)."""
-    out = values.index_select(0, corners[:, 0]).mul_(weights[:, 0:1])
-    out.addcmul_(values.index_select(0, corners[:, 1]), weights[:, 1:2])
-    out.addcmul_(values.index_select(0, corners[:, 2]), weights[:, 2:3])
-    return out.T.contiguous()
+    """Rows (M,C) of ``values`` at pixels whose triangles have the rows ``corners`` (3,N), blended by
+    ``weights`` (3,N) -> (C,N)."""
+    columns = values.T.contiguous()
+    out = columns.index_select(1, corners[0]).mul_(weights[0])
+    out.addcmul_(columns.index_select(1, corners[1]), weights[1])
+    out.addcmul_(columns.index_select(1, corners[2]), weights[2])
+    return out
 
 
 # Channels of the per-vertex maps computed once per head from its rest pose (`_static_maps`).
@@ -807,9 +808,9 @@ class MeshFaceGenerator(FaceGenerator):
         dynamic = torch.cat(
             [vertex_normals(vertices, faces), torch.einsum("vj,bij->bvi", tangent_rest, rotation)], -1
         )
-        corners = faces.index_select(0, fragments.face_index.view(-1).index_select(0, index))
-        weights = fragments.barycentric.view(-1, 3).index_select(0, index)
-        per_sample = corners + ((index // hw) * vertices.shape[1])[:, None]
+        corners = faces.index_select(0, fragments.face_index.view(-1).index_select(0, index)).T.contiguous()
+        weights = fragments.barycentric.view(-1, 3).index_select(0, index).T.contiguous()
+        per_sample = corners + (index // hw) * vertices.shape[1]
         geometry = _interpolate(dynamic.view(-1, dynamic.shape[-1]), per_sample, weights)
         st_all = _interpolate(static, corners, weights)
         rays_all = cameras.ray_directions(resolution).float().cpu().reshape(batch, hw, 3)
