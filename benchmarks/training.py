@@ -114,6 +114,7 @@ def loop_benchmark(
     data: Path, name: str, steps: int, batch_size: int, num_workers: int, precision: str, compile_: bool
 ) -> dict:
     """`train_sb` for ``steps`` steps on ``data``: samples/s and the data-loading share of a step."""
+    from synthforge_hf.training.common import HISTORY_FILE
     from synthforge_hf.training.sb import SBTrainingArguments, train_sb
 
     with tempfile.TemporaryDirectory() as output_dir:
@@ -132,9 +133,7 @@ def loop_benchmark(
             log_steps=10**9,
         )
         train_sb(args)
-        records = [
-            json.loads(line) for line in (Path(output_dir) / "train_history.jsonl").read_text().splitlines()
-        ]
+        records = [json.loads(line) for line in (Path(output_dir) / HISTORY_FILE).read_text().splitlines()]
     timed = [r for r in records if r["step"] > 2]
     step_seconds = statistics.median(r["time/step"] for r in timed)
     return {
