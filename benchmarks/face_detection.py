@@ -39,12 +39,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from synthforge_hf.data.box_conversion import BoxConversion
-from synthforge_hf.data.detection import FaceDetector, dlib_boxes
 from synthforge_hf.data.framing import landmark_box
 from synthforge_hf.data.shards import sample_seed
 from synthforge_hf.evaluation.detection import box_iou, match_faces
 from synthforge_hf.evaluation.readers import DlibLandmarkXML
+from synthforge_hf.models.synthforge.face_detection import BoxConversion, FaceDetector, dlib_boxes
 
 REAL_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "real-faces"
 IOU = 0.4

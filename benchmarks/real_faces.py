@@ -11,7 +11,8 @@ of make-dataset's validation split). NME is the mean point error over the inter-
     python benchmarks/real_faces.py --model spaces_app/model --out benchmarks/results/real-faces
 
 With ``--lf-steps``, also Stage II in miniature: an LF keypoint head trained on the 18 training faces
-(crops of the photos, dlib's 300W-style labels) against the SB alone on the 25 test faces.
+(dlib's 300W-style labels; a 300W-format folder of the photos' face regions, which `train-lf` and
+`evaluate` crop by the 300W protocol) against the SB alone on the 25 test faces.
 
 Writes ``generated.json`` and ``real-faces.json`` (the `synthforge evaluate` format, for model cards)
 and ``summary.json`` under ``--out``.
@@ -99,9 +100,11 @@ def real_faces(model, framing, box_source: str) -> tuple[np.ndarray, np.ndarray]
     return np.stack(predicted), np.stack(target)
 
 
-def write_300w_folder(root: Path, framing, size: int) -> Path:
-    """The real faces as a 300W-format folder of face crops (training XML -> ``afw/``, the train split;
-    testing XML -> ``helen/testset/``, the common split), labels in the crops' pixels."""
+def write_300w_folder(root: Path, margin: float = 1.0) -> Path:
+    """The real faces as a 300W-format folder (training XML -> ``afw/``, the train split; testing XML ->
+    ``helen/testset/``, the common split): as 300W does for photos with several faces, one image per
+    face, here the photo region around the face's labelled points with ``margin`` box sizes on each
+    side (clipped to the photo), so that `evaluate` and `train-lf` crop it by the benchmark protocol."""
     folders = {"training": root / "afw", "testing": root / "helen" / "testset"}
     for folder in (
         *folders.values(),
@@ -110,15 +113,28 @@ def write_300w_folder(root: Path, framing, size: int) -> Path:
         root / "lfpw" / "testset",
     ):
         folder.mkdir(parents=True, exist_ok=True)
-    for k, (xml, crop, to_photo, labels) in enumerate(face_crops(framing, size)):
-        in_crop = (labels - to_photo[:, 2]) / to_photo[0, 0]
-        crop.save(folders[xml] / f"{k:03d}.png")
-        points = "\n".join(f"{x:.3f} {y:.3f}" for x, y in in_crop + 0.5)  # iBUG: 1-based, centres at 1
-        (folders[xml] / f"{k:03d}.pts").write_text(f"version: 1\nn_points: 68\n{{\n{points}\n}}\n")
+    k = 0
+    for xml in ("training", "testing"):
+        for face in DlibLandmarkXML(REAL_FACES / f"{xml}_with_face_landmarks.xml"):
+            labels = face["landmarks"] + 0.5  # dlib: pixel centres at integers
+            left, top, right, bottom = landmark_box(labels)
+            pad = margin * max(right - left, bottom - top)
+            width, height = face["image"].size
+            region = (
+                max(0, int(left - pad)),
+                max(0, int(top - pad)),
+                min(width, int(np.ceil(right + pad))),
+                min(height, int(np.ceil(bottom + pad))),
+            )
+            face["image"].crop(region).save(folders[xml] / f"{k:03d}.png")
+            in_region = labels - region[:2]
+            points = "\n".join(f"{x:.3f} {y:.3f}" for x, y in in_region + 0.5)  # iBUG: 1-based, centres at 1
+            (folders[xml] / f"{k:03d}.pts").write_text(f"version: 1\nn_points: 68\n{{\n{points}\n}}\n")
+            k += 1
     return root
 
 
-def label_finetuning(model_dir: str, framing, size: int, work: Path, steps: int) -> dict:
+def label_finetuning(model_dir: str, work: Path, steps: int) -> dict:
     """Stage II in miniature: an LF keypoint head trained on the 18 training faces (dlib's 300W-style
     points), against the SB alone, on the 25 test faces, through `train_lf` and `evaluate`."""
     from synthforge_hf.evaluation.benchmarks import evaluate
@@ -127,7 +143,7 @@ def label_finetuning(model_dir: str, framing, size: int, work: Path, steps: int)
     from synthforge_hf.models.synthforge_lf import SynthForgeLabelFinetuneModel
     from synthforge_hf.training.lf import LFTrainingArguments, train_lf
 
-    folder = write_300w_folder(work / "300W", framing, size)
+    folder = write_300w_folder(work / "300W")
     lf_dir = train_lf(
         LFTrainingArguments(
             backbone=model_dir,
@@ -177,9 +193,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.lf_steps:
         with tempfile.TemporaryDirectory() as work:
-            results["label_finetuning"] = label_finetuning(
-                args.model, framing, model.config.image_size, Path(work), args.lf_steps
-            )
+            results["label_finetuning"] = label_finetuning(args.model, Path(work), args.lf_steps)
     (args.out / "generated.json").write_text(json.dumps(generated, indent=1))
     (args.out / "real-faces.json").write_text(json.dumps(results["real_landmarks_box"], indent=1))
     (args.out / "summary.json").write_text(json.dumps({"model": args.model, **results}, indent=1))

@@ -64,7 +64,7 @@ def test_given_boxes_are_analysed_and_maps_stay_inside_their_crops():
     with torch.no_grad():
         model.segmentation_head.out.bias[1] = 50.0  # every crop pixel "face"
     processor = SynthForgeImageProcessor(size=64, framing={"box_fraction": 0.5, "offset": [0.0, 0.0]})
-    analyser = PhotoAnalyser(model, processor, detector=object())  # a detector is not needed with boxes
+    analyser = PhotoAnalyser(model, processor)
     photo = np.random.default_rng(0).integers(0, 255, (120, 200, 3), dtype=np.uint8)
     result = analyser(photo, boxes=[(20, 30, 50, 60), (140, 40, 170, 70)])
     assert [f.box for f in result.faces] == [(20.0, 30.0, 50.0, 60.0), (140.0, 40.0, 170.0, 70.0)]

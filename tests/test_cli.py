@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +89,27 @@ def test_version_and_defaults_in_help(capsys):
     assert "samples per parquet shard (default: 1000)" in text and "(default: None)" not in text
 
 
+def test_options_come_from_the_dataclasses():
+    """Literal choices, repeatable lists, positionals set on the dataclass, unknown options refused."""
+    from synthforge_hf.cli import CommandLine
+    from synthforge_hf.cli_arguments import AnalyseArguments, PushArguments
+
+    (push,) = CommandLine("p", None, PushArguments).parse(
+        ["--model", "a:me/a", "--model", "b:me/b", "c:me/c", "--eval", "a=run.json", "--private"]
+    )
+    assert push.model == ["a:me/a", "b:me/b", "c:me/c"] and push.eval == ["a=run.json"] and push.private
+    (analyse,) = CommandLine("p", None, AnalyseArguments).parse(
+        ["x.jpg", "y.png", "--model", "m", "--out", "o"]
+    )
+    assert analyse.photos == [Path("x.jpg"), Path("y.png")] and analyse.out == Path("o")
+    for argv in (["--model", "m", "--out", "o"], ["x.jpg", "--model", "m", "--out", "o", "--colour", "red"]):
+        with pytest.raises(SystemExit) as exit_:
+            CommandLine("p", None, AnalyseArguments).parse(argv)
+        assert exit_.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["generate", "--head", "mannequin", "--out", "unused"])
+
+
 def test_generate_with_ict_facekit(assets_dir, tmp_path):
     out = tmp_path / "ict"
     args = ["generate", "--head", "ict-facekit", "--head-dir", str(assets_dir / "ict-facekit" / "FaceXModel")]
@@ -104,8 +126,11 @@ def test_missing_flame_folder_is_a_clear_error(tmp_path, capsys):
 
 
 def test_every_option_of_every_command_has_help(monkeypatch):
-    """Each command's parser, caught as it parses: no option without a help text."""
+    """Each command's parser, caught as it parses: built by HfArgumentParser from the option dataclasses,
+    no option without a help text."""
     import argparse
+
+    from transformers import HfArgumentParser
 
     from synthforge_hf import cli
 
@@ -115,6 +140,7 @@ def test_every_option_of_every_command_has_help(monkeypatch):
     undocumented = {}
 
     def capture(parser, *args, **kwargs):
+        assert isinstance(parser, HfArgumentParser), parser.prog
         undocumented[parser.prog] = [
             action.option_strings[0] if action.option_strings else action.dest
             for action in parser._actions

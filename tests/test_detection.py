@@ -9,11 +9,13 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from synthforge_hf.data.box_conversion import BoxConversion
 from synthforge_hf.data.framing import landmark_box
 from synthforge_hf.evaluation.detection import box_iou, match_faces
+from synthforge_hf.models.synthforge import SynthForgeImageProcessor
+from synthforge_hf.models.synthforge.face_detection import BoxConversion
 
 from .benchmark_modules import load_real_faces_benchmark
 
@@ -23,7 +25,7 @@ MIN_RECALL, MAX_FALSE = 0.9, 3
 @pytest.fixture(scope="module")
 def detector():
     pytest.importorskip("dlib", reason="the detector is the extra `detect` (dlib-bin)")
-    from synthforge_hf.data.detection import FaceDetector
+    from synthforge_hf.models.synthforge.face_detection import FaceDetector
 
     return FaceDetector()
 
@@ -73,28 +75,37 @@ def test_faces_come_best_score_first_in_photo_pixels(detector, photos):
         assert 0 <= left < right <= rgb.shape[1] + 20 and -20 <= top < bottom <= rgb.shape[0] + 20
 
 
-def boxes_of(detector, image) -> np.ndarray:
-    return np.array([(*box, score) for box, score in detector.detect(image)])
+def boxes_of(detect, image) -> np.ndarray:
+    return np.array([(*box, score) for box, score in detect(image)])
+
+
+def processor_detect(image) -> list:
+    """The image processor's detection of one image, in the detector's (box, score) form."""
+    ((boxes, scores),) = SynthForgeImageProcessor().detect_faces(image)
+    return [(tuple(box), score) for box, score in zip(boxes.tolist(), scores.tolist(), strict=True)]
 
 
 def test_grey_16_bit_float_rgba_and_pil_inputs_give_the_boxes_of_rgb8(detector, photos):
+    """The detector takes PIL images and uint8 RGB; the processor's detect_faces any image it reads."""
     _, rgb, _ = max(photos, key=lambda photo: len(photo[2]))
-    expected = boxes_of(detector, rgb)
+    expected = boxes_of(detector.detect, rgb)
     assert len(expected) >= 2
-    np.testing.assert_array_equal(boxes_of(detector, rgb.astype(np.uint16) * 257), expected)
-    np.testing.assert_array_equal(boxes_of(detector, rgb / 255.0), expected)
-    np.testing.assert_array_equal(
-        boxes_of(detector, np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])), expected
-    )
-    np.testing.assert_array_equal(boxes_of(detector, Image.fromarray(rgb)), expected)
+    np.testing.assert_array_equal(boxes_of(detector.detect, Image.fromarray(rgb)), expected)
+    np.testing.assert_array_equal(boxes_of(processor_detect, rgb), expected)
+    np.testing.assert_array_equal(boxes_of(processor_detect, rgb.astype(np.uint16) * 257), expected)
+    np.testing.assert_array_equal(boxes_of(processor_detect, rgb / 255.0), expected)
+    np.testing.assert_array_equal(boxes_of(processor_detect, rgb.transpose(2, 0, 1)), expected)  # (C, H, W)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    np.testing.assert_array_equal(boxes_of(processor_detect, rgba), expected)
 
     grey = np.asarray(Image.fromarray(rgb).convert("L"))
-    grey_rgb = boxes_of(detector, np.repeat(grey[..., None], 3, axis=-1))
+    grey_rgb = boxes_of(detector.detect, np.repeat(grey[..., None], 3, axis=-1))
     assert len(grey_rgb) >= 2
-    np.testing.assert_array_equal(boxes_of(detector, grey), grey_rgb)
-    np.testing.assert_array_equal(boxes_of(detector, grey[..., None]), grey_rgb)
-    np.testing.assert_array_equal(boxes_of(detector, grey.astype(np.uint16) * 257), grey_rgb)
-    np.testing.assert_array_equal(boxes_of(detector, Image.fromarray(grey.astype(np.uint16) * 257)), grey_rgb)
+    np.testing.assert_array_equal(boxes_of(processor_detect, grey), grey_rgb)
+    np.testing.assert_array_equal(boxes_of(processor_detect, grey[..., None]), grey_rgb)
+    sixteen_bit = Image.fromarray(grey.astype(np.uint16) * 257)
+    np.testing.assert_array_equal(boxes_of(detector.detect, sixteen_bit), grey_rgb)
+    np.testing.assert_array_equal(boxes_of(processor_detect, sixteen_bit), grey_rgb)
 
 
 def test_a_blank_image_has_no_faces(detector):
@@ -111,8 +122,7 @@ def test_a_blank_image_has_no_faces(detector):
         (np.zeros(50, np.uint8), "got shape"),
         (np.zeros((0, 50, 3), np.uint8), "empty"),
         (np.zeros((40, 50, 3), np.int32), "dtype int32"),
-        (np.full((40, 50, 3), 2.0), r"\[0, 1\]"),
-        (np.full((40, 50, 3), np.nan), r"\[0, 1\]"),
+        (np.full((40, 50, 3), 0.5), "dtype float64"),
     ],
 )
 def test_bad_images_raise_a_clear_error(detector, image, message):
@@ -121,7 +131,7 @@ def test_bad_images_raise_a_clear_error(detector, image, message):
 
 
 def test_bad_settings_and_a_missing_dlib_raise_a_clear_error(monkeypatch):
-    from synthforge_hf.data.detection import FaceDetector
+    from synthforge_hf.models.synthforge.face_detection import FaceDetector
 
     pytest.importorskip("dlib")
     with pytest.raises(ValueError, match="upsample"):
@@ -170,3 +180,29 @@ def test_converted_boxes_match_the_landmark_box_of_generated_faces(detector):
         converted.append(box_iou(np.array(faces[0][0]), target)[0, 0])
         raw.append(box_iou(detector.detect_dlib_boxes(image)[0], target).max())
     assert np.median(converted) > 0.75 and np.median(converted) > np.median(raw) + 0.05, (converted, raw)
+
+
+def test_the_processor_detects_and_crops_every_face_when_no_boxes_are_given(detector, photos):
+    """``do_detect_faces``: one row per detected face of each image (none for a blank one), best first,
+    cropped exactly as the same boxes given by hand; the rows carry their boxes and scores."""
+    processor = SynthForgeImageProcessor(size=64)
+    chosen = sorted(photos, key=lambda photo: len(photo[2]))[-2:]
+    images = [np.zeros((120, 160, 3), np.uint8)] + [rgb for _, rgb, _ in chosen]
+    inputs = processor(images, do_detect_faces=True)
+    expected_boxes, expected_rows = [], []
+    for index, rgb in enumerate(images):
+        faces = detector.detect(rgb)
+        assert (index == 0) == (not faces)
+        if faces:
+            boxes = [box for box, _ in faces]
+            expected_boxes += boxes
+            expected_rows.append(processor(rgb, boxes=[boxes])["pixel_values"])
+            assert inputs["image_indices"].tolist().count(index) == len(faces)
+    assert inputs["image_indices"].tolist() == sorted(inputs["image_indices"].tolist())
+    np.testing.assert_allclose(inputs["boxes"].numpy(), np.array(expected_boxes), atol=1e-4)
+    assert torch.equal(inputs["pixel_values"], torch.cat(expected_rows))
+    assert inputs["detection_scores"].shape == (len(expected_boxes),)
+    blank = processor(images[0], do_detect_faces=True)
+    assert blank["pixel_values"].shape == (0, 3, 64, 64) and blank["affines"].shape == (0, 2, 3)
+    whole = processor(images[1])  # off by default: one padded row per image, as pipelines expect
+    assert whole["pixel_values"].shape == (1, 3, 64, 64) and "boxes" not in whole

@@ -227,6 +227,19 @@ def test_padding_paddings_and_affines_routes_agree():
     assert torch.equal(unmapped[0], outputs.logits[0].argmax(0))
 
 
+def test_sixteen_bit_images_keep_their_tones():
+    """A 16-bit PNG (PIL mode I;16) or uint16 array gives the pixels of its 8-bit version (value/257),
+    not white (PIL's own conversion clips every value above 255)."""
+    processor = SynthForgeImageProcessor(size=32)
+    rng = np.random.default_rng(0)
+    eight_bit = rng.integers(0, 256, size=(40, 40), dtype=np.uint8)
+    sixteen_bit = eight_bit.astype(np.uint16) * 257
+    expected = processor(np.repeat(eight_bit[..., None], 3, axis=-1))["pixel_values"]
+    for image in (Image.fromarray(sixteen_bit), sixteen_bit, sixteen_bit[..., None]):
+        got = processor(image)["pixel_values"]
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
 def test_framing_module_crops_with_the_processor():
     rng = np.random.default_rng(2)
     photo = rng.integers(0, 256, (150, 130, 3), dtype=np.uint8)

@@ -3,14 +3,17 @@ centred square, or each face box framed as the training data frame faces) resize
 normalised, with the same transform applied to segmentation maps and landmarks given with the images;
 and the inverse maps of landmarks, segmentation and depth back into the input image.
 
-Self-contained (nothing from synthforge_hf): `save_pretrained` copies this file into model folders,
-which load with trust_remote_code=True where the package is not installed.
+With ``do_detect_faces`` and no boxes, the faces are found first (`face_detection.FaceDetector`).
+
+Self-contained (nothing from synthforge_hf): `save_pretrained` copies this file and `face_detection.py`
+into model folders, which load with trust_remote_code=True where the package is not installed.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from functools import lru_cache
 
 import numpy as np
 import PIL.Image
@@ -20,12 +23,15 @@ from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.image_utils import ChannelDimension, PILImageResampling, infer_channel_dimension_format
 from transformers.processing_utils import ImagesKwargs
 
+from .face_detection import FaceDetector
+
 IMAGE_MEAN = (0.5, 0.5, 0.5)
 IMAGE_STD = (0.5, 0.5, 0.5)
 # How the reference model's training images frame faces (spaces_app/model/figures.json, rounded).
 DEFAULT_FRAMING = {"box_fraction": 0.5486, "offset": [0.0034, -0.1678]}
 WIDEST_FILTER = 3  # source pixels each side of a sample that a PIL filter reads (Lanczos), per unit of shrink
 IGNORE_INDEX = 255  # the label of map pixels outside the image, as transformers' segmentation losses ignore
+SIXTEEN_BIT_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N")  # PIL modes of 16-bit greyscale files
 
 
 def normalize_pixels(pixels: torch.Tensor) -> torch.Tensor:
@@ -212,13 +218,31 @@ def _channels_last(array: np.ndarray, input_data_format: ChannelDimension | None
 def _to_rgb_array(
     image, do_rescale: bool, rescale_factor: float, input_data_format: ChannelDimension | None = None
 ) -> np.ndarray:
-    """(H,W,3) float32 of a PIL image or a numpy array / torch tensor (see `_channels_last`); integer
+    """(H,W,3) float32 of a PIL image or a numpy array / torch tensor (see `_rgb_values`); integer
     images are multiplied by ``rescale_factor`` when ``do_rescale``, float images are taken as already
     rescaled."""
+    array, integer = _rgb_values(image, input_data_format)
+    return array * np.float32(rescale_factor) if do_rescale and integer else array
+
+
+def _to_rgb8(image, rescale_factor: float, input_data_format: ChannelDimension | None = None) -> np.ndarray:
+    """(H,W,3) uint8 of an image as `preprocess` reads it (float images were rescaled by
+    ``rescale_factor``): what the face detector sees."""
+    array, integer = _rgb_values(image, input_data_format)
+    array = array if integer else array / np.float32(rescale_factor)
+    return np.ascontiguousarray(np.clip(np.rint(array), 0, 255).astype(np.uint8))
+
+
+def _rgb_values(image, input_data_format: ChannelDimension | None) -> tuple[np.ndarray, bool]:
+    """(H,W,3) float32 values of a PIL image or a numpy array / torch tensor (see `_channels_last`), and
+    whether they came from integers. 16-bit images (PIL modes I and I;16, uint16 arrays) are brought to
+    the 8-bit scale (divided by 257: 65535 -> 255), where PIL's own conversion would clip them to white."""
     if isinstance(image, PIL.Image.Image):
-        array = np.asarray(image.convert("RGB"))
+        sixteen_bit = image.mode in SIXTEEN_BIT_MODES
+        array = np.asarray(image)[..., None] if sixteen_bit else np.asarray(image.convert("RGB"))
     else:
         array = _channels_last(_numpy(image), input_data_format)
+        sixteen_bit = array.dtype == np.uint16
     if array.shape[-1] not in (1, 3, 4):
         raise ValueError(f"expected a grayscale, RGB or RGBA image, got shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
@@ -227,7 +251,9 @@ def _to_rgb_array(
         array = np.repeat(array, 3, axis=-1)
     integer = np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_
     array = array[..., :3].astype(np.float32)
-    return array * np.float32(rescale_factor) if do_rescale and integer else array
+    if sixteen_bit:
+        array /= np.float32(257)
+    return array, integer
 
 
 def _checked_map(entry, image_size: tuple[int, int], index: int) -> np.ndarray:
@@ -265,6 +291,12 @@ def _whole_image_crop(height: int, width: int, do_pad: bool) -> tuple[np.ndarray
     return np.array([-left, -top, side_x - left, side_y - top], dtype=np.float64), (top, left)
 
 
+@lru_cache(maxsize=4)
+def _face_detector(upsample: int) -> FaceDetector:
+    """One detector per upsampling, made on first use (dlib is needed only when faces are detected)."""
+    return FaceDetector(upsample=upsample)
+
+
 def _stacked(rows: dict[str, list]) -> dict[str, np.ndarray]:
     """The rows of each output stacked into one batch array, refusing rows of different shapes."""
     for name, advice in (("pixel_values", "use do_resize=True"), ("landmarks", "give N points per row")):
@@ -275,10 +307,13 @@ def _stacked(rows: dict[str, list]) -> dict[str, np.ndarray]:
 
 
 class SynthForgeImageProcessorKwargs(ImagesKwargs, total=False):
-    """`ImagesKwargs`, the face framing used with ``boxes`` and the label of map pixels outside the image."""
+    """`ImagesKwargs`, the face framing used with ``boxes``, the label of map pixels outside the image and
+    the face detection used without boxes."""
 
     framing: dict
     ignore_index: int
+    do_detect_faces: bool
+    detector_upsample: int
 
 
 class SynthForgeImageProcessor(BaseImageProcessor):
@@ -286,7 +321,9 @@ class SynthForgeImageProcessor(BaseImageProcessor):
 
     Without ``boxes``, an image (any size; RGB, grayscale or RGBA; PIL, or numpy / torch channels-first
     or channels-last) is padded with zeros to a centred square (``do_pad``; else stretched to ``size``);
-    with ``boxes``, each face box gives a square crop framed as ``framing`` says (see `face_crop_box`).
+    with ``boxes``, each face box gives a square crop framed as ``framing`` says (see `face_crop_box`);
+    with ``do_detect_faces`` and no boxes, each face the detector finds does (an image without faces
+    gives no rows). Off by default: transformers' pipelines expect one row per image.
     Each crop is resized to ``size`` with ``resample``, multiplied by ``rescale_factor`` and normalised
     with ``image_mean`` / ``image_std`` (each step switchable, as in transformers' processors). Every
     row of the batch comes with the (height, width) of its image (``original_sizes``), the index of its
@@ -312,6 +349,8 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         do_pad: bool = True,
         framing: dict | None = None,
         ignore_index: int = IGNORE_INDEX,
+        do_detect_faces: bool = False,
+        detector_upsample: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -326,6 +365,8 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         self.do_pad = bool(do_pad)
         self.framing = _framing_dict(DEFAULT_FRAMING if framing is None else framing)
         self.ignore_index = _checked_ignore_index(ignore_index)
+        self.do_detect_faces = bool(do_detect_faces)
+        self.detector_upsample = int(detector_upsample)
 
     def _options(self, **overrides) -> dict:
         """The processor's settings with the non-None per-call ``overrides``, validated."""
@@ -361,6 +402,8 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         do_pad: bool | None = None,
         framing: dict | None = None,
         ignore_index: int | None = None,
+        do_detect_faces: bool | None = None,
+        detector_upsample: int | None = None,
         input_data_format: str | ChannelDimension | None = None,
         return_tensors: str | None = "pt",
     ) -> BatchFeature:
@@ -368,9 +411,11 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         image) one row per face. ``segmentation_maps`` (one (H,W) class-id map per image) come back as
         ``labels`` (B,H,W), each row's crop of its image's map (nearest; ``ignore_index`` outside the
         image); ``landmarks`` (per image an (N,2) array of image pixels, centres at i + 0.5; with boxes
-        one per face) as ``landmarks`` (B,N,2) in the rows' model-input pixels. ``input_data_format``
-        says where numpy / torch images keep their channels (inferred when None). Other arguments
-        override the processor's settings for this call."""
+        one per face) as ``landmarks`` (B,N,2) in the rows' model-input pixels. With ``do_detect_faces``
+        and no ``boxes`` the detected faces are the boxes (best first) and ``detection_scores`` (B,) come
+        with them; rows made from boxes carry their ``boxes`` (B,4). ``input_data_format`` says where
+        numpy / torch images keep their channels (inferred when None). Other arguments override the
+        processor's settings for this call."""
         options = self._options(
             do_resize=do_resize,
             size=size,
@@ -383,11 +428,25 @@ class SynthForgeImageProcessor(BaseImageProcessor):
             do_pad=do_pad,
             framing=framing,
             ignore_index=ignore_index,
+            do_detect_faces=do_detect_faces,
+            detector_upsample=detector_upsample,
         )
         channels = _channel_dimension(input_data_format)
         images = _image_list(images)
         count = len(images)
-        face_boxes = [None] * count if boxes is None else _checked_boxes(boxes, count)
+        scores = [None] * count
+        if boxes is not None:
+            face_boxes = _checked_boxes(boxes, count)
+        elif options["do_detect_faces"]:
+            found = self.detect_faces(
+                images,
+                rescale_factor=options["rescale_factor"],
+                detector_upsample=options["detector_upsample"],
+                input_data_format=channels,
+            )
+            face_boxes, scores = [boxes for boxes, _ in found], [scores for _, scores in found]
+        else:
+            face_boxes = [None] * count
         maps = [None] * count
         if segmentation_maps is not None:
             maps = _per_image(segmentation_maps, count, "segmentation_maps")
@@ -395,11 +454,35 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         rows: dict[str, list] = defaultdict(list)
         for index, entries in enumerate(zip(images, face_boxes, maps, points, strict=True)):
             self._add_image_rows(rows, index, *entries, options, channels)
-        data = _stacked(rows)
+            if scores[index] is not None:
+                rows["detection_scores"].extend(scores[index].astype(np.float32))
+        data = _stacked(rows) if rows["pixel_values"] else _no_rows(options, bool(scores[0] is not None))
         for name in ("original_sizes", "image_indices", "paddings"):
             if name in data:
                 data[name] = data[name].astype(np.int64)
         return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def detect_faces(
+        self,
+        images,
+        *,
+        rescale_factor: float | None = None,
+        detector_upsample: int | None = None,
+        input_data_format: str | ChannelDimension | None = None,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per image (any image `preprocess` reads), the faces dlib's HOG detector finds, best first:
+        (N,4) (left, top, right, bottom) boxes in image pixels (landmark-box convention, what ``boxes``
+        takes) and their (N,) scores. Needs dlib (``pip install "synthforge-hf[detect]"``)."""
+        factor = self.rescale_factor if rescale_factor is None else float(rescale_factor)
+        upsample = self.detector_upsample if detector_upsample is None else int(detector_upsample)
+        channels = _channel_dimension(input_data_format)
+        detector = _face_detector(upsample)
+        found = []
+        for image in _image_list(images):
+            faces = detector.detect(_to_rgb8(image, factor, channels))
+            boxes = np.array([box for box, _ in faces], dtype=np.float64).reshape(-1, 4)
+            found.append((boxes, np.array([score for _, score in faces], dtype=np.float64)))
+        return found
 
     def _add_image_rows(
         self,
@@ -432,6 +515,8 @@ class SynthForgeImageProcessor(BaseImageProcessor):
             rows["original_sizes"].append((height, width))
             rows["image_indices"].append(index)
             rows["affines"].append(affine)
+            if boxes is not None:
+                rows["boxes"].append(np.asarray(boxes[face], dtype=np.float32))
             if labels is not None:
                 rows["labels"].append(resample_labels(labels, affine, output_size, options["ignore_index"]))
             if points is not None:
@@ -522,6 +607,21 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         transformers' depth-estimation pipeline."""
         maps = self._maps_to_images(outputs.depth[:, None], target_sizes, paddings, affines)
         return [{"predicted_depth": depth[0] * inside} for depth, inside in maps]
+
+
+def _no_rows(options: dict, detected: bool) -> dict[str, np.ndarray]:
+    """The empty batch of images in which no face was found."""
+    height, width = options["size"]["height"], options["size"]["width"]
+    data = {
+        "pixel_values": np.zeros((0, 3, height, width), np.float32),
+        "original_sizes": np.zeros((0, 2), np.int64),
+        "image_indices": np.zeros((0,), np.int64),
+        "affines": np.zeros((0, 2, 3), np.float64),
+        "boxes": np.zeros((0, 4), np.float32),
+    }
+    if detected:
+        data["detection_scores"] = np.zeros((0,), np.float32)
+    return data
 
 
 def _output_size(crop, options: dict) -> tuple[int, int]:

@@ -82,36 +82,21 @@ def whole_image_box(height: int, width: int, framing: dict) -> tuple[float, floa
 
 
 class PhotoAnalyser:
-    """An SB with its processor and a face detector (`synthforge_hf.data.detection.FaceDetector`, made
-    on first use when none is given)."""
+    """An SB with its processor, which finds the faces (`SynthForgeImageProcessor.detect_faces`)."""
 
     def __init__(
-        self,
-        model: SynthForgeForFaceAnalysis,
-        processor: SynthForgeImageProcessor,
-        detector=None,
-        batch_size: int = 16,
+        self, model: SynthForgeForFaceAnalysis, processor: SynthForgeImageProcessor, batch_size: int = 16
     ):
         self.model = model.eval()
         self.processor = processor
-        self._detector = detector
         self.batch_size = batch_size
 
     @classmethod
-    def from_pretrained(cls, model_id: str, detector=None, **kwargs) -> PhotoAnalyser:
+    def from_pretrained(cls, model_id: str, **kwargs) -> PhotoAnalyser:
         return cls(
             SynthForgeForFaceAnalysis.from_pretrained(model_id, **kwargs),
             SynthForgeImageProcessor.from_pretrained(model_id, **kwargs),
-            detector,
         )
-
-    @property
-    def detector(self):
-        if self._detector is None:
-            from .data.detection import FaceDetector
-
-            self._detector = FaceDetector()
-        return self._detector
 
     @torch.no_grad()
     def __call__(self, photo: Image.Image | np.ndarray, boxes=None) -> PhotoResult:
@@ -122,8 +107,9 @@ class PhotoAnalyser:
         if height * width > MAX_PIXELS:
             raise ValueError(f"the photo has {width}x{height} pixels, more than the {MAX_PIXELS:,} allowed")
         if boxes is None:
-            found = self.detector.detect(rgb)
-            boxes, scores = [box for box, _ in found], [score for _, score in found]
+            ((found, found_scores),) = self.processor.detect_faces(rgb)
+            boxes = [tuple(float(v) for v in box) for box in found]
+            scores = [float(score) for score in found_scores]
         else:
             boxes, scores = [tuple(float(v) for v in box) for box in boxes], [None] * len(boxes)
         parsing = np.zeros((height, width), dtype=np.uint8)

@@ -3,77 +3,88 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
+from typing import get_args, get_origin, get_type_hints
 
 import numpy as np
+from transformers import HfArgumentParser
 
-MIN_RESOLUTION = 8  # pixels: below this no face part is resolved
+from .cli_arguments import (
+    AnalyseArguments,
+    ConvertNext3DArguments,
+    EvaluateArguments,
+    GenerateArguments,
+    ImportOfficialArguments,
+    MakeDatasetArguments,
+    ModelCardArguments,
+    PipelineArguments,
+    PushArguments,
+    PushDatasetArguments,
+)
 
 
 class _DefaultsShown(argparse.HelpFormatter):
-    """Help that names each option's default, where it has one worth naming (not None or False)."""
+    """Help that names each option's default, where it has one worth naming (not None, False or [])."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "%(default)" not in text and action.default not in (None, False, argparse.SUPPRESS):
+        if "%(default)" not in text and action.default not in (None, False, [], argparse.SUPPRESS):
             text += " (default: %(default)s)"
         return text
 
 
-def command_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
-    """The parser of one `synthforge` command: its help shows the defaults."""
-    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=_DefaultsShown)
+class CommandLine(HfArgumentParser):
+    """One command's parser, built by `transformers.HfArgumentParser` from option dataclasses (help from
+    field metadata, `Literal` choices, defaults shown); fields made with `positional()` are positionals."""
+
+    def __init__(self, prog: str, description: str | None, *dataclass_types: type) -> None:
+        super().__init__(dataclass_types, prog=prog, description=description, formatter_class=_DefaultsShown)
+        self._positional_fields: dict[str, type] = {}
+        for dtype in dataclass_types:
+            hints = get_type_hints(dtype)
+            for item in dataclasses.fields(dtype):
+                if item.metadata.get("positional"):
+                    self._add_positional(item, hints[item.name])
+
+    def _add_positional(self, item: dataclasses.Field, hint) -> None:
+        kind = get_args(hint)[0] if get_origin(hint) is list else hint
+        self.add_argument(
+            item.name,
+            type=kind,
+            help=item.metadata["help"],
+            nargs=item.metadata.get("nargs"),
+            metavar=item.name.upper(),
+        )
+        self._positional_fields[item.name] = kind
+
+    def parse(self, argv: list[str] | None) -> list:
+        """The dataclass instances (positionals set on them); a refused value exits as a usage error."""
+        try:
+            *parsed, remaining = self.parse_args_into_dataclasses(
+                argv, return_remaining_strings=True, look_for_args_file=False
+            )
+        except ValueError as err:  # an option dataclass's __post_init__ refused a value
+            self.error(str(err))
+        if remaining:
+            self.error(f"unrecognized arguments: {' '.join(remaining)}")
+        if self._positional_fields:
+            namespace = parsed.pop()
+            for options in parsed:
+                for name in self._positional_fields:
+                    if name in {f.name for f in dataclasses.fields(options)}:
+                        setattr(options, name, getattr(namespace, name))
+        return parsed
 
 
-def _add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--head",
-        choices=("default", "flame", "ict-facekit"),
-        default="default",
-        help="the parametric head: the embedded default, FLAME or ICT-FaceKit (the last two need --head-dir)",
-    )
-    parser.add_argument("--head-dir", type=Path, help="folder with the FLAME or ICT-FaceKit files")
-    parser.add_argument(
-        "--generator",
-        choices=("mesh", "next3d"),
-        default="mesh",
-        help="image backend (next3d needs --head flame)",
-    )
-    parser.add_argument(
-        "--generator-dir", type=Path, help="a converted Next3D component (synthforge convert-next3d)"
-    )
-    parser.add_argument("--pipeline", help="a saved pipeline folder or Hub id (overrides --head)")
-    parser.add_argument("--resolution", type=int, default=256, help="image side in pixels (square)")
-    parser.add_argument(
-        "--seed", type=int, default=0, help="base seed; sample i of a split depends only on it and i"
-    )
-    parser.add_argument("--batch-size", type=int, default=16, help="samples rendered together")
-    parser.add_argument(
-        "--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda, ..."
-    )
+def _parse(prog: str, function, argv: list[str] | None, *dataclass_types: type) -> list:
+    return CommandLine(f"synthforge {prog}", function.__doc__, *dataclass_types).parse(argv)
 
 
-def _check_pipeline_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.head != "default" and not args.pipeline and args.head_dir is None:
-        parser.error(f"--head {args.head} needs --head-dir")
-    if args.head == "default" and args.head_dir is not None:
-        parser.error("--head-dir is for --head flame or ict-facekit; the default head is built in")
-    if (
-        args.generator == "next3d"
-        and not args.pipeline
-        and (args.head != "flame" or args.generator_dir is None)
-    ):
-        parser.error("--generator next3d needs --head flame --head-dir DIR --generator-dir DIR")
-    if args.resolution < MIN_RESOLUTION:
-        parser.error(f"--resolution must be at least {MIN_RESOLUTION} pixels, got {args.resolution}")
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be positive, got {args.batch_size}")
-
-
-def _load_pipeline(args: argparse.Namespace):
+def _load_pipeline(args: PipelineArguments):
     import torch
 
     from .pipelines.synthforge import SynthForgePipeline
@@ -98,46 +109,36 @@ def resolve_device(name: str) -> str:
 
 def generate_main(argv: list[str] | None = None) -> int:
     """`synthforge generate`: write annotated samples and a contact sheet to a folder."""
-    parser = command_parser(prog="synthforge generate", description=generate_main.__doc__)
-    parser.add_argument("--num-samples", type=int, default=8, help="how many samples to generate")
-    parser.add_argument(
-        "--out", type=Path, required=True, help="folder for the images, labels and a contact sheet"
-    )
-    _add_pipeline_arguments(parser)
-    parser.add_argument("--sheet-rows", type=int, default=8, help="samples shown in contact_sheet.png")
-    args = parser.parse_args(argv)
-    _check_pipeline_arguments(parser, args)
-    if args.num_samples < 1:
-        parser.error("--num-samples must be positive")
+    options, pipeline = _parse("generate", generate_main, argv, GenerateArguments, PipelineArguments)
 
     import torch
 
     from .data.features import mask_png_bytes
     from .visualization import contact_sheet
 
-    pipe = _load_pipeline(args)
+    pipe = _load_pipeline(pipeline)
     out = pipe(
-        num_samples=args.num_samples,
-        resolution=args.resolution,
-        generator=torch.Generator().manual_seed(args.seed),
-        batch_size=args.batch_size,
+        num_samples=options.num_samples,
+        resolution=pipeline.resolution,
+        generator=torch.Generator().manual_seed(pipeline.seed),
+        batch_size=pipeline.batch_size,
         output_type="pil",
     )
     for sub in ("images", "segmentation", "depth", "annotations"):
-        (args.out / sub).mkdir(parents=True, exist_ok=True)
+        (options.out / sub).mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(out.images):
         name = f"{i:05d}"
-        image.save(args.out / "images" / f"{name}.png")
-        (args.out / "segmentation" / f"{name}.png").write_bytes(mask_png_bytes(out.segmentation[i]))
-        np.save(args.out / "depth" / f"{name}.npy", out.depth[i].astype(np.float32))
+        image.save(options.out / "images" / f"{name}.png")
+        (options.out / "segmentation" / f"{name}.png").write_bytes(mask_png_bytes(out.segmentation[i]))
+        np.save(options.out / "depth" / f"{name}.npy", out.depth[i].astype(np.float32))
         record = {
             "landmarks_2d": out.landmarks_2d[i].tolist(),
             "landmarks_3d": out.landmarks_3d[i].tolist(),
             "landmark_visibility": out.landmark_visibility[i].tolist(),
             **{key: np.asarray(value[i]).tolist() for key, value in out.parameters.items()},
         }
-        (args.out / "annotations" / f"{name}.json").write_text(json.dumps(record))
-    rows = min(args.sheet_rows, args.num_samples)
+        (options.out / "annotations" / f"{name}.json").write_text(json.dumps(record))
+    rows = min(options.sheet_rows, options.num_samples)
     sheet = contact_sheet(
         out.images[:rows],
         out.segmentation[:rows],
@@ -145,49 +146,18 @@ def generate_main(argv: list[str] | None = None) -> int:
         out.depth[:rows],
         out.landmark_visibility[:rows],
     )
-    sheet.save(args.out / "contact_sheet.png")
-    print(f"wrote {args.num_samples} samples and contact_sheet.png to {args.out}")
+    sheet.save(options.out / "contact_sheet.png")
+    print(f"wrote {options.num_samples} samples and contact_sheet.png to {options.out}")
     return 0
 
 
 def make_dataset_main(argv: list[str] | None = None) -> int:
     """`synthforge make-dataset`: generate (or resume) a sharded parquet dataset with its card."""
-    parser = command_parser(prog="synthforge make-dataset", description=make_dataset_main.__doc__)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="dataset folder (parquet shards, card, generation.json); an existing one is resumed",
+    parser = CommandLine(
+        "synthforge make-dataset", make_dataset_main.__doc__, MakeDatasetArguments, PipelineArguments
     )
-    parser.add_argument("--num-train", type=int, default=100_000, help="samples in the train split")
-    parser.add_argument("--num-validation", type=int, default=10_000, help="samples in the validation split")
-    parser.add_argument("--limit", type=int, help="cap every split at this many samples (a quick, small run)")
-    parser.add_argument("--shard-size", type=int, default=1000, help="samples per parquet shard")
-    parser.add_argument("--shards", help="this machine's part of the global shard list, as 'a:b'")
-    parser.add_argument(
-        "--min-visible-landmarks",
-        type=int,
-        default=0,
-        help="reject samples with fewer visible landmarks than this",
-    )
-    parser.add_argument(
-        "--max-landmark-depth-error",
-        type=float,
-        help="metres; reject Next3D samples whose rendered surface misses the visible landmarks by more",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    _add_pipeline_arguments(parser)
-    args = parser.parse_args(argv)
-    _check_pipeline_arguments(parser, args)
-    for option in ("num_train", "num_validation", "limit"):
-        if (getattr(args, option) or 0) < 0:
-            parser.error(f"--{option.replace('_', '-')} must not be negative, got {getattr(args, option)}")
-    if args.shard_size < 1:
-        parser.error(f"--shard-size must be positive, got {args.shard_size}")
-    sizes = {"train": args.num_train, "validation": args.num_validation}
-    if args.limit is not None:
-        sizes = {split: min(size, args.limit) for split, size in sizes.items()}
-    sizes = {split: size for split, size in sizes.items() if size > 0}
+    options, pipeline = parser.parse(argv)
+    sizes = options.split_sizes()
     if not sizes:
         parser.error("nothing to generate: every split is empty")
 
@@ -198,34 +168,34 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
     from .hub.dataset_card import write_dataset_card
 
     shard_range = None
-    if args.shards:
+    if options.shards:
         try:
-            shard_range = parse_shard_range(args.shards, len(plan_shards(sizes, args.shard_size)))
+            shard_range = parse_shard_range(options.shards, len(plan_shards(sizes, options.shard_size)))
         except ValueError as err:
             parser.error(f"--shards: {err}")
-    args.device = resolve_device(args.device)
-    state = PartialState(cpu=args.device == "cpu")
-    if args.device == "cuda":
-        args.device = str(state.device)  # under `accelerate launch`, each process uses its own GPU
-    pipe = _load_pipeline(args)
+    pipeline.device = resolve_device(pipeline.device)
+    state = PartialState(cpu=pipeline.device == "cpu")
+    if pipeline.device == "cuda":
+        pipeline.device = str(state.device)  # under `accelerate launch`, each process uses its own GPU
+    pipe = _load_pipeline(pipeline)
     summary = generate_dataset(
         pipe,
-        args.out,
+        options.out,
         sizes,
-        shard_size=args.shard_size,
-        base_seed=args.seed,
-        resolution=args.resolution,
-        batch_size=args.batch_size,
-        min_visible_landmarks=args.min_visible_landmarks,
-        max_landmark_depth_error=args.max_landmark_depth_error,
+        shard_size=options.shard_size,
+        base_seed=pipeline.seed,
+        resolution=pipeline.resolution,
+        batch_size=pipeline.batch_size,
+        min_visible_landmarks=options.min_visible_landmarks,
+        max_landmark_depth_error=options.max_landmark_depth_error,
         shard_range=shard_range,
-        progress=not args.no_progress,
+        progress=not options.no_progress,
     )
     print(f"process {state.process_index}: {summary}")
     state.wait_for_everyone()
     if state.is_main_process:
-        if is_complete(args.out):
-            print(f"dataset complete; wrote {write_dataset_card(args.out)}")
+        if is_complete(options.out):
+            print(f"dataset complete; wrote {write_dataset_card(options.out)}")
         else:
             print(
                 "some shards are still missing (other machines, or a later run); "
@@ -236,17 +206,7 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
 
 def import_official_main(argv: list[str] | None = None) -> int:
     """`synthforge import-official`: convert the official SynthForge release layout to parquet shards."""
-    parser = command_parser(prog="synthforge import-official", description=import_official_main.__doc__)
-    parser.add_argument("source", type=Path, help="folder with images/, seg/, depth/, annotations/")
-    parser.add_argument("--out", type=Path, required=True, help="dataset folder to write")
-    parser.add_argument(
-        "--split",
-        default="train",
-        choices=("train", "validation", "test"),
-        help="the split the official files are stored as",
-    )
-    parser.add_argument("--shard-size", type=int, default=1000, help="samples per parquet shard")
-    args = parser.parse_args(argv)
+    (args,) = _parse("import-official", import_official_main, argv, ImportOfficialArguments)
 
     from .data.official import import_official_release
 
@@ -257,13 +217,7 @@ def import_official_main(argv: list[str] | None = None) -> int:
 
 def push_dataset_main(argv: list[str] | None = None) -> int:
     """`synthforge push-dataset`: upload a generated dataset (shards + card) to the Hub, changes only."""
-    parser = command_parser(prog="synthforge push-dataset", description=push_dataset_main.__doc__)
-    parser.add_argument("folder", type=Path, help="the dataset folder (from make-dataset)")
-    parser.add_argument("repo_id", help="the Hub dataset repo, user/name")
-    parser.add_argument("--private", action="store_true", help="create the repo as private")
-    parser.add_argument("--revision", help="branch or tag to push to")
-    parser.add_argument("--message", default="Upload SynthForge dataset", help="commit message")
-    args = parser.parse_args(argv)
+    (args,) = _parse("push-dataset", push_dataset_main, argv, PushDatasetArguments)
 
     from .hub.publish import push_dataset
 
@@ -286,42 +240,7 @@ def _push_line(repo_id: str, result) -> str:
 
 def convert_next3d_main(argv: list[str] | None = None) -> int:
     """`synthforge convert-next3d`: convert the official Next3D checkpoint (safely) into a pipeline folder."""
-    parser = command_parser(prog="synthforge convert-next3d", description=convert_next3d_main.__doc__)
-    parser.add_argument("checkpoint", type=Path, help="the official Next3D FFHQ-512 .pkl")
-    parser.add_argument(
-        "out", type=Path, help="folder for the converted generator (or, with --flame-dir, a whole pipeline)"
-    )
-    parser.add_argument(
-        "--flame-dir",
-        type=Path,
-        help="FLAME files (generic_model.pkl, landmark embedding, optionally head_template.obj, "
-        "flame_seg_tex.png, uv_face_eye_mask.png): write a whole pipeline, not only the generator",
-    )
-    parser.add_argument("--uv-mask", type=Path, help="uv_face_eye_mask.png (default: in --flame-dir)")
-    parser.add_argument(
-        "--fit-alignment", type=int, default=0, metavar="N", help="fit the alignment on N generated samples"
-    )
-    parser.add_argument(
-        "--alignment-iterations", type=int, default=30, help="optimiser iterations of the alignment fit"
-    )
-    parser.add_argument(
-        "--network",
-        default="G_ema",
-        help="which network of the checkpoint to convert (G_ema, as the official code renders with)",
-    )
-    parser.add_argument("--depth-resolution", type=int, default=128, help="size of the separate depth pass")
-    parser.add_argument(
-        "--blend",
-        choices=("front", "all"),
-        default="front",
-        help="where the neural texture goes: the front tri-plane only (the released code) or all three",
-    )
-    parser.add_argument(
-        "--device", default="auto", help="where the alignment samples are generated (auto: CUDA when present)"
-    )
-    args = parser.parse_args(argv)
-    if args.fit_alignment and args.flame_dir is None:
-        parser.error("--fit-alignment needs --flame-dir")
+    (args,) = _parse("convert-next3d", convert_next3d_main, argv, ConvertNext3DArguments)
 
     from .pipelines.synthforge.next3d_conversion import convert_next3d
 
@@ -347,10 +266,7 @@ def convert_next3d_main(argv: list[str] | None = None) -> int:
 
 def _parse_training_arguments(prog: str, description: str, cls, argv: list[str] | None):
     """The options of a training-arguments dataclass, with help and defaults from its fields."""
-    from transformers import HfArgumentParser
-
-    parser = HfArgumentParser(cls, prog=prog, description=description)
-    (args,) = parser.parse_args_into_dataclasses(argv)
+    (args,) = CommandLine(prog, description, cls).parse(argv)
     return args
 
 
@@ -376,36 +292,7 @@ def train_lf_main(argv: list[str] | None = None) -> int:
 def evaluate_main(argv: list[str] | None = None) -> int:
     """`synthforge evaluate`: benchmark metrics of an SB (300W landmarks) or an LF model, on crops around
     each face as the benchmarks' protocols make them (LaPa and 300W), mapped back into the images."""
-    parser = command_parser(prog="synthforge evaluate", description=evaluate_main.__doc__)
-    parser.add_argument("--model", required=True, help="a saved SB or LF model folder (or Hub id)")
-    parser.add_argument(
-        "--benchmark",
-        required=True,
-        choices=("300w", "lapa", "celebamask-hq"),
-        help="which benchmark's readers, splits and metrics",
-    )
-    parser.add_argument("--data", required=True, help="the benchmark's folder")
-    parser.add_argument(
-        "--split",
-        help="300W: common, challenge, full (default), test (300W/01_Indoor + 02_Outdoor), train; "
-        "LaPa: test (default), val, train; CelebAMask-HQ: test (default), val, train",
-    )
-    parser.add_argument(
-        "--boxes",
-        choices=("landmarks", "detector", "ground-truth"),
-        default="landmarks",
-        help="300W: crop around the box of the annotated points, or the bb_detector / "
-        "bb_ground_truth box of 'Bounding Boxes/bounding_boxes_*.mat'",
-    )
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        help="write the metrics as JSON here (300W: with per-image errors and OUT.ced.png)",
-    )
-    args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error("--batch-size must be positive")
+    (args,) = _parse("evaluate", evaluate_main, argv, EvaluateArguments)
     model, processor = _load_evaluated_model(args.model, args.benchmark)
 
     from .evaluation.benchmarks import DEFAULT_SPLITS, evaluate, open_benchmark
@@ -462,18 +349,7 @@ def _write_evaluation(result: dict, out: Path, name: str) -> None:
 
 def push_main(argv: list[str] | None = None) -> int:
     """`synthforge push`: publish the dataset, the SB and LF models (with cards) and the Space."""
-    parser = command_parser(prog="synthforge push", description=push_main.__doc__)
-    parser.add_argument("--dataset", help="FOLDER:user/name of a generated dataset")
-    parser.add_argument("--model", action="append", default=[], help="FOLDER:user/name of an SB or LF model")
-    parser.add_argument("--space", help="FOLDER:user/name of the Space (spaces_app/)")
-    parser.add_argument(
-        "--eval", action="append", default=[], help="MODEL_FOLDER=eval.json from synthforge evaluate"
-    )
-    parser.add_argument("--private", action="store_true", help="create the repos as private")
-    parser.add_argument("--revision", help="branch or tag to push to")
-    parser.add_argument("--message", default="Upload with synthforge-hf", help="commit message")
-    parser.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
-    args = parser.parse_args(argv)
+    (args,) = _parse("push", push_main, argv, PushArguments)
 
     from huggingface_hub import HfApi
 
@@ -500,17 +376,7 @@ def push_main(argv: list[str] | None = None) -> int:
 
 def model_card_main(argv: list[str] | None = None) -> int:
     """`synthforge model-card`: write a model folder's README.md, model-index from evaluation runs."""
-    parser = command_parser(prog="synthforge model-card", description=model_card_main.__doc__)
-    parser.add_argument("model", type=Path, help="the saved SB or LF model folder; its README.md is written")
-    parser.add_argument("--repo-id", required=True, help="the Hub repo the card names, user/name")
-    parser.add_argument("--dataset", help="the training dataset's repo id")
-    parser.add_argument(
-        "--eval", action="append", default=[], type=Path, help="eval.json from synthforge evaluate"
-    )
-    parser.add_argument(
-        "--training-data", help="what the SB was trained on: 'default-head' or a sentence for the card"
-    )
-    args = parser.parse_args(argv)
+    (args,) = _parse("model-card", model_card_main, argv, ModelCardArguments)
 
     from .hub.model_card import render_model_card
 
@@ -527,13 +393,8 @@ def model_card_main(argv: list[str] | None = None) -> int:
 def analyse_main(argv: list[str] | None = None) -> int:
     """`synthforge analyse`: every face in every photo (detected, cropped as the training data framed
     faces): a picture (landmarks, parsing, depth side by side) and a JSON per photo."""
-    parser = command_parser(prog="synthforge analyse", description=analyse_main.__doc__)
-    parser.add_argument("photos", nargs="+", type=Path, help="image files")
-    parser.add_argument("--model", required=True, help="a saved SB folder or Hub id")
-    parser.add_argument("--out", required=True, type=Path, help="folder for PHOTO.png and PHOTO.json")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present, else the CPU), cpu, cuda")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
+    parser = CommandLine("synthforge analyse", analyse_main.__doc__, AnalyseArguments)
+    (args,) = parser.parse(argv)
     stems = [photo.stem for photo in args.photos]
     if len(set(stems)) < len(stems):
         parser.error("two photos share a file name; their results would overwrite each other")

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from PIL import Image
 
+from ..io.images import as_rgb8
 from ..models.synthforge.image_processing_synthforge import crop_to_image_affine, face_crop_box, resample_crop
 
 
@@ -59,6 +60,6 @@ def crop_face(image: Image.Image, crop: np.ndarray, size: int) -> tuple[Image.Im
     Returns the crop and the 2x3 affine map from crop pixels to photo pixels (pixel centres at
     i + 0.5 on both sides), so ``points @ A[:, :2].T + A[:, 2]`` takes predictions back to the photo.
     """
-    pixels = resample_crop(np.asarray(image.convert("RGB"), dtype=np.float32), crop, (size, size))
+    pixels = resample_crop(as_rgb8(image).astype(np.float32), crop, (size, size))
     resized = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
     return resized, crop_to_image_affine(crop, (size, size))

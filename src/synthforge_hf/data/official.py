@@ -25,6 +25,7 @@ from ..constants import NUM_LANDMARKS
 from ..errors import MalformedAssetError
 from ..head.model import POSE_DIM
 from ..head.segmentation_texture import decode_segmentation_texture
+from ..io.images import as_rgb8
 from ..rendering.cameras import intrinsics_to_fov, orbit_angles
 from .features import CAMERA_DIM, dataset_features, mask_png_bytes, png_bytes
 from .shard_file import write_shard
@@ -47,7 +48,7 @@ def read_official_sample(source: Path, name: str, index: int) -> dict:
     """One official sample as a row of this project's features (images PNG-encoded)."""
     try:
         record = json.loads((source / "annotations" / f"{name}.json").read_text())
-        image = np.asarray(Image.open(source / "images" / f"{name}.png").convert("RGB"))
+        image = as_rgb8(Image.open(source / "images" / f"{name}.png"))
         seg_rgb = np.asarray(Image.open(source / "seg" / f"{name}.png").convert("RGB"))
         depth = np.asarray(Image.open(source / "depth" / f"{name}.png"), dtype=np.float64)
     except (OSError, UnidentifiedImageError, json.JSONDecodeError) as err:

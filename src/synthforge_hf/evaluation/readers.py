@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..data.box_conversion import BoxConversion
 from ..data.framing import landmark_box
 from ..io.images import to_rgb8
+from ..models.synthforge.face_detection import BoxConversion
 from .metrics import CELEBAMASK_CLASSES
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
