@@ -20,7 +20,11 @@ from synthforge_hf.models.synthforge import (
     SynthForgeImageProcessor,
     SynthForgeModel,
 )
-from synthforge_hf.models.synthforge.modeling_synthforge import decode_heatmaps, gaussian_heatmaps
+from synthforge_hf.models.synthforge.modeling_synthforge import (
+    decode_heatmaps,
+    gaussian_heatmaps,
+    modulate_heatmaps,
+)
 from synthforge_hf.training.augment import affine_matrices, affine_warp, horizontal_flip
 
 
@@ -69,12 +73,29 @@ def test_decoding_target_heatmaps_gives_the_landmarks_back():
     stride, cells = 4, 32
     points = (1 + torch.rand(3, 68, 2, generator=generator) * (cells - 2)) * stride  # off the border cells
     heatmaps = gaussian_heatmaps(points, (cells, cells), stride, 1.5)
-    decoded = decode_heatmaps(heatmaps, stride)
-    error_in_cells = ((decoded - points).norm(dim=-1) / stride).max().item()
-    assert error_in_cells < 0.05
+    for modulation_sigma in (None, 1.5):  # as predicted, or smoothed first as the SB decodes
+        decoded = decode_heatmaps(heatmaps, stride, modulation_sigma)
+        error_in_cells = ((decoded - points).norm(dim=-1) / stride).max().item()
+        assert error_in_cells < 0.05, modulation_sigma
     # The arg-max cell alone is off by up to half a cell: the refinement is what makes it sub-pixel.
     cell_centres = (torch.floor(points / stride) + 0.5) * stride
     assert ((cell_centres - points).norm(dim=-1) / stride).max().item() > 0.3
+
+
+def test_modulation_decodes_noisy_heatmaps_more_accurately():
+    """A predicted map is a noisy Gaussian: smoothing it first (DARK's modulation) brings the decoded
+    points closer than the Newton step on the raw map; a broken blur (shifted kernel) would not."""
+    generator = torch.Generator().manual_seed(2)
+    stride, cells = 4, 32
+    points = (6 + torch.rand(4, 68, 2, generator=generator) * (cells - 12)) * stride
+    heatmaps = gaussian_heatmaps(points, (cells, cells), stride, 1.5)
+    noisy = (heatmaps + 0.08 * torch.randn(heatmaps.shape, generator=generator)).clamp(min=0)
+    raw = (decode_heatmaps(noisy, stride) - points).norm(dim=-1).mean()
+    modulated = (decode_heatmaps(noisy, stride, 1.5) - points).norm(dim=-1).mean()
+    assert modulated < 0.8 * raw, (modulated, raw)
+    smoothed = modulate_heatmaps(heatmaps, 1.5)
+    torch.testing.assert_close(smoothed.amax(dim=(2, 3)), heatmaps.amax(dim=(2, 3)))  # peaks kept
+    torch.testing.assert_close(modulate_heatmaps(heatmaps.flip(-1), 1.5), smoothed.flip(-1))
 
 
 def test_decoding_is_flip_equivariant_and_ignores_flat_maps():
@@ -249,6 +270,36 @@ def test_saved_folder_loads_with_remote_code_alone(model, tmp_path):
     env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=tmp_path)
     assert torch.equal(torch.load(tmp_path / "out.pt"), expected)
+
+
+def test_an_lf_checkpoint_loads_whatever_memory_its_backbone_starts_in(model, tmp_path, monkeypatch):
+    """The LF checkpoint holds only the head; until the SB is loaded into it, its backbone holds
+    uninitialised memory, which can contain NaN: loading must not take that for a damaged file."""
+    from transformers import PreTrainedModel
+
+    from synthforge_hf.models.synthforge_lf import SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
+
+    sb = tmp_path / "sb"
+    model.save_pretrained(sb)
+    lf_config = SynthForgeLabelFinetuneConfig(backbone=str(sb), backbone_config=model.config.to_dict())
+    SynthForgeLabelFinetuneModel(lf_config, backbone=model).save_pretrained(tmp_path / "lf")
+    loading = PreTrainedModel.from_pretrained.__func__
+
+    def garbage_backbone(cls, *args, **kwargs):
+        loaded, info = loading(cls, *args, **kwargs)
+        if cls is SynthForgeLabelFinetuneModel:
+            with torch.no_grad():
+                for tensor in loaded.backbone.state_dict().values():
+                    if tensor.is_floating_point():
+                        tensor.fill_(float("nan"))
+        return loaded, info
+
+    monkeypatch.setattr(PreTrainedModel, "from_pretrained", classmethod(garbage_backbone))
+    lf = SynthForgeLabelFinetuneModel.from_pretrained(tmp_path / "lf")
+    for name, tensor in lf.state_dict().items():
+        assert torch.isfinite(tensor).all(), name  # the SB's own values replaced the garbage
+        if name.startswith("backbone."):
+            torch.testing.assert_close(tensor, model.state_dict()[name[len("backbone.") :]])
 
 
 def _damage(folder, change) -> str:

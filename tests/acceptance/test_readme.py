@@ -77,7 +77,8 @@ ROUTES = [
         replace=(
             (
                 'affines=inputs["affines"])\n',
-                'affines=inputs["affines"])\nassert len(parsing) == len(boxes) > 1\n',
+                'affines=inputs["affines"])\n'
+                'assert len(parsing) == len(inputs["boxes"]) == len(inputs["detection_scores"]) > 1\n',
             ),
         ),
     ),

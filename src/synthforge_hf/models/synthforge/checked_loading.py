@@ -4,9 +4,12 @@ transformers fills weights missing from a checkpoint with fresh random values an
 loads NaN or infinite values as they are; either way the model then predicts noise without a word.
 `CheckedLoadingMixin` asks transformers for its loading report and raises, naming the folder, when a
 weight is missing (beyond the class's ``_keys_to_ignore_on_load_missing``) or a loaded tensor is not
-finite."""
+finite. Tensors the class fills itself after loading (those same keys, e.g. the LF's backbone, which
+it loads from the SB it names) are not checked here: until then they hold uninitialised memory."""
 
 from __future__ import annotations
+
+import re
 
 import torch
 
@@ -31,10 +34,12 @@ class CheckedLoadingMixin:
                 f"{cls.__name__} ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}); "
                 "it is damaged or of another model"
             )
+        filled_later = [re.compile(p) for p in getattr(cls, "_keys_to_ignore_on_load_missing", None) or ()]
         bad = [
             name
             for name, tensor in model.state_dict().items()
-            if tensor.is_floating_point()
+            if not any(pattern.search(name) for pattern in filled_later)
+            and tensor.is_floating_point()
             and tensor.device.type != "meta"
             and not torch.isfinite(tensor).all()
         ]

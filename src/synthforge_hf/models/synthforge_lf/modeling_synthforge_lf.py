@@ -115,7 +115,7 @@ class SynthForgeLabelFinetuneModel(CheckedLoadingMixin, PreTrainedModel):
             if self.config.use_features:
                 inputs = torch.cat([inputs, F.avg_pool2d(features, stride)], dim=1)
             heatmaps = self.head(inputs)
-            points = decode_heatmaps(heatmaps, stride)
+            points = decode_heatmaps(heatmaps, stride, self.config.heatmap_sigma)
             out = SynthForgeLabelFinetuneOutput(landmarks=points, heatmaps=heatmaps)
             if landmarks is not None:
                 target = gaussian_heatmaps(landmarks, heatmaps.shape[-2:], stride, self.config.heatmap_sigma)
