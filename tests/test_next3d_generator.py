@@ -335,3 +335,19 @@ def test_model_cpu_offload_moves_next3d_in_and_out(flame_dir, flame_template, to
     torch.testing.assert_close(out.images, expected.images)
     for key in ("segmentation", "landmarks_2d", "depth"):
         assert torch.equal(getattr(out, key), getattr(expected, key)), key
+
+
+def test_ray_chunks_per_device():
+    """ "auto" renders whole images on CUDA (the official code's way) and 2048-ray chunks on a CPU."""
+    from synthforge_hf.generators.next3d.generator import CPU_RAY_CHUNK, ray_chunk_for
+
+    assert (
+        ray_chunk_for("auto", "cuda:0") is None
+        and ray_chunk_for("auto", torch.device("cpu")) == CPU_RAY_CHUNK
+    )
+    assert ray_chunk_for(512, "cuda") == 512 and ray_chunk_for(None, "cpu") is None
+    for bad in (0, -4, "big", 2.5, True):
+        with pytest.raises(ValueError, match="ray_chunk_size"):
+            ray_chunk_for(bad, "cpu")
+    with pytest.raises(ValueError, match="ray_chunk_size"):
+        Next3DFaceGenerator(ray_chunk_size="all")
