@@ -75,7 +75,9 @@ def test_given_boxes_are_analysed_and_maps_stay_inside_their_crops():
     inputs = processor(photo, boxes=[[(20, 30, 50, 60)]])
     with torch.no_grad():
         direct = processor.post_process_landmarks(model(inputs["pixel_values"]), affines=inputs["affines"])
-    np.testing.assert_allclose(result.faces[0].landmarks, direct[0].numpy(), atol=1e-4)
+    # A batch of two and a batch of one take different float paths through the convolutions; a wrong crop or
+    # affine would move the points by pixels.
+    np.testing.assert_allclose(result.faces[0].landmarks, direct[0].numpy(), atol=1e-3)
     assert np.asarray(result.picture(photo)).shape == (120, 600, 3)
 
 
