@@ -76,16 +76,22 @@ def generated_faces(model, count: int, batch_size: int = 25) -> tuple[np.ndarray
     return np.concatenate(predicted), np.concatenate(target)
 
 
+def labelled_faces():
+    """Each labelled face (training XML first): the XML's name, the face's record and its labels in photo
+    pixels (centres at i + 0.5)."""
+    for xml in ("training", "testing"):
+        for face in DlibLandmarkXML(REAL_FACES / f"{xml}_with_face_landmarks.xml"):
+            yield xml, face, face["landmarks"] + 0.5  # dlib: pixel centres at integers
+
+
 def face_crops(framing, size: int, box_source: str = "landmarks"):
     """Each labelled face (training XML first): the XML's name, the face cropped at ``framing`` around
     the box of its labelled points or its detector box, the crop's map to the photo, and its labels
     in photo pixels (centres at i + 0.5)."""
-    for xml in ("training", "testing"):
-        for face in DlibLandmarkXML(REAL_FACES / f"{xml}_with_face_landmarks.xml"):
-            labels = face["landmarks"] + 0.5  # dlib: pixel centres at integers
-            box = landmark_box(labels) if box_source == "landmarks" else face["box"]
-            crop, to_photo = crop_face(face["image"], crop_box(box, framing), size)
-            yield xml, crop, to_photo, labels
+    for xml, face, labels in labelled_faces():
+        box = landmark_box(labels) if box_source == "landmarks" else face["box"]
+        crop, to_photo = crop_face(face["image"], crop_box(box, framing), size)
+        yield xml, crop, to_photo, labels
 
 
 @torch.no_grad()
@@ -113,24 +119,20 @@ def write_300w_folder(root: Path, margin: float = 1.0) -> Path:
         root / "lfpw" / "testset",
     ):
         folder.mkdir(parents=True, exist_ok=True)
-    k = 0
-    for xml in ("training", "testing"):
-        for face in DlibLandmarkXML(REAL_FACES / f"{xml}_with_face_landmarks.xml"):
-            labels = face["landmarks"] + 0.5  # dlib: pixel centres at integers
-            left, top, right, bottom = landmark_box(labels)
-            pad = margin * max(right - left, bottom - top)
-            width, height = face["image"].size
-            region = (
-                max(0, int(left - pad)),
-                max(0, int(top - pad)),
-                min(width, int(np.ceil(right + pad))),
-                min(height, int(np.ceil(bottom + pad))),
-            )
-            face["image"].crop(region).save(folders[xml] / f"{k:03d}.png")
-            in_region = labels - region[:2]
-            points = "\n".join(f"{x:.3f} {y:.3f}" for x, y in in_region + 0.5)  # iBUG: 1-based, centres at 1
-            (folders[xml] / f"{k:03d}.pts").write_text(f"version: 1\nn_points: 68\n{{\n{points}\n}}\n")
-            k += 1
+    for k, (xml, face, labels) in enumerate(labelled_faces()):
+        left, top, right, bottom = landmark_box(labels)
+        pad = margin * max(right - left, bottom - top)
+        width, height = face["image"].size
+        region = (
+            max(0, int(left - pad)),
+            max(0, int(top - pad)),
+            min(width, int(np.ceil(right + pad))),
+            min(height, int(np.ceil(bottom + pad))),
+        )
+        face["image"].crop(region).save(folders[xml] / f"{k:03d}.png")
+        in_region = labels - region[:2]
+        points = "\n".join(f"{x:.3f} {y:.3f}" for x, y in in_region + 0.5)  # iBUG: 1-based, centres at 1
+        (folders[xml] / f"{k:03d}.pts").write_text(f"version: 1\nn_points: 68\n{{\n{points}\n}}\n")
     return root
 
 

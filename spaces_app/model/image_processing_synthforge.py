@@ -23,7 +23,7 @@ from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
 from transformers.image_utils import ChannelDimension, PILImageResampling, infer_channel_dimension_format
 from transformers.processing_utils import ImagesKwargs
 
-from .face_detection import FaceDetector
+from .face_detection import SIXTEEN_BIT_MODES, FaceDetector
 
 IMAGE_MEAN = (0.5, 0.5, 0.5)
 IMAGE_STD = (0.5, 0.5, 0.5)
@@ -31,7 +31,6 @@ IMAGE_STD = (0.5, 0.5, 0.5)
 DEFAULT_FRAMING = {"box_fraction": 0.5486, "offset": [0.0034, -0.1678]}
 WIDEST_FILTER = 3  # source pixels each side of a sample that a PIL filter reads (Lanczos), per unit of shrink
 IGNORE_INDEX = 255  # the label of map pixels outside the image, as transformers' segmentation losses ignore
-SIXTEEN_BIT_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N")  # PIL modes of 16-bit greyscale files
 
 
 def normalize_pixels(pixels: torch.Tensor) -> torch.Tensor:
@@ -434,17 +433,19 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         channels = _channel_dimension(input_data_format)
         images = _image_list(images)
         count = len(images)
+        detected = boxes is None and options["do_detect_faces"]
         scores = [None] * count
         if boxes is not None:
             face_boxes = _checked_boxes(boxes, count)
-        elif options["do_detect_faces"]:
+        elif detected:
             found = self.detect_faces(
                 images,
                 rescale_factor=options["rescale_factor"],
                 detector_upsample=options["detector_upsample"],
                 input_data_format=channels,
             )
-            face_boxes, scores = [boxes for boxes, _ in found], [scores for _, scores in found]
+            face_boxes = [image_boxes for image_boxes, _ in found]
+            scores = [image_scores for _, image_scores in found]
         else:
             face_boxes = [None] * count
         maps = [None] * count
@@ -456,7 +457,7 @@ class SynthForgeImageProcessor(BaseImageProcessor):
             self._add_image_rows(rows, index, *entries, options, channels)
             if scores[index] is not None:
                 rows["detection_scores"].extend(scores[index].astype(np.float32))
-        data = _stacked(rows) if rows["pixel_values"] else _no_rows(options, bool(scores[0] is not None))
+        data = _stacked(rows) if rows["pixel_values"] else _no_rows(options, detected)
         for name in ("original_sizes", "image_indices", "paddings"):
             if name in data:
                 data[name] = data[name].astype(np.int64)

@@ -107,11 +107,11 @@ class PhotoAnalyser:
         if height * width > MAX_PIXELS:
             raise ValueError(f"the photo has {width}x{height} pixels, more than the {MAX_PIXELS:,} allowed")
         if boxes is None:
-            ((found, found_scores),) = self.processor.detect_faces(rgb)
-            boxes = [tuple(float(v) for v in box) for box in found]
+            ((boxes, found_scores),) = self.processor.detect_faces(rgb)
             scores = [float(score) for score in found_scores]
         else:
-            boxes, scores = [tuple(float(v) for v in box) for box in boxes], [None] * len(boxes)
+            scores = [None] * len(boxes)
+        boxes = [tuple(float(v) for v in box) for box in boxes]
         parsing = np.zeros((height, width), dtype=np.uint8)
         depth = np.zeros((height, width), dtype=np.float32)
         faces = []

@@ -43,23 +43,17 @@ class CommandLine(HfArgumentParser):
 
     def __init__(self, prog: str, description: str | None, *dataclass_types: type) -> None:
         super().__init__(dataclass_types, prog=prog, description=description, formatter_class=_DefaultsShown)
-        self._positional_fields: dict[str, type] = {}
         for dtype in dataclass_types:
             hints = get_type_hints(dtype)
-            for item in dataclasses.fields(dtype):
-                if item.metadata.get("positional"):
-                    self._add_positional(item, hints[item.name])
-
-    def _add_positional(self, item: dataclasses.Field, hint) -> None:
-        kind = get_args(hint)[0] if get_origin(hint) is list else hint
-        self.add_argument(
-            item.name,
-            type=kind,
-            help=item.metadata["help"],
-            nargs=item.metadata.get("nargs"),
-            metavar=item.name.upper(),
-        )
-        self._positional_fields[item.name] = kind
+            for item in _positional_fields(dtype):
+                hint = hints[item.name]
+                self.add_argument(
+                    item.name,
+                    type=get_args(hint)[0] if get_origin(hint) is list else hint,
+                    help=item.metadata["help"],
+                    nargs=item.metadata.get("nargs"),
+                    metavar=item.name.upper(),
+                )
 
     def parse(self, argv: list[str] | None) -> list:
         """The dataclass instances (positionals set on them); a refused value exits as a usage error."""
@@ -71,13 +65,16 @@ class CommandLine(HfArgumentParser):
             self.error(str(err))
         if remaining:
             self.error(f"unrecognized arguments: {' '.join(remaining)}")
-        if self._positional_fields:
+        if len(parsed) > len(self.dataclass_types):  # HfArgumentParser's namespace of the positionals
             namespace = parsed.pop()
             for options in parsed:
-                for name in self._positional_fields:
-                    if name in {f.name for f in dataclasses.fields(options)}:
-                        setattr(options, name, getattr(namespace, name))
+                for item in _positional_fields(type(options)):
+                    setattr(options, item.name, getattr(namespace, item.name))
         return parsed
+
+
+def _positional_fields(dtype: type) -> list[dataclasses.Field]:
+    return [item for item in dataclasses.fields(dtype) if item.metadata.get("positional")]
 
 
 def _parse(prog: str, function, argv: list[str] | None, *dataclass_types: type) -> list:
@@ -264,17 +261,11 @@ def convert_next3d_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _parse_training_arguments(prog: str, description: str, cls, argv: list[str] | None):
-    """The options of a training-arguments dataclass, with help and defaults from its fields."""
-    (args,) = CommandLine(prog, description, cls).parse(argv)
-    return args
-
-
 def train_sb_main(argv: list[str] | None = None) -> int:
     """`synthforge train-sb`: train the synthetic backbone on a generated dataset (Accelerate)."""
     from .training.sb import SBTrainingArguments, train_sb
 
-    args = _parse_training_arguments("synthforge train-sb", train_sb_main.__doc__, SBTrainingArguments, argv)
+    (args,) = _parse("train-sb", train_sb_main, argv, SBTrainingArguments)
     metrics = train_sb(args)
     print(json.dumps({"output_dir": args.output_dir, "validation": metrics}))
     return 0
@@ -284,7 +275,7 @@ def train_lf_main(argv: list[str] | None = None) -> int:
     """`synthforge train-lf`: train a label fine-tuning network on a benchmark over a frozen SB."""
     from .training.lf import LFTrainingArguments, train_lf
 
-    args = _parse_training_arguments("synthforge train-lf", train_lf_main.__doc__, LFTrainingArguments, argv)
+    (args,) = _parse("train-lf", train_lf_main, argv, LFTrainingArguments)
     print(f"saved {train_lf(args)}")
     return 0
 

@@ -16,6 +16,7 @@ import numpy as np
 import PIL.Image
 
 INSTALL_HINT = 'pip install "synthforge-hf[detect]" (or pip install dlib-bin)'
+SIXTEEN_BIT_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N")  # PIL modes of 16-bit greyscale files
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def _rgb8(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
     """A PIL image (16-bit greyscale scaled by 1/257, as the image processor reads it) or an (H, W, 3)
     uint8 RGB array, as a contiguous (H, W, 3) uint8 array."""
     if isinstance(image, PIL.Image.Image):
-        if image.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N"):
+        if image.mode in SIXTEEN_BIT_MODES:
             grey = np.clip(np.rint(np.asarray(image, dtype=np.float64) / 257.0), 0, 255).astype(np.uint8)
             return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))
         return np.asarray(image.convert("RGB"))
