@@ -1,0 +1,35 @@
+"""benchmarks/realism.py's face-frame offsets, checked against offsets built by hand."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+
+from .benchmark_modules import BENCHMARKS
+
+
+def _realism():
+    spec = importlib.util.spec_from_file_location("benchmark_realism", BENCHMARKS / "realism.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_offsets_are_measured_along_and_across_the_eye_axis_in_inter_ocular_units():
+    realism = _realism()
+    rng = np.random.default_rng(0)
+    canonical = rng.uniform(-1, 1, (68, 2))
+    canonical[36], canonical[45] = (-0.5, 0.0), (0.5, 0.0)  # inter-ocular distance 1, eyes level
+    shift = np.zeros((68, 2))
+    shift[17:27] = (0.02, 0.05)  # brows: a little outwards-right and down, in face units
+    shift[30] = (-0.1, 0.0)
+    for angle, scale, origin in ((0.0, 1.0, (0, 0)), (0.7, 80.0, (40, 60)), (-2.0, 33.0, (128, 5))):
+        c, s = math.cos(angle), math.sin(angle)
+        to_image = scale * np.array([[c, -s], [s, c]])
+        labels = canonical @ to_image.T + origin
+        predicted = (canonical + shift) @ to_image.T + origin
+        np.testing.assert_allclose(realism.face_frame_offsets(predicted, labels), shift, atol=1e-12)
+        # a broken frame (no rotation, or pixels instead of inter-ocular units) would not give the shift back
+        assert angle == 0.0 or not np.allclose((predicted - labels) / scale, shift, atol=1e-3)
