@@ -8,7 +8,8 @@
 For each configuration, normalisation, memory format and precision: training samples/s (forward +
 backward + AdamW step with all losses and the SSL loss, on random inputs of the configuration's
 image size), peak memory (RSS on CPU, allocated on CUDA), and inference latency per 256 px image
-(batch 1). Target: < 150 ms for `tiny` on CPU.
+(batch 1), and the forward FLOPs of that image in total and per part (encoder, heads), which do not
+depend on the machine or its load. Target: < 150 ms for `tiny` on CPU.
 With ``--data``, the real loop instead (`train_sb` on a make-dataset folder: decoding and augmenting in
 DataLoader workers, pinned memory on CUDA): samples/s and the share of each step spent waiting for
 batches, from the run's own ``time/data`` and ``time/step`` records (the first two steps left out).
@@ -29,6 +30,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from synthforge_hf.models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
 
@@ -45,6 +47,20 @@ def synchronize(device: torch.device) -> None:
 
 
 CONFIGS = {"tiny": SynthForgeConfig.tiny, "small": SynthForgeConfig.small, "paper": SynthForgeConfig}
+
+
+def forward_gflops(model: SynthForgeForFaceAnalysis, image: torch.Tensor) -> dict:
+    """Forward FLOPs (a multiply-add counts two) of one image, in total and per part of the network, by
+    `torch.utils.flop_counter`: a machine-independent account of where inference work goes."""
+    with torch.inference_mode(), FlopCounterMode(display=False, depth=1) as counter:
+        model(image)
+    parts = {
+        name.split(".", 1)[1]: round(sum(counts.values()) / 1e9, 2)
+        for name, counts in counter.get_flop_counts().items()
+        if name.count(".") == 1
+    }
+    total = round(counter.get_total_flops() / 1e9, 2)
+    return {"forward_gflops_256px": total, "forward_gflops_by_part": parts}
 
 
 def benchmark(
@@ -97,6 +113,7 @@ def benchmark(
         synchronize(device)
     latency = (time.perf_counter() - start) / 10
     return {
+        **forward_gflops(model, image),
         "config": name,
         "normalization": normalization,
         "memory_format": memory_format,
@@ -202,7 +219,8 @@ def main() -> None:
         rows.append(row)
         speed = f"train {row['train_samples_per_second']} samples/s at {row['train_image_size']} px"
         memory = (
-            f"peak {row['peak_memory_mib']} MiB, inference {row['inference_ms_256px']} ms per 256 px image"
+            f"peak {row['peak_memory_mib']} MiB, inference {row['inference_ms_256px']} ms per 256 px image "
+            f"({row['forward_gflops_256px']} GFLOP: {row['forward_gflops_by_part']})"
         )
         variant = f"{normalization} norm, {memory_format}, precision {precision}"
         print(f"{name} ({variant}): {row['parameters_millions']} M params, {speed}, {memory}")
