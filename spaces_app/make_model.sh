@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Space's default model (spaces_app/model): the `small` synthetic backbone trained on
 # faces of the embedded default head (a graphics baseline, not Next3D data), its card and its figures.
-# About 75 minutes on 2 CPU cores (AVX512-BF16 / AMX): 9 min of data, about an hour of training, a few minutes
+# About 80 minutes on 2 idle CPU cores (AVX512-BF16 / AMX): 3 min of data, 71 min of training, a few minutes
 # of evaluation.
 # Usage: bash spaces_app/make_model.sh [WORK_DIR]   (from the repository root, with .venv installed)
 set -euo pipefail
@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 WORK=${1:-outputs/reference}
 BIN=.venv/bin
 $BIN/synthforge make-dataset --out "$WORK/data" --num-train 8000 --num-validation 300 --resolution 128 --no-progress
-$BIN/synthforge train-sb --data "$WORK/data" --output-dir "$WORK/sb" --config small --max-steps 1300 \
-    --batch-size 16 --learning-rate 2e-3 --warmup-steps 50 --eval-steps 325 --eval-samples 100 \
+$BIN/synthforge train-sb --data "$WORK/data" --output-dir "$WORK/sb" --config small --max-steps 2600 \
+    --batch-size 16 --learning-rate 2e-3 --warmup-steps 50 --eval-steps 650 --eval-samples 100 \
     --save-steps 100 --num-workers 1 --mixed-precision bf16
 $BIN/python benchmarks/real_faces.py --model "$WORK/sb" --out "$WORK/figures"
 rm -rf spaces_app/model

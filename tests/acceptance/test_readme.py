@@ -109,9 +109,9 @@ ROUTES = [
         "bash",
         replace=(
             ("--num-train 8000 --num-validation 300", "--num-train 16 --num-validation 4"),
-            ("--max-steps 1300", "--max-steps 2"),
+            ("--max-steps 2600", "--max-steps 2"),
             ("--batch-size 16", "--batch-size 4"),
-            ("--eval-steps 325 --eval-samples 100", "--eval-steps 2 --eval-samples 4"),
+            ("--eval-steps 650 --eval-samples 100", "--eval-steps 2 --eval-samples 4"),
         ),
         files=("runs/sb-small/model.safetensors",),
     ),

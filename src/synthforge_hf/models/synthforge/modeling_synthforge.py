@@ -189,10 +189,10 @@ def decode_heatmaps(
 
     With ``modulation_sigma`` (the SB passes its training ``heatmap_sigma``), predicted maps are first
     smoothed as that paper's "distribution modulation" does (`modulate_heatmaps`), which makes a noisy
-    prediction Gaussian-like again before the step (measured on the reference model's 200 generated
-    validation faces: NME 0.0561 -> 0.0520). Blurring moves peaks near the border (zeros outside), so
-    points whose arg-max cell lies within two ``modulation_sigma`` of the border are decoded from the map
-    as predicted.
+    prediction Gaussian-like again before the step (measured with the first reference model's weights on
+    200 generated validation faces: NME 0.0561 -> 0.0520). Blurring moves peaks near the border (zeros
+    outside), so points whose arg-max cell lies within two ``modulation_sigma`` of the border are decoded
+    from the map as predicted.
     """
     maps = heatmaps.float()
     points, row, column = _refined_maxima(maps)
