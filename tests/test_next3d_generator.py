@@ -210,7 +210,10 @@ def test_saved_pipeline_reloads_and_regenerates(pipe, tmp_path, torch_device):
         assert isinstance(loaded.face_generator, Next3DFaceGenerator)
         assert loaded.face_generator.alignment_loss.tolist() == [2.0, 1.0]
         again = loaded(seeds=[5], resolution=32, output_type="pt")
-        assert torch.equal(out.images, again.images) and torch.equal(out.landmarks_2d, again.landmarks_2d)
+        # The weights round-trip bit for bit; the float paths may not (seen on an AVX512 CPU: images and
+        # landmarks a few ulp apart), so both agree to float rounding, far below a pixel or a colour level.
+        torch.testing.assert_close(again.images, out.images, atol=1e-5, rtol=0)
+        torch.testing.assert_close(again.landmarks_2d, out.landmarks_2d, atol=1e-4, rtol=0)
     finally:
         pipe.face_generator.set_alignment(torch.eye(3), torch.zeros(3))
 

@@ -54,8 +54,9 @@ def test_same_seed_same_sample_and_different_seeds_differ(pipe):
 def test_a_sample_depends_only_on_its_seed_not_on_the_batch(pipe):
     both = pipe(seeds=[11, 12], resolution=RES, output_type="np", batch_size=2)
     alone = pipe(seeds=[12], resolution=RES, output_type="np")
-    # Batched matrix products round differently in float32 (~1e-8 m); labels are unaffected.
-    assert np.allclose(both.images[1], alone.images[0], atol=1e-5)
+    # Batched matrix products round differently in float32 (~1e-8 m); labels are unaffected. A batch or seed
+    # mix-up changes pixels by far more than 1e-4 (a 8-bit level is 4e-3).
+    assert np.allclose(both.images[1], alone.images[0], atol=1e-4)  # 2.3e-5 seen on an AVX512 CPU
     assert np.array_equal(both.segmentation[1], alone.segmentation[0])
     assert np.allclose(both.landmarks_2d[1], alone.landmarks_2d[0], atol=1e-4)
     for key in ("shape", "expression", "yaw", "pitch", "fov", "latents"):
