@@ -1,4 +1,4 @@
-"""Benchmark scripts loaded as modules, for tests that reuse their readers of ../shared/real-faces."""
+"""Benchmark scripts loaded as modules, for tests of their helpers and readers of ../shared/real-faces."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def load_real_faces_benchmark(filename: str) -> ModuleType:
-    """``benchmarks/<filename>`` as a module; skips the test when its ``REAL_FACES`` folder is absent."""
+def load_benchmark(filename: str) -> ModuleType:
+    """``benchmarks/<filename>`` as a module."""
     spec = importlib.util.spec_from_file_location(f"benchmark_{Path(filename).stem}", BENCHMARKS / filename)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def load_real_faces_benchmark(filename: str) -> ModuleType:
+    """``benchmarks/<filename>`` as a module; skips the test when its ``REAL_FACES`` folder is absent."""
+    module = load_benchmark(filename)
     if not module.REAL_FACES.is_dir():
         pytest.skip(f"{module.REAL_FACES} is absent")
     return module

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
 
-from .benchmark_modules import BENCHMARKS
-
-
-def _realism():
-    spec = importlib.util.spec_from_file_location("benchmark_realism", BENCHMARKS / "realism.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .benchmark_modules import load_benchmark
 
 
 def test_offsets_are_measured_along_and_across_the_eye_axis_in_inter_ocular_units():
-    realism = _realism()
+    realism = load_benchmark("realism.py")
     rng = np.random.default_rng(0)
     canonical = rng.uniform(-1, 1, (68, 2))
     canonical[36], canonical[45] = (-0.5, 0.0), (0.5, 0.0)  # inter-ocular distance 1, eyes level
