@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -21,9 +22,11 @@ from synthforge_hf.models.synthforge import (
     SynthForgeModel,
 )
 from synthforge_hf.models.synthforge.modeling_synthforge import (
+    UNet,
     decode_heatmaps,
     gaussian_heatmaps,
     modulate_heatmaps,
+    norm_layer,
 )
 from synthforge_hf.training.augment import affine_matrices, affine_warp, horizontal_flip
 
@@ -142,6 +145,36 @@ def test_equivariance_loss_vanishes_for_the_identity_map():
         moving = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).eval()
         moving.load_state_dict(still.state_dict())
         assert moving.equivariance_loss(pixels, features, torch.Generator().manual_seed(1)).item() > 1e-4
+
+
+@pytest.mark.parametrize("lean, first_in, second_out", [(False, [48, 24], [16, 8]), (True, [48, 16], [8, 8])])
+def test_lean_up_blocks_narrow_before_upsampling(lean, first_in, second_out):
+    # widths 8-16-32: the wide layout concatenates each level's own width with the coarser level's,
+    # the lean one (the official bilinear UNet's) narrows each block to the next finer level's width first
+    unet = UNet(3, [8, 16, 32], 5, norm_layer("batch", 1), lean_up_blocks=lean)
+    convs = [[m for m in block if isinstance(m, torch.nn.Conv2d)] for block in unet.up]
+    assert [c[0].in_channels for c in convs] == first_in and [c[1].out_channels for c in convs] == second_out
+    assert [c[0].out_channels for c in convs] == [16, 8]
+    assert unet(torch.randn(2, 3, 20, 28)).shape == (2, 5, 20, 28)
+
+
+def test_a_configuration_saved_before_lean_up_blocks_loads_the_wide_layout(tmp_path):
+    torch.manual_seed(0)
+    wide = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny(lean_up_blocks=False)).eval()
+    wide.save_pretrained(tmp_path / "old")
+    config_file = tmp_path / "old" / "config.json"
+    saved = json.loads(config_file.read_text())
+    del saved["lean_up_blocks"]
+    config_file.write_text(json.dumps(saved))
+    loaded = SynthForgeForFaceAnalysis.from_pretrained(tmp_path / "old").eval()
+    assert loaded.config.lean_up_blocks is False
+    pixels = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(pixels).logits, wide(pixels).logits)
+    lean = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny())
+    assert lean.config.lean_up_blocks is True and SynthForgeConfig().lean_up_blocks is True
+    lean.save_pretrained(tmp_path / "new")
+    assert SynthForgeForFaceAnalysis.from_pretrained(tmp_path / "new").config.lean_up_blocks is True
 
 
 def test_save_and_load_with_auto_classes(model, tmp_path):

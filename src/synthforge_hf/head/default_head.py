@@ -23,8 +23,8 @@ from .model import POSE_JOINTS, ParametricHeadModel
 # Anatomical layout of the neutral head (metres; y up, +z out of the face, +x the subject's left).
 EYE_X, EYE_Y, EYE_Z, EYE_RADIUS = 0.031, 0.024, 0.030, 0.0125
 EYE_HALF_WIDTH, EYE_HALF_HEIGHT = 0.0145, 0.0052
-MOUTH_Y, MOUTH_HALF_WIDTH, SLOT_HALF = -0.039, 0.024, 0.0013
-NOSE_TOP_Y, NOSE_TIP_Y, CHIN_Y, BROW_Y = 0.030, 0.0, -0.086, 0.050
+MOUTH_Y, MOUTH_HALF_WIDTH, SLOT_HALF = -0.0405, 0.024, 0.0013
+NOSE_TOP_Y, NOSE_TIP_Y, CHIN_Y, BROW_Y = 0.030, -0.0077, -0.086, 0.044
 NECK_TOP_Y, NECK_BOTTOM_Y, NECK_CENTRE_Z = -0.060, -0.187, -0.020
 
 _RINGS, _SEGMENTS = 130, 100
@@ -448,7 +448,7 @@ def _landmark_targets() -> np.ndarray:
         pts.append((bx, BROW_Y + 0.002 - 6.0 * (abs(bx) - 0.033) ** 2))
     for bx, _ in reversed(brow):  # left brow, inner to outer
         pts.append((-bx, BROW_Y + 0.002 - 6.0 * (abs(bx) - 0.033) ** 2))
-    pts += [(0.0, 0.026), (0.0, 0.017), (0.0, 0.008), (0.0, NOSE_TIP_Y)]
+    pts += [(0.0, 0.026 + (NOSE_TIP_Y - 0.026) * k / 3) for k in range(4)]  # nose bridge, top to tip
     pts += [(sx * 0.0115, NOSE_TIP_Y - 0.0075 - 0.0015 * (abs(sx) < 1)) for sx in (-1.0, -0.5, 0.0, 0.5, 1.0)]
 
     def lid(side: float, u: float, upper: bool) -> tuple[float, float]:

@@ -17,12 +17,18 @@ class SynthForgeConfig(PretrainedConfig):
     Args:
         encoder_channels: widths of the encoder UNet levels (each level halves the resolution).
         feature_channels: channels of the shared feature map, at input resolution (64 in the paper).
-        head_channels: widths of the segmentation and depth head UNets.
+        head_channels: widths of the segmentation and depth head UNets. The official head UNets are 64
+            wide at full resolution; the paper configuration's 48 keeps its two UNet heads and cuts the
+            work where most of it sits (full-resolution convolutions), for the step-speed target.
+        lean_up_blocks: UNet up blocks that narrow to the next finer level's width before upsampling, as
+            the official network's bilinear UNet (see `UNet`); ``False`` is the wider layout of models
+            saved before this option, which `from_dict` gives the configurations saved without it.
         num_labels: segmentation classes (20: background + the 19 SynthForge classes; `build_config` in
             `synthforge_hf.training.sb` names them in ``id2label``).
         num_landmarks: keypoints (68, iBUG order).
-        hourglass_stacks, hourglass_depth, hourglass_channels: the keypoint head; heatmaps are at
-            1 / ``heatmap_stride`` of the input resolution.
+        hourglass_stacks, hourglass_depth, hourglass_channels: the keypoint head (64 channels, as the
+            official StackedHGNetV2 on the 64-channel features); heatmaps are at 1 / ``heatmap_stride`` of
+            the input resolution.
         heatmap_sigma: std of the target Gaussians, in heatmap cells.
         *_loss_weight: weights of the task losses in the total loss.
         ssl_max_rotation_degrees, ssl_max_translation: range of the random affine map of the SSL loss
@@ -39,12 +45,13 @@ class SynthForgeConfig(PretrainedConfig):
         num_channels: int = 3,
         encoder_channels: tuple[int, ...] = (64, 128, 256, 512),
         feature_channels: int = 64,
-        head_channels: tuple[int, ...] = (64, 128, 256),
+        head_channels: tuple[int, ...] = (48, 96, 192),
+        lean_up_blocks: bool = True,
         num_labels: int = 20,
         num_landmarks: int = 68,
         hourglass_stacks: int = 2,
         hourglass_depth: int = 4,
-        hourglass_channels: int = 256,
+        hourglass_channels: int = 64,
         heatmap_stride: int = 4,
         heatmap_sigma: float = 1.5,
         image_size: int = 256,
@@ -67,6 +74,7 @@ class SynthForgeConfig(PretrainedConfig):
         self.encoder_channels = list(encoder_channels)
         self.feature_channels = feature_channels
         self.head_channels = list(head_channels)
+        self.lean_up_blocks = lean_up_blocks
         self.num_landmarks = num_landmarks
         self.hourglass_stacks = hourglass_stacks
         self.hourglass_depth = hourglass_depth
@@ -85,6 +93,12 @@ class SynthForgeConfig(PretrainedConfig):
         # the label the image processor gives map pixels outside the image; the loss ignores it
         self.semantic_loss_ignore_index = semantic_loss_ignore_index
         super().__init__(num_labels=num_labels, **kwargs)
+
+    @classmethod
+    def from_dict(cls, config_dict: dict, **kwargs) -> SynthForgeConfig:
+        """As `PretrainedConfig.from_dict`; a saved configuration without ``lean_up_blocks`` predates the
+        option and describes the wide up blocks its weights have."""
+        return super().from_dict({"lean_up_blocks": False, **config_dict}, **kwargs)
 
     @classmethod
     def tiny(cls, **kwargs) -> SynthForgeConfig:

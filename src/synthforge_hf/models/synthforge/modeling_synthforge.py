@@ -61,33 +61,50 @@ def norm_layer(kind: str, groups: int) -> Norm:
 
 
 class ConvBlock(nn.Sequential):
-    """Two 3x3 conv + norm + ReLU layers."""
+    """Two 3x3 conv + norm + ReLU layers (the first to ``mid_channels``, by default ``out_channels``)."""
 
-    def __init__(self, in_channels: int, out_channels: int, norm: Norm):
+    def __init__(self, in_channels: int, out_channels: int, norm: Norm, mid_channels: int | None = None):
+        mid_channels = mid_channels or out_channels
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-            norm(out_channels),
+            nn.Conv2d(in_channels, mid_channels, 3, padding=1, bias=False),
+            norm(mid_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.Conv2d(mid_channels, out_channels, 3, padding=1, bias=False),
             norm(out_channels),
             nn.ReLU(inplace=True),
         )
 
 
 class UNet(nn.Module):
-    """A UNet: ``channels[k]`` wide at 1/2^k resolution, skip connections, output at input resolution."""
+    """A UNet: ``channels[k]`` wide at 1/2^k resolution, skip connections, output at input resolution.
 
-    def __init__(self, in_channels: int, channels: list[int], out_channels: int, norm: Norm):
+    Each up block convolves the upsampled coarser map concatenated with the skip of its level. With
+    ``lean_up_blocks`` its second convolution already narrows to the next finer level's width, as the
+    official network's bilinear UNet does, so the map upsampled into a level is as wide as that level's
+    skip rather than twice as wide: at full resolution the first up convolution reads 2 x channels[0]
+    channels instead of 3 x, about a fifth of a UNet's work. Otherwise every up block keeps its level's
+    width (the layout of models saved before the option existed).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: list[int],
+        out_channels: int,
+        norm: Norm,
+        lean_up_blocks: bool = False,
+    ):
         super().__init__()
         self.down = nn.ModuleList()
         previous = in_channels
         for width in channels:
             self.down.append(ConvBlock(previous, width, norm))
             previous = width
-        self.up = nn.ModuleList(
-            ConvBlock(channels[k + 1] + channels[k], channels[k], norm)
-            for k in reversed(range(len(channels) - 1))
-        )
+        self.up = nn.ModuleList()
+        for k in reversed(range(len(channels) - 1)):
+            block_out = channels[max(k - 1, 0)] if lean_up_blocks else channels[k]
+            self.up.append(ConvBlock(previous + channels[k], block_out, norm, mid_channels=channels[k]))
+            previous = block_out
         self.out = nn.Conv2d(channels[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -317,7 +334,9 @@ class SynthForgeModel(SynthForgePreTrainedModel):
     def __init__(self, config: SynthForgeConfig):
         super().__init__(config)
         norm = norm_layer(config.normalization, config.norm_groups)
-        self.encoder = UNet(config.num_channels, config.encoder_channels, config.feature_channels, norm)
+        self.encoder = UNet(
+            config.num_channels, config.encoder_channels, config.feature_channels, norm, config.lean_up_blocks
+        )
         self.post_init()
 
     def forward(
@@ -334,8 +353,9 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
         super().__init__(config)
         self.synthforge = SynthForgeModel(config)
         norm = norm_layer(config.normalization, config.norm_groups)
-        self.segmentation_head = UNet(config.feature_channels, config.head_channels, config.num_labels, norm)
-        self.depth_head = UNet(config.feature_channels, config.head_channels, 1, norm)
+        width, lean = config.head_channels, config.lean_up_blocks
+        self.segmentation_head = UNet(config.feature_channels, width, config.num_labels, norm, lean)
+        self.depth_head = UNet(config.feature_channels, width, 1, norm, lean)
         self.keypoint_head = StackedHourglassHead(config)
         self.post_init()
 
