@@ -183,3 +183,31 @@ def test_component_names_match_the_bases():
     topology = default_head._topology()
     identity, expression = default_head._fields(default_head._sculpt(topology), topology)
     assert tuple(identity) == IDENTITY_COMPONENTS and tuple(expression) == EXPRESSION_COMPONENTS
+
+
+def _face_frame_heights(points: np.ndarray) -> dict[str, float]:
+    """Mean height below the eye-corner line, in inter-ocular units, of landmark groups of a frontal
+    (68,3) set in a y-up head frame."""
+    xy = points[:, :2] * np.array([1.0, -1.0])  # image-like: y down
+    corner_r, corner_l = xy[36], xy[45]
+    axis = (corner_l - corner_r) / np.linalg.norm(corner_l - corner_r)
+    down = np.array([-axis[1], axis[0]])
+    heights = (xy - (corner_r + corner_l) / 2) @ down / np.linalg.norm(corner_l - corner_r)
+    groups = {"brows": slice(17, 27), "nose base": slice(31, 36), "mouth": slice(48, 68)}
+    return {name: float(heights[rows].mean()) for name, rows in groups.items()}
+
+
+def test_brows_nose_and_mouth_sit_where_the_flame_mean_face_has_them(head, assets_dir, flame_template):
+    # The FLAME mean head (Next3D's mesh) with its official 68-point embedding is the reference for the
+    # proportions; the old default head (brows 0.066, nose base 0.079 higher) fails this by far.
+    from synthforge_hf.head.flame import read_landmark_embedding
+
+    embedding_path = assets_dir / "flame" / "landmark_embedding.npy"
+    embedding = read_landmark_embedding(landmark_embedding_path=embedding_path)
+    corners = flame_template.vertices[flame_template.faces[embedding["face_idx"].astype(int)]]
+    flame = _face_frame_heights((corners * embedding["bary"][..., None]).sum(1))
+    neutral = head(shape=torch.zeros(1, head.num_shape), expression=torch.zeros(1, head.num_expression))
+    ours = _face_frame_heights(neutral.landmarks_3d[0].detach().numpy())
+    assert flame["brows"] < 0 < flame["nose base"] < flame["mouth"]
+    for group, height in flame.items():
+        assert abs(ours[group] - height) < 0.02, (group, ours[group], height)

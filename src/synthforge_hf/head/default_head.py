@@ -25,6 +25,8 @@ EYE_X, EYE_Y, EYE_Z, EYE_RADIUS = 0.031, 0.024, 0.030, 0.0125
 EYE_HALF_WIDTH, EYE_HALF_HEIGHT = 0.0145, 0.0052
 MOUTH_Y, MOUTH_HALF_WIDTH, SLOT_HALF = -0.0405, 0.024, 0.0013
 NOSE_TOP_Y, NOSE_TIP_Y, CHIN_Y, BROW_Y = 0.030, -0.0077, -0.086, 0.044
+# Brows, nose base and mouth sit at the FLAME mean face's heights below the eye corners (inter-ocular
+# units, its 68-point embedding); tests/test_default_head.py holds them there.
 NECK_TOP_Y, NECK_BOTTOM_Y, NECK_CENTRE_Z = -0.060, -0.187, -0.020
 
 _RINGS, _SEGMENTS = 130, 100
