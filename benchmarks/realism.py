@@ -176,6 +176,30 @@ def _save_overlay(pil, points, predicted, detections, box, path: Path) -> None:
     canvas.save(path)
 
 
+def view_breakdown(
+    found: np.ndarray,
+    errors: np.ndarray,
+    view: np.ndarray,
+    edges: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8),
+) -> list[dict]:
+    """Found share and median NME of the faces whose view angle (radians) falls in each [edge, next edge)
+    bin (the last bin closed); bins without faces are left out."""
+    rows = []
+    for k, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        inside = (view >= low) & ((view <= high) if k == len(edges) - 2 else (view < high))
+        if inside.any():
+            rows.append(
+                {
+                    "from": low,
+                    "to": high,
+                    "count": int(inside.sum()),
+                    "found_fraction": float(found[inside].mean()),
+                    "nme_inner_median": float(np.median(errors[inside])),
+                }
+            )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -197,6 +221,11 @@ def main() -> None:
     yaw, pitch = out.parameters["yaw"], out.parameters["pitch"]
     frontal = (np.abs(yaw) < FRONTAL) & (np.abs(pitch) < FRONTAL)
     report = evaluate(out.images, out.landmarks_2d, args.upsample, args.save_dir, frontal)
+    view = np.maximum(np.abs(yaw), np.abs(pitch))
+    report["by_view"] = view_breakdown(
+        np.array(report["per_sample"]["found"]), np.array(report["per_sample"]["nme_inner"]), view
+    )
+    report["per_sample"]["view_radians"] = np.round(view, 4).tolist()
     report = {
         "benchmark": "dlib HOG detector + 68-point predictor on default-pipeline validation faces",
         "num_samples": args.num_samples,
@@ -223,6 +252,14 @@ def main() -> None:
         f"systematic offset of dlib's points on near-frontal faces (face frame, inter-ocular units): {bias}; "
         f"inner-51 NME median, each point's mean offset removed, {100 * report['nme_unbiased_median']:.2f}% "
         f"(near-frontal {100 * report['frontal_nme_unbiased_median']:.2f}%)"
+    )
+    print(
+        "by view (larger of |yaw|, |pitch|): "
+        + "; ".join(
+            f"{b['from']:.1f}-{b['to']:.1f} rad: {b['count']} faces, found {100 * b['found_fraction']:.0f}%, "
+            f"NME median {100 * b['nme_inner_median']:.2f}%"
+            for b in report["by_view"]
+        )
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

@@ -25,3 +25,19 @@ def test_offsets_are_measured_along_and_across_the_eye_axis_in_inter_ocular_unit
         np.testing.assert_allclose(realism.face_frame_offsets(predicted, labels), shift, atol=1e-12)
         # a broken frame (no rotation, or pixels instead of inter-ocular units) would not give the shift back
         assert angle == 0.0 or not np.allclose((predicted - labels) / scale, shift, atol=1e-3)
+
+
+def test_view_bins_count_found_faces_and_median_errors_by_hand():
+    realism = load_benchmark("realism.py")
+    view = np.array([0.05, 0.15, 0.3, 0.55, 0.8, 0.79])
+    found = np.array([True, False, True, True, False, False])
+    errors = np.array([0.04, 0.06, 0.05, 0.07, 0.2, 0.1])
+    rows = realism.view_breakdown(found, errors, view)
+    assert [(r["from"], r["to"], r["count"]) for r in rows] == [
+        (0.0, 0.2, 2),
+        (0.2, 0.4, 1),
+        (0.4, 0.6, 1),
+        (0.6, 0.8, 2),
+    ]
+    assert [r["found_fraction"] for r in rows] == [0.5, 1.0, 1.0, 0.0]
+    np.testing.assert_allclose([r["nme_inner_median"] for r in rows], [0.05, 0.05, 0.07, 0.15])
