@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Space's default model (spaces_app/model): the `small` synthetic backbone trained on
 # faces of the embedded default head (a graphics baseline, not Next3D data), its card and its figures.
-# About 80 minutes on 2 idle CPU cores (AVX512-BF16 / AMX): 3 min of data, 71 min of training, a few minutes
+# About 61 minutes on 2 idle CPU cores (AVX512-BF16 / AMX): 3 min of data, 57 min of training, about a minute
 # of evaluation.
 # Usage: bash spaces_app/make_model.sh [WORK_DIR]   (from the repository root, with .venv installed)
 set -euo pipefail
