@@ -94,7 +94,8 @@ def test_short_run_learns(faces, trained):
     assert sum(r["loss"] for r in last) < 0.6 * sum(r["loss"] for r in first)
     # Landmarks: the mean shape scores ~0.26 here (poses and framing vary), a model collapsed to the
     # centre or untrained far more; 60% of the mean shape's error needs landmarks that follow the face.
-    # Measured after 600 steps: 0.125 on one machine, 0.145 on an AVX512 one (float paths differ).
+    # Measured after 600 steps: 0.124 on an AVX512 machine with lean up blocks (0.145 there with the wide
+    # ones, 0.125 elsewhere); the mean shape there 0.258, so the bound is 0.155.
     mean_shape = _mean_shape_nme(faces)
     assert metrics["nme"] < 0.6 * mean_shape and 0.5 * mean_shape < untrained["nme"]
     assert metrics["miou"] > untrained["miou"] + 0.02
