@@ -119,13 +119,16 @@ def test_eye_rotation_moves_only_the_eyeballs(head):
     )
 
 
-def test_blink_closes_the_eye(head):
-    expression = torch.zeros(2, head.num_expression)
-    expression[1, EXPRESSION_COMPONENTS.index("blink_right")] = 2.0
+def test_blink_half_closes_the_eye_at_2_and_closes_it_at_4(head):
+    # The sampler draws U(-2, 2): at most half-closed eyes there, as in face photos; 4 closes the eye.
+    expression = torch.zeros(3, head.num_expression)
+    expression[1:, EXPRESSION_COMPONENTS.index("blink_right")] = torch.tensor([2.0, 4.0])
     lmk = head(expression=expression).landmarks_3d
     opening = (lmk[:, 37:39, 1] - lmk[:, [41, 40], 1]).mean(dim=1)
-    assert opening[0] > 0.005 and opening[1] < 0.25 * opening[0]
-    assert torch.allclose(lmk[1, 42:48], lmk[0, 42:48])  # the other eye stays open
+    assert opening[0] > 0.005
+    assert 0.35 * opening[0] < opening[1] < 0.65 * opening[0]
+    assert opening[2] < 0.25 * opening[0]
+    assert torch.allclose(lmk[1:, 42:48], lmk[:1, 42:48].expand(2, 6, 3))  # the other eye stays open
 
 
 def test_random_heads_stay_valid(head):
@@ -211,3 +214,52 @@ def test_brows_nose_and_mouth_sit_where_the_flame_mean_face_has_them(head, asset
     assert flame["brows"] < 0 < flame["nose base"] < flame["mouth"]
     for group, height in flame.items():
         assert abs(ours[group] - height) < 0.02, (group, ours[group], height)
+
+
+_BARY = np.array([(i, j, 8 - i - j) for i in range(9) for j in range(9 - i)], dtype=np.float64) / 8
+
+
+def _surface_samples(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """(F*45,D) points on a barycentric grid over every triangle (a mesh's vertices are too sparse on
+    the brows to measure their edges)."""
+    return np.einsum("kc,fcd->fkd", _BARY, vertices[faces]).reshape(-1, vertices.shape[-1])
+
+
+def _brow_edge_fraction(points: np.ndarray, is_brow: np.ndarray, landmarks: np.ndarray) -> float:
+    """Mean over the middle brow landmarks (18-20, 23-25; FLAME's texture ends the brows short of the
+    others) of how far down the brow they sit: 0 on its upper edge, 1 on its lower edge, from the brow
+    points within 2 mm of the landmark across (y up)."""
+    fractions = []
+    for point in landmarks[[18, 19, 20, 23, 24, 25]]:
+        near = is_brow & (np.abs(points[:, 0] - point[0]) < 0.002) & (np.abs(points[:, 1] - point[1]) < 0.02)
+        top, bottom = points[near, 1].max(), points[near, 1].min()
+        fractions.append((top - point[1]) / (top - bottom))
+    return float(np.mean(fractions))
+
+
+def test_brow_landmarks_run_along_the_brows_upper_edge_as_on_flame(head, assets_dir, flame_template):
+    # Reference: FLAME's official segmentation texture under its 68-point embedding puts the brow
+    # landmarks near the brow's upper edge (300W's convention); the old head had them on its centre line
+    # (fraction 0.5), which fails this.
+    from PIL import Image
+
+    from synthforge_hf.head.flame import read_landmark_embedding
+    from synthforge_hf.head.segmentation_texture import decode_segmentation_texture, labels_at_uv
+
+    brow_ids = [CLASS_ID["left_eyebrow"], CLASS_ID["right_eyebrow"]]
+    embedding = read_landmark_embedding(landmark_embedding_path=assets_dir / "flame" / "landmark_embedding.npy")
+    vertices, faces = flame_template.vertices, flame_template.faces
+    landmarks = (vertices[faces[embedding["face_idx"].astype(int)]] * embedding["bary"][..., None]).sum(1)
+    texture = Image.open(assets_dir / "flame" / "flame_seg_tex.jpg").convert("RGB").resize((512, 512))
+    label_map = torch.as_tensor(decode_segmentation_texture(np.asarray(texture)))
+    uv = _surface_samples(np.asarray(flame_template.uvs, dtype=np.float64), flame_template.uv_faces)
+    labels = labels_at_uv(label_map, torch.as_tensor(uv, dtype=torch.float32)).numpy()
+    flame = _brow_edge_fraction(_surface_samples(vertices, faces), np.isin(labels, brow_ids), landmarks)
+
+    neutral = head(shape=torch.zeros(1, head.num_shape), expression=torch.zeros(1, head.num_expression))
+    ours_vertices, ours_faces = neutral.vertices[0].detach().numpy(), head.faces.numpy()
+    on_brow = np.isin(head.vertex_labels.numpy(), brow_ids)[ours_faces].all(1)
+    points = _surface_samples(ours_vertices, ours_faces)
+    ours = _brow_edge_fraction(points, np.repeat(on_brow, len(_BARY)), neutral.landmarks_3d[0].detach().numpy())
+    assert flame < 0.3, flame
+    assert abs(ours - flame) < 0.15, (ours, flame)

@@ -371,7 +371,7 @@ class MeshFaceGenerator(FaceGenerator):
             "skin": skin,
             "hair": hair,
             "lips": lips,
-            "brow": torch.minimum(hair, 0.3 * skin) * (0.5 + 0.3 * f("brow_density"))[:, None],
+            "brow": torch.minimum(hair, 0.3 * skin) * (0.35 + 0.3 * f("brow_density"))[:, None],
             "stubble": torch.minimum(hair, 0.45 * skin),
             "iris": _palette(IRIS_COLOURS, f("iris_colour")),
             "sclera": torch.tensor(SCLERA) * (0.75 + 0.3 * f("sclera"))[:, None],
@@ -406,6 +406,7 @@ class MeshFaceGenerator(FaceGenerator):
         ears = ((lab == CLASS_ID["left_ear"]) | (lab == CLASS_ID["right_ear"])).float()
         lips = s("lips")
         skin_like = 1 - eyes - mouth
+        facial_hair = torch.zeros_like(lips)  # brow and beard cover: matte, no skin highlight
 
         noise = _lookup(
             [_PORES, _SPECKLE, _MID, _LOW], s("skin_u") + off[0], s("y") * (1 / _SKIN_PERIOD) + off[1]
@@ -427,6 +428,7 @@ class MeshFaceGenerator(FaceGenerator):
             growth = amount * (0.45 + 0.5 * amount) * (0.8 + 0.2 * pores + 0.15 * amount * mid)
             beard = (growth * s("beard_zone") * skin_like * (1 - lips)).clamp(0, 1)
             albedo = torch.lerp(albedo, col(p["stubble"]), beard[None])
+            facial_hair = beard
 
         # Brows: strokes along the brow (outwards and a little up), soft edges.
         brow_weight = s("brow")
@@ -439,9 +441,10 @@ class MeshFaceGenerator(FaceGenerator):
                 ax * (0.7 / _SKIN_PERIOD) + off[4],
                 (pick(s("y")) - 0.35 * ax) * (6.0 / _SKIN_PERIOD) + off[5],
             )[0]
-            brow = pick(brow_weight) * (0.35 + 0.75 * p["brow_density"] + 0.35 * strokes)
+            brow = pick(brow_weight) * (0.75 + 0.5 * p["brow_density"] + 0.25 * strokes)
             brow = brow.clamp(0, 1) * (1 - pick(eyes))
             albedo.index_copy_(1, on_brow, torch.lerp(pick(albedo), col(p["brow"]), brow[None]))
+            facial_hair.index_copy_(0, on_brow, torch.maximum(pick(facial_hair), brow))
 
         # Hair on the scalp: strands, a hairline that thins out, bald heads with stubble.
         scalp = s("scalp")
@@ -468,6 +471,7 @@ class MeshFaceGenerator(FaceGenerator):
         skin = skin_like * (1 - coverage)
         weights = {
             "skin": skin * (1 - lips),
+            "bare_skin": skin * (1 - lips) * (1 - facial_hair),
             "lips": lips * skin_like,
             "hair": coverage,
             "eyes": eyes,
@@ -732,7 +736,7 @@ class MeshFaceGenerator(FaceGenerator):
         sky = 0.6 + 0.4 * normals[1]  # world +y is up
         irradiance = (p["ambient"] * environment).view(3, 1) * (sky * occlusion)
         strength = p["specular"] * (0.4 + p["oiliness"] * w["oil"])
-        strength = strength * (w["skin"] + 1.3 * w["lips"]) * (1 + 4 * (1 - n_dot_v) ** 5)
+        strength = strength * (w["bare_skin"] + 1.3 * w["lips"]) * (1 + 4 * (1 - n_dot_v) ** 5)
         hair_strength = p["hair_shine"] * w["hair"]
         wrap = w["skin"][None] * torch.tensor([0.3, 0.15, 0.1]).view(3, 1)  # red light scatters furthest
         direct_occlusion = occlusion.sqrt()
