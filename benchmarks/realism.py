@@ -2,12 +2,16 @@
 
     pip install -e ".[bench]"      # dlib-bin, face-recognition-models (dlib's 68-point predictor)
     python benchmarks/realism.py [--num-samples 200] [--resolution 128] [--upsample 0] [--save-dir DIR]
+        [--no-cnn]
 
 Generates validation faces with the default pipeline (sample i of the "validation" split of base seed 0,
 `synthforge_hf.data.shards.sample_seed`), upsamples them to 256 px and runs dlib on them:
 
-- found: dlib's HOG frontal face detector finds a face that overlaps the labelled landmarks' box
-  (IoU > 0.3) or contains most (> 50%) of the 68 labelled points;
+- found: a dlib face detector finds a face that overlaps the labelled landmarks' box (IoU > 0.3) or
+  contains most (> 50%) of the 68 labelled points. Two detectors: the HOG frontal detector
+  (`found_fraction`; five linear filters for frontal and slightly turned faces) and the CNN (MMOD)
+  detector shipped in face-recognition-models (`cnn_found_fraction`; made for all poses, about 0.45 s
+  an image here);
 - NME: dlib's 68-point shape predictor, run in a dlib-style box made from the labelled landmarks (the
   square that best maps the predictor's own mean shape onto the 68 labels, so every face is measured,
   found or not); per face, the mean distance of the 51 inner points (17-67) to
@@ -94,23 +98,35 @@ def fraction_inside(points: np.ndarray, box: tuple[float, ...]) -> float:
     return float(np.mean((x >= box[0]) & (x <= box[2]) & (y >= box[1]) & (y <= box[3])))
 
 
+def detects(detections: list[tuple[float, ...]], box: tuple[float, ...], points: np.ndarray) -> bool:
+    """Whether one of the detector's boxes is the labelled face: IoU > 0.3 with the labels' dlib box, or
+    most (> 50%) of the labelled points inside it."""
+    return any(iou(box, d) > 0.3 or fraction_inside(points, d) > 0.5 for d in detections)
+
+
 def evaluate(
     images: np.ndarray,
     landmarks: np.ndarray,
     upsample: int,
     save_dir: Path | None,
     frontal: np.ndarray | None = None,
+    cnn: bool = True,
 ) -> dict:
     """images (N,H,W,3) in [0,1]; landmarks (N,68,2) in image pixels (centres at i + 0.5); ``frontal``
-    (N,) bool marks the near-frontal views, reported separately."""
+    (N,) bool marks the near-frontal views, reported separately; ``cnn``: also run dlib's CNN detector."""
     import dlib
     import face_recognition_models
 
     detector = dlib.get_frontal_face_detector()
+    cnn_detector = (
+        dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
+        if cnn
+        else None
+    )
     predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
     mean_shape = predictor_mean_shape(face_recognition_models.pose_predictor_model_location())
     scale = DLIB_SIZE / images.shape[1]
-    found, errors, group_errors, offsets = [], [], {name: [] for name in GROUPS}, []
+    found, cnn_found, errors, group_errors, offsets = [], [], [], {name: [] for name in GROUPS}, []
     for k, (image, labels) in enumerate(zip(images, landmarks, strict=True)):
         pil = Image.fromarray(np.round(image * 255).astype(np.uint8)).resize(
             (DLIB_SIZE, DLIB_SIZE), Image.Resampling.BICUBIC
@@ -119,7 +135,13 @@ def evaluate(
         points = labels * scale - 0.5  # dlib: pixel centres at integers
         box = dlib_box(points, mean_shape)
         detections = [(d.left(), d.top(), d.right(), d.bottom()) for d in detector(pixels, upsample)]
-        found.append(any(iou(box, d) > 0.3 or fraction_inside(points, d) > 0.5 for d in detections))
+        found.append(detects(detections, box, points))
+        if cnn_detector is not None:
+            boxes = [
+                (d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom())
+                for d in cnn_detector(pixels, upsample)
+            ]
+            cnn_found.append(detects(boxes, box, points))
         rect = dlib.rectangle(*(int(round(v)) for v in box))
         shape = predictor(pixels, rect)
         predicted = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
@@ -135,8 +157,11 @@ def evaluate(
     frontal = np.ones(len(found), dtype=bool) if frontal is None else np.asarray(frontal)
     bias = offsets[frontal].mean(0) if frontal.any() else np.zeros((68, 2))
     unbiased = np.linalg.norm(offsets - bias, axis=2)[:, INNER].mean(1)
+    cnn_found = np.asarray(cnn_found, dtype=bool)
     return {
         "found_fraction": float(np.mean(found)),
+        "cnn_found_fraction": float(np.mean(cnn_found)) if cnn else None,
+        "frontal_cnn_found_fraction": float(np.mean(cnn_found[frontal])) if cnn and frontal.any() else None,
         "frontal_count": int(frontal.sum()),
         "frontal_found_fraction": float(np.mean(found[frontal])) if frontal.any() else float("nan"),
         "frontal_nme_inner_median": float(np.median(errors[frontal])) if frontal.any() else float("nan"),
@@ -147,7 +172,11 @@ def evaluate(
         "frontal_group_bias": {name: bias[rows].mean(0).round(4).tolist() for name, rows in GROUPS.items()},
         "nme_unbiased_median": float(np.median(unbiased)),
         "frontal_nme_unbiased_median": float(np.median(unbiased[frontal])) if frontal.any() else float("nan"),
-        "per_sample": {"found": found.tolist(), "nme_inner": errors.tolist()},
+        "per_sample": {
+            "found": found.tolist(),
+            "cnn_found": cnn_found.tolist(),
+            "nme_inner": errors.tolist(),
+        },
     }
 
 
@@ -181,9 +210,10 @@ def view_breakdown(
     errors: np.ndarray,
     view: np.ndarray,
     edges: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8),
+    cnn_found: np.ndarray | None = None,
 ) -> list[dict]:
-    """Found share and median NME of the faces whose view angle (radians) falls in each [edge, next edge)
-    bin (the last bin closed); bins without faces are left out."""
+    """Found share (and the CNN detector's, when given) and median NME of the faces whose view angle
+    (radians) falls in each [edge, next edge) bin (the last bin closed); bins without faces are left out."""
     rows = []
     for k, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
         inside = (view >= low) & ((view <= high) if k == len(edges) - 2 else (view < high))
@@ -194,6 +224,7 @@ def view_breakdown(
                     "to": high,
                     "count": int(inside.sum()),
                     "found_fraction": float(found[inside].mean()),
+                    **({} if cnn_found is None else {"cnn_found_fraction": float(cnn_found[inside].mean())}),
                     "nme_inner_median": float(np.median(errors[inside])),
                 }
             )
@@ -209,6 +240,7 @@ def main() -> None:
     parser.add_argument("--upsample", type=int, default=0, help="dlib detector's upsample_num_times")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--save-dir", type=Path, default=None, help="overlays of the first 32 faces")
+    parser.add_argument("--no-cnn", action="store_true", help="skip dlib's CNN detector (90 s of the run)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "realism.json")
     args = parser.parse_args()
 
@@ -220,10 +252,15 @@ def main() -> None:
     generation_s = time.perf_counter() - start
     yaw, pitch = out.parameters["yaw"], out.parameters["pitch"]
     frontal = (np.abs(yaw) < FRONTAL) & (np.abs(pitch) < FRONTAL)
-    report = evaluate(out.images, out.landmarks_2d, args.upsample, args.save_dir, frontal)
+    report = evaluate(
+        out.images, out.landmarks_2d, args.upsample, args.save_dir, frontal, cnn=not args.no_cnn
+    )
     view = np.maximum(np.abs(yaw), np.abs(pitch))
     report["by_view"] = view_breakdown(
-        np.array(report["per_sample"]["found"]), np.array(report["per_sample"]["nme_inner"]), view
+        np.array(report["per_sample"]["found"]),
+        np.array(report["per_sample"]["nme_inner"]),
+        view,
+        cnn_found=None if args.no_cnn else np.array(report["per_sample"]["cnn_found"]),
     )
     report["per_sample"]["view_radians"] = np.round(view, 4).tolist()
     report = {
@@ -236,8 +273,9 @@ def main() -> None:
         **report,
     }
     groups = ", ".join(f"{k} {100 * v:.1f}%" for k, v in report["nme_group_median"].items())
+    cnn = "" if args.no_cnn else f", CNN detector {100 * report['cnn_found_fraction']:.1f}%"
     print(
-        f"found {100 * report['found_fraction']:.1f}% of {args.num_samples} faces; "
+        f"found {100 * report['found_fraction']:.1f}% of {args.num_samples} faces (HOG detector{cnn}); "
         f"inner-51 NME median {100 * report['nme_inner_median']:.2f}% "
         f"(mean {100 * report['nme_inner_mean']:.2f}%, p90 {100 * report['nme_inner_p90']:.2f}%); "
         f"group medians: {groups}"
@@ -256,7 +294,9 @@ def main() -> None:
     print(
         "by view (larger of |yaw|, |pitch|): "
         + "; ".join(
-            f"{b['from']:.1f}-{b['to']:.1f} rad: {b['count']} faces, found {100 * b['found_fraction']:.0f}%, "
+            f"{b['from']:.1f}-{b['to']:.1f} rad: {b['count']} faces, found {100 * b['found_fraction']:.0f}%"
+            + ("" if args.no_cnn else f" (CNN {100 * b['cnn_found_fraction']:.0f}%)")
+            + ", "
             f"NME median {100 * b['nme_inner_median']:.2f}%"
             for b in report["by_view"]
         )

@@ -247,7 +247,8 @@ def test_brow_landmarks_run_along_the_brows_upper_edge_as_on_flame(head, assets_
     from synthforge_hf.head.segmentation_texture import decode_segmentation_texture, labels_at_uv
 
     brow_ids = [CLASS_ID["left_eyebrow"], CLASS_ID["right_eyebrow"]]
-    embedding = read_landmark_embedding(landmark_embedding_path=assets_dir / "flame" / "landmark_embedding.npy")
+    embedding_path = assets_dir / "flame" / "landmark_embedding.npy"
+    embedding = read_landmark_embedding(landmark_embedding_path=embedding_path)
     vertices, faces = flame_template.vertices, flame_template.faces
     landmarks = (vertices[faces[embedding["face_idx"].astype(int)]] * embedding["bary"][..., None]).sum(1)
     texture = Image.open(assets_dir / "flame" / "flame_seg_tex.jpg").convert("RGB").resize((512, 512))
@@ -260,6 +261,7 @@ def test_brow_landmarks_run_along_the_brows_upper_edge_as_on_flame(head, assets_
     ours_vertices, ours_faces = neutral.vertices[0].detach().numpy(), head.faces.numpy()
     on_brow = np.isin(head.vertex_labels.numpy(), brow_ids)[ours_faces].all(1)
     points = _surface_samples(ours_vertices, ours_faces)
-    ours = _brow_edge_fraction(points, np.repeat(on_brow, len(_BARY)), neutral.landmarks_3d[0].detach().numpy())
+    landmarks = neutral.landmarks_3d[0].detach().numpy()
+    ours = _brow_edge_fraction(points, np.repeat(on_brow, len(_BARY)), landmarks)
     assert flame < 0.3, flame
     assert abs(ours - flame) < 0.15, (ours, flame)

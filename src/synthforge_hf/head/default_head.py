@@ -27,7 +27,10 @@ MOUTH_Y, MOUTH_HALF_WIDTH, SLOT_HALF = -0.0405, 0.024, 0.0013
 NOSE_TOP_Y, NOSE_TIP_Y, CHIN_Y, BROW_Y = 0.030, -0.0077, -0.086, 0.044
 # Brows, nose base and mouth sit at the FLAME mean face's heights below the eye corners (inter-ocular
 # units, its 68-point embedding); tests/test_default_head.py holds them there.
-NECK_TOP_Y, NECK_BOTTOM_Y, NECK_CENTRE_Z = -0.060, -0.187, -0.020
+NECK_TOP_Y, NECK_BOTTOM_Y, NECK_CENTRE_Z = -0.060, -0.300, -0.020
+# The neck runs on below every frame the sampler's cameras see (its closed end would show as a point);
+# the root joint stays at the base of the neck.
+NECK_BASE_Y = -0.187
 
 _RINGS, _SEGMENTS = 130, 100
 _EYE_RINGS, _EYE_SEGMENTS = 14, 22
@@ -200,9 +203,11 @@ def _cranium(topo: _Topology) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     x = x * (1 - 0.25 * chin * front**4)
     neck = _smoothstep(0.74, 0.90, below) * (1 - 0.65 * front**3)
     tube = np.clip((topo.theta - 2.45) / (math.pi - 2.45), 0, 1)
+    neck = np.maximum(neck, _smoothstep(0.05, 0.3, tube))  # the front of the neck joins the tube too
     neck_y = NECK_TOP_Y - (NECK_TOP_Y - NECK_BOTTOM_Y) * tube
     closing = 1 - _smoothstep(0.985, 1.0, tube)
-    x = x * (1 - neck) + 0.052 * sp * closing * neck
+    flare = 1 + 0.3 * _smoothstep(0.35, 1.0, tube)  # widening towards the shoulders
+    x = x * (1 - neck) + 0.052 * flare * sp * closing * neck
     y = y * (1 - neck) + np.minimum(neck_y, y) * neck
     z = z * (1 - neck) + (NECK_CENTRE_Z + 0.054 * cp * closing) * neck
     return x, y, z, neck
@@ -530,7 +535,8 @@ def _skeleton(neutral: _Neutral, topo: _Topology) -> tuple[np.ndarray, np.ndarra
     ring_ids = [np.arange(1 + r * _SEGMENTS, 1 + (r + 1) * _SEGMENTS) for r in range(rings.max() + 1)]
     tube = [ids for ids in ring_ids if topo.theta[ids[0]] > 2.45]
     top = min(tube, key=lambda ids: abs(y[ids].mean() + 0.085))
-    regressor[0, tube[-1]] = 1.0 / len(tube[-1])  # global: the base of the neck
+    base = min(tube, key=lambda ids: abs(y[ids].mean() - NECK_BASE_Y))
+    regressor[0, base] = 1.0 / len(base)  # global: the base of the neck
     regressor[1, top] = 1.0 / len(top)  # neck: where the head turns on the neck
     jaw_pair = [
         int(np.argmin(np.sum((v[: topo.num_head] - np.array([s * 0.063, -0.006, -0.012])) ** 2, 1)))
