@@ -2,10 +2,11 @@
 
     pip install -e ".[bench]"      # dlib-bin, face-recognition-models (dlib's 68-point predictor)
     python benchmarks/realism.py [--num-samples 200] [--resolution 128] [--upsample 0] [--save-dir DIR]
-        [--no-cnn]
+        [--no-cnn] [--head default|flame|ict-facekit --head-dir DIR]
 
 Generates validation faces with the default pipeline (sample i of the "validation" split of base seed 0,
-`synthforge_hf.data.shards.sample_seed`), upsamples them to 256 px and runs dlib on them:
+`synthforge_hf.data.shards.sample_seed`; ``--head`` renders another head with the same mesh backend, e.g.
+ICT-FaceKit's scan-based one, to compare geometries), upsamples them to 256 px and runs dlib on them:
 
 - found: a dlib face detector finds a face that overlaps the labelled landmarks' box (IoU > 0.3) or
   contains most (> 50%) of the 68 labelled points. Two detectors: the HOG frontal detector
@@ -241,10 +242,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--save-dir", type=Path, default=None, help="overlays of the first 32 faces")
     parser.add_argument("--no-cnn", action="store_true", help="skip dlib's CNN detector (90 s of the run)")
+    parser.add_argument(
+        "--head", default="default", choices=("default", "flame", "ict-facekit"), help="the head to render"
+    )
+    parser.add_argument("--head-dir", type=Path, default=None, help="its files, for flame / ict-facekit")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "realism.json")
     args = parser.parse_args()
 
-    pipe = SynthForgePipeline.from_default_head()
+    pipe = (
+        SynthForgePipeline.from_default_head()
+        if args.head == "default"
+        else SynthForgePipeline.from_assets(head=args.head, head_dir=args.head_dir)
+    )
     pipe.set_progress_bar_config(disable=True)
     seeds = [sample_seed(0, "validation", i) for i in range(args.num_samples)]
     start = time.perf_counter()
@@ -264,7 +273,8 @@ def main() -> None:
     )
     report["per_sample"]["view_radians"] = np.round(view, 4).tolist()
     report = {
-        "benchmark": "dlib HOG detector + 68-point predictor on default-pipeline validation faces",
+        "benchmark": "dlib HOG and CNN detectors + 68-point predictor on mesh-backend validation faces",
+        "head": args.head,
         "num_samples": args.num_samples,
         "resolution": args.resolution,
         "dlib_size": DLIB_SIZE,

@@ -13,7 +13,7 @@ rasterized mesh before any shading.
 - Shading, in linear RGB: a key, a fill and a rim light with colour temperatures, a hemisphere ambient
   tinted by the background, screen-space ambient occlusion from the depth map, wrapped diffuse with a
   subsurface-like softening of the light on skin, Blinn-Phong speculars whose strength follows an oiliness
-  map, wet eyes, and Kajiya-Kay highlights on hair.
+  map (none on brows and beards), wet eyes, and Kajiya-Kay highlights on hair.
 - Background: gradients, multi-scale colour noise and random soft shapes (rectangles, ellipses, stripes),
   blurred by a random depth of field.
 - Camera: exposure, white balance, vignetting, lens blur, a soft highlight shoulder, gamma and sensor noise.
