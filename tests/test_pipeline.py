@@ -310,3 +310,13 @@ def test_components_compute_in_the_pipeline_dtype_on_its_device(torch_device):
     assert labels.segmentation.device.type == torch.device(torch_device).type
     assert out.images.dtype == out.depth.dtype == torch.float32 and out.depth.device.type == "cpu"
     assert (out.segmentation > 0).any()
+
+
+def test_the_neck_runs_out_of_every_frame_the_sampler_sees(pipe):
+    # The sampler's widest field of view and steepest views: the bottom edge under the chin is neck, never
+    # the background beyond a closed end of the neck (the old head's neck ended in view, as a V).
+    yaw = torch.tensor([0.0, 0.0, 0.0, 0.8, -0.8, 0.8, -0.8])
+    pitch = torch.tensor([0.0, 0.8, -0.8, 0.8, 0.8, -0.8, -0.8])
+    out = _frontal(pipe, n=7, yaw=yaw, pitch=pitch, fov=torch.full((7,), 27.0))
+    bottom = out.segmentation[:, -1, RES // 2 - 1 : RES // 2 + 1]
+    assert np.isin(bottom, [CLASS_ID["neck"], CLASS_ID["neck_back"]]).all(), bottom
