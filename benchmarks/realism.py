@@ -11,7 +11,7 @@ ICT-FaceKit's scan-based one, to compare geometries), upsamples them to 256 px a
 - found: a dlib face detector finds a face that overlaps the labelled landmarks' box (IoU > 0.3) or
   contains most (> 50%) of the 68 labelled points. Two detectors: the HOG frontal detector
   (`found_fraction`; five linear filters for frontal and slightly turned faces) and the CNN (MMOD)
-  detector shipped in face-recognition-models (`cnn_found_fraction`; made for all poses, about 0.45 s
+  detector shipped in face-recognition-models (`cnn_found_fraction`; made for all poses, about 0.3 s
   an image here);
 - NME: dlib's 68-point shape predictor, run in a dlib-style box made from the labelled landmarks (the
   square that best maps the predictor's own mean shape onto the 68 labels, so every face is measured,
@@ -241,7 +241,7 @@ def main() -> None:
     parser.add_argument("--upsample", type=int, default=0, help="dlib detector's upsample_num_times")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--save-dir", type=Path, default=None, help="overlays of the first 32 faces")
-    parser.add_argument("--no-cnn", action="store_true", help="skip dlib's CNN detector (90 s of the run)")
+    parser.add_argument("--no-cnn", action="store_true", help="skip dlib's CNN detector (60 s of the run)")
     parser.add_argument(
         "--head", default="default", choices=("default", "flame", "ict-facekit"), help="the head to render"
     )

@@ -41,3 +41,28 @@ def test_view_bins_count_found_faces_and_median_errors_by_hand():
     ]
     assert [r["found_fraction"] for r in rows] == [0.5, 1.0, 1.0, 0.0]
     np.testing.assert_allclose([r["nme_inner_median"] for r in rows], [0.05, 0.05, 0.07, 0.15])
+
+
+def test_a_detection_counts_when_it_overlaps_the_labelled_box_or_holds_most_points():
+    realism = load_benchmark("realism.py")
+    points = np.array([[10.0 + i % 8, 10.0 + i // 8] for i in range(68)])  # 8 x 9 grid, x 10-17, y 10-18
+    box = (10.0, 10.0, 18.0, 18.0)
+    assert realism.detects([(10.0, 10.0, 18.0, 18.0)], box, points)
+    assert realism.detects([(9.0, 9.0, 14.5, 30.0)], box, points)  # IoU 0.25, but 44 of 68 points inside
+    assert not realism.detects([(9.0, 9.0, 12.5, 30.0)], box, points)  # IoU 0.17, 27 points inside
+    assert not realism.detects([(40.0, 40.0, 60.0, 60.0)], box, points)
+    assert not realism.detects([], box, points)
+
+
+def test_view_bins_report_the_cnn_detectors_share_beside_the_hog_one():
+    realism = load_benchmark("realism.py")
+    view = np.array([0.1, 0.3, 0.7, 0.75])
+    rows = realism.view_breakdown(
+        np.array([True, False, False, False]),
+        np.array([0.04, 0.05, 0.06, 0.08]),
+        view,
+        cnn_found=np.array([True, True, True, False]),
+    )
+    assert [r["cnn_found_fraction"] for r in rows] == [1.0, 1.0, 0.5]
+    assert [r["found_fraction"] for r in rows] == [1.0, 0.0, 0.0]
+    assert "cnn_found_fraction" not in realism.view_breakdown(np.array([True]), np.array([0.1]), view[:1])[0]
