@@ -188,6 +188,16 @@ def test_component_names_match_the_bases():
     assert tuple(identity) == IDENTITY_COMPONENTS and tuple(expression) == EXPRESSION_COMPONENTS
 
 
+def _flame_landmarks(assets_dir, flame_template) -> np.ndarray:
+    """The official 68-point embedding on the FLAME mean head (68,3)."""
+    from synthforge_hf.head.flame import read_landmark_embedding
+
+    embedding_path = assets_dir / "flame" / "landmark_embedding.npy"
+    embedding = read_landmark_embedding(landmark_embedding_path=embedding_path)
+    corners = flame_template.vertices[flame_template.faces[embedding["face_idx"].astype(int)]]
+    return (corners * embedding["bary"][..., None]).sum(1)
+
+
 def _face_frame_heights(points: np.ndarray) -> dict[str, float]:
     """Mean height below the eye-corner line, in inter-ocular units, of landmark groups of a frontal
     (68,3) set in a y-up head frame."""
@@ -203,12 +213,7 @@ def _face_frame_heights(points: np.ndarray) -> dict[str, float]:
 def test_brows_nose_and_mouth_sit_where_the_flame_mean_face_has_them(head, assets_dir, flame_template):
     # The FLAME mean head (Next3D's mesh) with its official 68-point embedding is the reference for the
     # proportions; the old default head (brows 0.066, nose base 0.079 higher) fails this by far.
-    from synthforge_hf.head.flame import read_landmark_embedding
-
-    embedding_path = assets_dir / "flame" / "landmark_embedding.npy"
-    embedding = read_landmark_embedding(landmark_embedding_path=embedding_path)
-    corners = flame_template.vertices[flame_template.faces[embedding["face_idx"].astype(int)]]
-    flame = _face_frame_heights((corners * embedding["bary"][..., None]).sum(1))
+    flame = _face_frame_heights(_flame_landmarks(assets_dir, flame_template))
     neutral = head(shape=torch.zeros(1, head.num_shape), expression=torch.zeros(1, head.num_expression))
     ours = _face_frame_heights(neutral.landmarks_3d[0].detach().numpy())
     assert flame["brows"] < 0 < flame["nose base"] < flame["mouth"]
@@ -239,23 +244,18 @@ def _brow_edge_fraction(points: np.ndarray, is_brow: np.ndarray, landmarks: np.n
 
 def test_brow_landmarks_run_along_the_brows_upper_edge_as_on_flame(head, assets_dir, flame_template):
     # Reference: FLAME's official segmentation texture under its 68-point embedding puts the brow
-    # landmarks near the brow's upper edge (300W's convention); the old head had them on its centre line
-    # (fraction 0.5), which fails this.
-    from PIL import Image
-
-    from synthforge_hf.head.flame import read_landmark_embedding
-    from synthforge_hf.head.segmentation_texture import decode_segmentation_texture, labels_at_uv
+    # landmarks near the brow's upper edge (300W's convention: 0.09 down the brow); the old head had them on
+    # its centre line (0.62 measured), which fails this.
+    from synthforge_hf.head.flame import _read_label_map  # the FLAME loader's reading of the texture
+    from synthforge_hf.head.segmentation_texture import labels_at_uv
 
     brow_ids = [CLASS_ID["left_eyebrow"], CLASS_ID["right_eyebrow"]]
-    embedding_path = assets_dir / "flame" / "landmark_embedding.npy"
-    embedding = read_landmark_embedding(landmark_embedding_path=embedding_path)
-    vertices, faces = flame_template.vertices, flame_template.faces
-    landmarks = (vertices[faces[embedding["face_idx"].astype(int)]] * embedding["bary"][..., None]).sum(1)
-    texture = Image.open(assets_dir / "flame" / "flame_seg_tex.jpg").convert("RGB").resize((512, 512))
-    label_map = torch.as_tensor(decode_segmentation_texture(np.asarray(texture)))
+    label_map = torch.as_tensor(_read_label_map(assets_dir / "flame" / "flame_seg_tex.jpg"))
     uv = _surface_samples(np.asarray(flame_template.uvs, dtype=np.float64), flame_template.uv_faces)
     labels = labels_at_uv(label_map, torch.as_tensor(uv, dtype=torch.float32)).numpy()
-    flame = _brow_edge_fraction(_surface_samples(vertices, faces), np.isin(labels, brow_ids), landmarks)
+    points = _surface_samples(flame_template.vertices, flame_template.faces)
+    landmarks = _flame_landmarks(assets_dir, flame_template)
+    flame = _brow_edge_fraction(points, np.isin(labels, brow_ids), landmarks)
 
     neutral = head(shape=torch.zeros(1, head.num_shape), expression=torch.zeros(1, head.num_expression))
     ours_vertices, ours_faces = neutral.vertices[0].detach().numpy(), head.faces.numpy()
