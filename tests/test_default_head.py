@@ -221,6 +221,45 @@ def test_brows_nose_and_mouth_sit_where_the_flame_mean_face_has_them(head, asset
         assert abs(ours[group] - height) < 0.02, (group, ours[group], height)
 
 
+def _lid_depth(points: np.ndarray) -> float:
+    """Mean depth of the four lid-middle points (37, 38, 40, 41 and their mirrors) in front of the
+    outer eye corners 36 and 45, in inter-ocular units, of a frontal (68,3) set (+z out of the face)."""
+    iod = np.linalg.norm(points[45] - points[36])
+    corners_z = (points[36, 2] + points[45, 2]) / 2
+    lids = points[[37, 38, 40, 41, 43, 44, 46, 47], 2]
+    return float((lids.mean() - corners_z) / iod)
+
+
+def test_lids_rest_on_the_eyeballs_as_far_forward_as_on_flame(head, assets_dir, flame_template):
+    # Eyeballs set deep behind a flat face read as dark holes; the old head's lids lay 0.01 in front of
+    # the corners against FLAME's 0.09 and fail this.
+    flame = _lid_depth(_flame_landmarks(assets_dir, flame_template))
+    neutral = head(shape=torch.zeros(1, head.num_shape), expression=torch.zeros(1, head.num_expression))
+    ours = _lid_depth(neutral.landmarks_3d[0].detach().numpy())
+    assert 0.07 < flame < 0.11
+    assert abs(ours - flame) < 0.015, (ours, flame)
+
+
+def test_closed_skin_covers_the_eyeballs_outside_the_opening():
+    # With the eyes forward the lids must still wrap them: away from the eye opening (where the eyeball
+    # shows) no eyeball point lies in front of the skin at the same (x, y).
+    from scipy.spatial import cKDTree
+
+    from synthforge_hf.head import default_head
+
+    topology = default_head._topology()
+    neutral = default_head._sculpt(topology)
+    grid = neutral.vertices[: topology.num_head]
+    closed = grid[(np.cos(topology.phi) > 0.3) & (neutral.opening < 0.05)]
+    tree = cKDTree(closed[:, :2])
+    for part in ("left_eye", "right_eye"):
+        eyeball = neutral.vertices[topology.block(part)]
+        distance, nearest = tree.query(eyeball[:, :2])
+        beside_skin = (distance < 0.0008) & (eyeball[:, 2] > default_head.EYE_Z)
+        assert beside_skin.sum() > 10
+        assert (eyeball[beside_skin, 2] < closed[nearest[beside_skin], 2]).all(), part
+
+
 _BARY = np.array([(i, j, 8 - i - j) for i in range(9) for j in range(9 - i)], dtype=np.float64) / 8
 
 

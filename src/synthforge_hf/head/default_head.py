@@ -21,7 +21,9 @@ from .landmarks import landmarks_at_vertices
 from .model import POSE_JOINTS, ParametricHeadModel
 
 # Anatomical layout of the neutral head (metres; y up, +z out of the face, +x the subject's left).
-EYE_X, EYE_Y, EYE_Z, EYE_RADIUS = 0.031, 0.024, 0.030, 0.0125
+# The eyeballs sit forward enough that the lids rest on them: the middles of both lids lie 0.09 inter-ocular
+# distances in front of the outer eye corners, as on FLAME's template (tests/test_default_head.py).
+EYE_X, EYE_Y, EYE_Z, EYE_RADIUS = 0.031, 0.024, 0.047, 0.0125
 EYE_HALF_WIDTH, EYE_HALF_HEIGHT = 0.0145, 0.0052
 MOUTH_Y, MOUTH_HALF_WIDTH, SLOT_HALF = -0.0405, 0.024, 0.0013
 NOSE_TOP_Y, NOSE_TIP_Y, CHIN_Y, BROW_Y = 0.030, -0.0077, -0.086, 0.044
