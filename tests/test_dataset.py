@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -332,3 +333,36 @@ def test_two_processes_share_the_shards(tmp_path):
         i for p in (out / "data").glob("train-*.parquet") for i in pq.read_table(p)["index"].to_pylist()
     )
     assert train == list(range(12)) and (out / "README.md").exists()
+
+
+def test_a_folder_generated_again_loads_its_new_rows(pipe, tmp_path):
+    # `load_dataset(folder)` keys its Arrow cache on the folder's name and card; the card's file patterns
+    # stay the same when the folder is made again, so without the shards' size in the card (and the named
+    # shard files in training) the second load returned the first folder's rows.
+    from synthforge_hf.data.loading import load_split, split_files
+
+    folder = tmp_path / "again" / "data-folder"
+    loaded = []
+    for base_seed in (0, 1):  # made, deleted, and made again with other settings in the same place
+        shutil.rmtree(folder, ignore_errors=True)
+        generate_dataset(
+            pipe,
+            folder,
+            {"train": 3},
+            shard_size=3,
+            resolution=RESOLUTION,
+            base_seed=base_seed,
+            progress=False,
+        )
+        write_dataset_card(folder)
+        on_disk = pq.read_table(split_files(folder, "train")[0], columns=["seed", "landmarks_2d"]).to_pylist()
+        for rows in (load_dataset(str(folder), split="train"), load_split(folder, "train")):
+            assert (
+                [r["seed"] for r in rows]
+                == [r["seed"] for r in on_disk]
+                == [sample_seed(base_seed, "train", i) for i in range(3)]
+            )
+            assert np.allclose(rows[0]["landmarks_2d"], on_disk[0]["landmarks_2d"])
+        loaded.append(on_disk[0]["landmarks_2d"])
+    assert not np.allclose(loaded[0], loaded[1])
+    assert load_split(folder, "validation") is None

@@ -70,14 +70,17 @@ def size_category(count: int) -> str:
     return "1M<n<10M"
 
 
-def _features_yaml(output_dir: Path, first: str, counts: dict[str, dict[str, int]]) -> dict:
+def _features_yaml(output_dir: Path, shards: dict[str, dict], counts: dict[str, dict[str, int]]) -> dict:
     # The features are stored in each shard's schema metadata; read them without loading rows.
-    schema = pq.read_schema(output_dir / "data" / first)
+    schema = pq.read_schema(output_dir / "data" / next(iter(shards)))
     features = DatasetInfo.from_dict(json.loads(schema.metadata[b"huggingface"])["info"]).features
     splits = SplitDict()
     for split, count in counts.items():
         splits.add(SplitInfo(name=split, num_examples=count["num_rows"]))
-    return DatasetInfo(features=features, splits=splits)._to_yaml_dict()
+    # The shards' bytes: besides telling the size, they key `load_dataset(folder)`'s Arrow cache (it
+    # hashes the card, whose file patterns stay the same when the folder is generated again).
+    download_size = sum((output_dir / "data" / name).stat().st_size for name in shards)
+    return DatasetInfo(features=features, splits=splits, download_size=download_size)._to_yaml_dict()
 
 
 def render_dataset_card(output_dir: str | Path, pretty_name: str = PRETTY_NAME) -> DatasetCard:
@@ -111,7 +114,7 @@ def _render(output_dir: Path, shards: dict[str, dict], pretty_name: str = PRETTY
                 ],
             }
         ],
-        dataset_info=_features_yaml(output_dir, next(iter(shards)), counts),
+        dataset_info=_features_yaml(output_dir, shards, counts),
     )
     return DatasetCard.from_template(data, template_str=_template(), **_body(spec, counts, len(shards)))
 

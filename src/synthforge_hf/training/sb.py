@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from datasets import load_dataset
 
 from ..constants import SEGMENTATION_CLASSES
+from ..data.loading import load_split
 from ..data.torch_data import collate_rows
 from ..evaluation.metrics import confusion_matrix, f1_scores, mean_iou, nme
 from ..models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
@@ -141,8 +141,10 @@ def train_sb(args: SBTrainingArguments) -> dict:
     """Train (or resume training) the SB; returns the final validation metrics."""
     output_dir = Path(args.output_dir)
     accelerator = make_accelerator(args)
-    train = load_dataset(args.data, split="train")
-    validation = load_dataset(args.data, split="validation") if _has_split(args.data, "validation") else None
+    train = load_split(args.data, "train")
+    if train is None:
+        raise FileNotFoundError(f"no train split in {args.data}: expected data/train-*.parquet")
+    validation = load_split(args.data, "validation") if Path(args.data).is_dir() else None
     model = SynthForgeForFaceAnalysis(build_config(args.config))
     size = model.config.image_size
     optimizer = make_optimizer(
@@ -188,7 +190,3 @@ def train_sb(args: SBTrainingArguments) -> dict:
         (output_dir / "train_history.json").write_text(json.dumps({"history": history, "final": final}))
     accelerator.end_training()
     return final
-
-
-def _has_split(data: str, split: str) -> bool:
-    return any(Path(data, "data").glob(f"{split}-*.parquet"))
