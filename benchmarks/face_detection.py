@@ -63,7 +63,7 @@ def dlib_mmod(upsample: int) -> Detect:
     detector = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
 
     def detect(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        found = detector(rgb, upsample)
+        found = detector(np.ascontiguousarray(rgb), upsample)  # dlib misreads strided views
         return dlib_boxes([d.rect for d in found]), np.array([d.confidence for d in found], dtype=np.float64)
 
     return detect
@@ -151,7 +151,7 @@ def generated_faces(count: int) -> tuple[np.ndarray, np.ndarray]:
         resolution=256,
         output_type="np",
     )
-    images = np.clip(np.rint(np.asarray(out.images) * 255), 0, 255).astype(np.uint8)
+    images = np.ascontiguousarray(np.clip(np.rint(np.asarray(out.images) * 255), 0, 255).astype(np.uint8))
     return images, landmark_box(np.asarray(out.landmarks_2d))
 
 

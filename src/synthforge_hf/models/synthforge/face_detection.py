@@ -102,10 +102,11 @@ class FaceDetector:
         self.upsample, self.threshold, self.conversion = upsample, float(threshold), conversion
         self._detector = dlib.get_frontal_face_detector()
 
-    def detect_dlib_boxes(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """dlib's own boxes (N, 4) on an (H, W, 3) uint8 RGB array (pixel centres at i + 0.5) and their
-        scores (N,), in dlib's order."""
-        rects, scores, _ = self._detector.run(rgb, self.upsample, self.threshold)
+    def detect_dlib_boxes(self, image: PIL.Image.Image | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """dlib's own boxes (N, 4) on a PIL image or an (H, W, 3) uint8 RGB array (pixel centres at
+        i + 0.5) and their scores (N,), in dlib's order. Arrays are made contiguous first: dlib reads a
+        strided view (such as a pipeline's channels-last images) as if it were not, and finds noise."""
+        rects, scores, _ = self._detector.run(_rgb8(image), self.upsample, self.threshold)
         return dlib_boxes(rects), np.asarray(scores, dtype=np.float64)
 
     def detect(
@@ -114,7 +115,7 @@ class FaceDetector:
         """Faces of a PIL image or an (H, W, 3) uint8 RGB array, best score first:
         ``((left, top, right, bottom), score)`` in photo pixels, each box the face's landmark-box
         equivalent."""
-        boxes, scores = self.detect_dlib_boxes(_rgb8(image))
+        boxes, scores = self.detect_dlib_boxes(image)
         order = np.argsort(-scores, kind="stable")
         converted = self.conversion(boxes[order])
         return [
