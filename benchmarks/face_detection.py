@@ -151,7 +151,7 @@ def generated_faces(count: int) -> tuple[np.ndarray, np.ndarray]:
         resolution=256,
         output_type="np",
     )
-    images = np.ascontiguousarray(np.clip(np.rint(np.asarray(out.images) * 255), 0, 255).astype(np.uint8))
+    images = np.clip(np.rint(np.asarray(out.images) * 255), 0, 255).astype(np.uint8)
     return images, landmark_box(np.asarray(out.landmarks_2d))
 
 
