@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the Space's default model (spaces_app/model): the `small` synthetic backbone trained on
 # faces of the embedded default head (a graphics baseline, not Next3D data), its card and its figures.
-# About 61 minutes on 2 idle CPU cores (AVX512-BF16 / AMX): 3 min of data, 57 min of training (1.12 s a step;
-# 61 min at 1.40 s on cores the host shares), about a minute of evaluation.
+# About 53 minutes on 2 idle CPU cores (AVX512-BF16 / AMX): 3 min of data, 49 min of training (1.12 s a step;
+# 78 min in all at 1.71 s on cores the host shares), about a minute of evaluation.
 # Usage: bash spaces_app/make_model.sh [WORK_DIR]   (from the repository root, with .venv installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
