@@ -32,7 +32,7 @@ NOSE_TOP_Y, NOSE_TIP_Y, CHIN_Y, BROW_Y = 0.030, -0.0077, -0.086, 0.044
 # units, its 68-point embedding); tests/test_default_head.py holds them there.
 # Upper edge of the left brow, inner end to outer end (x, y): the brow landmarks 22-26 (17-21 mirrored).
 # A quarter of the way from an even arch (x 0.014-0.058, y 0.0423-0.0450) to the FLAME mean face's
-# (inner end 9 mm nearer the midline, middle 5 mm higher, tail 14 mm lower): all of it puts the tail on the
+# (inner end 4 mm nearer the midline, middle 5 mm higher, tail 14 mm lower): all of it puts the tail on the
 # temple, where the head turns away and the brow no longer reads as one (benchmarks/realism.py: 5.80%
 # against 5.06% for the even arch, 4.94% for this; README).
 BROW_POINTS = np.array(
@@ -512,9 +512,8 @@ def _landmark_targets() -> np.ndarray:
         (-0.3 * mw, my - 0.0095),
         (-0.65 * mw, my - 0.0078),
     ]
-    inner = (
-        SLOT_HALF + 0.0006
-    )  # the inner lip points 61-63 and 65-67 sit 0.07 inter-ocular off centre, as on FLAME
+    # The inner lip points beside the middle (61, 63, 65, 67) sit 0.07 inter-ocular off centre, as on FLAME.
+    inner = SLOT_HALF + 0.0006
     pts += [
         (-0.85 * mw, my),
         (-0.3 * mw, my + inner),
