@@ -198,6 +198,12 @@ def _flame_landmarks(assets_dir, flame_template) -> np.ndarray:
     return (corners * embedding["bary"][..., None]).sum(1)
 
 
+def _neutral_landmarks(head) -> np.ndarray:
+    """The 68 landmarks (68,3) of the head with zero shape and expression."""
+    neutral = head(shape=torch.zeros(1, head.num_shape), expression=torch.zeros(1, head.num_expression))
+    return neutral.landmarks_3d[0].detach().numpy()
+
+
 def _face_frame(points: np.ndarray) -> np.ndarray:
     """(68,2) frontal points of a y-up (68,3) set in the eye-corner frame: origin between the outer corners
     36 and 45, x towards 45, y down, in inter-ocular units."""
@@ -222,8 +228,7 @@ def test_brows_nose_and_mouth_sit_where_the_flame_mean_face_has_them(head, asset
     # The FLAME mean head (Next3D's mesh) with its official 68-point embedding is the reference for the
     # proportions; the old default head (brows 0.066, nose base 0.079 higher) fails this by far.
     flame = _face_frame_heights(_flame_landmarks(assets_dir, flame_template))
-    neutral = head(shape=torch.zeros(1, head.num_shape), expression=torch.zeros(1, head.num_expression))
-    ours = _face_frame_heights(neutral.landmarks_3d[0].detach().numpy())
+    ours = _face_frame_heights(_neutral_landmarks(head))
     assert flame["brows"] < 0 < flame["nose base"] < flame["mouth"]
     for group, height in flame.items():
         assert abs(ours[group] - height) < 0.02, (group, ours[group], height)
@@ -242,8 +247,7 @@ def test_lids_rest_on_the_eyeballs_as_far_forward_as_on_flame(head, assets_dir, 
     # Eyeballs set deep behind a flat face read as dark holes; the old head's lids lay 0.01 in front of
     # the corners against FLAME's 0.09 and fail this.
     flame = _lid_depth(_flame_landmarks(assets_dir, flame_template))
-    neutral = head(shape=torch.zeros(1, head.num_shape), expression=torch.zeros(1, head.num_expression))
-    ours = _lid_depth(neutral.landmarks_3d[0].detach().numpy())
+    ours = _lid_depth(_neutral_landmarks(head))
     assert 0.07 < flame < 0.11
     assert abs(ours - flame) < 0.015, (ours, flame)
 
@@ -322,8 +326,7 @@ def test_brow_tails_fall_part_of_the_way_to_flames(head, assets_dir, flame_templ
         return float((frame[[17, 26], 1] - frame[[19, 24], 1]).mean())
 
     flame = fall(_flame_landmarks(assets_dir, flame_template))
-    neutral = head(shape=torch.zeros(1, head.num_shape), expression=torch.zeros(1, head.num_expression))
-    ours = fall(neutral.landmarks_3d[0].detach().numpy())
+    ours = fall(_neutral_landmarks(head))
     assert 0.15 < flame < 0.3
     assert 0.25 * flame < ours < 0.5 * flame, (ours, flame)
 
@@ -331,6 +334,5 @@ def test_brow_tails_fall_part_of_the_way_to_flames(head, assets_dir, flame_templ
 def test_inner_lip_points_sit_as_far_off_centre_as_on_flame(head, assets_dir, flame_template):
     # 61, 63, 65, 67 lie 0.07 inter-ocular either side of the middle on FLAME; the old head had 0.10.
     flame = np.abs(_face_frame(_flame_landmarks(assets_dir, flame_template))[[61, 63, 65, 67], 0])
-    neutral = head(shape=torch.zeros(1, head.num_shape), expression=torch.zeros(1, head.num_expression))
-    ours = np.abs(_face_frame(neutral.landmarks_3d[0].detach().numpy())[[61, 63, 65, 67], 0])
+    ours = np.abs(_face_frame(_neutral_landmarks(head))[[61, 63, 65, 67], 0])
     assert np.abs(ours - flame).max() < 0.015, (ours, flame)
