@@ -34,7 +34,8 @@ TINY = dict(
     depth_image_resolution=32,
     rendering_kwargs={"depth_resolution": 12, "depth_resolution_importance": 12},
 )
-PAYLOAD_SOURCE = "import os\nos.system('touch next3d_payload_ran')\n"
+PAYLOAD_FILE = "next3d_payload_ran"  # what the saved module sources would create in the working folder
+NEXT3D_CLASS = "TriPlaneGenerator"
 
 
 def random_next3d(template, uv_mask_path: Path, config: dict = TINY, seed: int = 0) -> Next3DFaceGenerator:
@@ -74,12 +75,36 @@ class EasyDict(dict):
     pass
 
 
+def module_source(class_name: str) -> str:
+    """A module's source as `torch_utils.persistence` saves it whole: it defines ``class_name`` and, at
+    import, runs a payload (creates `PAYLOAD_FILE`) that a safe reader never runs."""
+    return f"""\"\"\"Networks of the official release (test stand-in).\"\"\"
+
+import os
+
+os.system("touch {PAYLOAD_FILE}")
+
+import torch
+from torch_utils import persistence
+
+
+@persistence.persistent_class
+class {class_name}(torch.nn.Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError
+"""
+
+
 class PersistentRecord:
     """Pickles like an object of an EG3D `persistent_class`: a call of the persistence hook with meta
-    holding the class's module source and the object's ``__dict__``."""
+    holding the bare class name, the source of the module that defined it and the object's ``__dict__``."""
 
-    def __init__(self, class_name: str, state: dict, module_src: str = PAYLOAD_SOURCE):
-        self.class_name, self.state, self.module_src = class_name, state, module_src
+    def __init__(self, class_name: str, state: dict, module_src: str | None = None):
+        self.class_name, self.state = class_name, state
+        self.module_src = module_source(class_name) if module_src is None else module_src
 
     def __reduce__(self):
         meta = dict(
@@ -88,16 +113,23 @@ class PersistentRecord:
         return (_reconstruct_persistent_obj, (meta,))
 
 
-def as_official_records(module: nn.Module, class_name: str, **attributes) -> PersistentRecord:
-    """``module`` and all its submodules as persistent records (class names ``training.<Class>``, except
-    ``class_name`` at the top), with ``attributes`` added to the top's saved ``__dict__``."""
+def as_official_records(
+    module: nn.Module, class_name: str | None = None, module_src: str | None = None, **attributes
+) -> PersistentRecord | nn.Module:
+    """``module`` and all its submodules as the persistence format pickles them: each network a persistent
+    record named by its class's bare ``__name__`` (``class_name`` and ``module_src`` at the top when
+    given), plain torch modules (``ModuleList``, ``Softplus`` ...) the ordinary way, as their torch class
+    and ``__dict__``; ``attributes`` are added to the top's saved ``__dict__``."""
     state = {k: v for k, v in module.__dict__.items() if not k.startswith("_") or k in _MODULE_STATE}
     state["_modules"] = {
-        name: None if child is None else as_official_records(child, f"training.{type(child).__name__}")
-        for name, child in module._modules.items()
+        name: None if child is None else as_official_records(child) for name, child in module._modules.items()
     }
     state.update(attributes)
-    return PersistentRecord(class_name, state)
+    if class_name is None and type(module).__module__.startswith("torch.nn."):
+        plain = type(module).__new__(type(module))  # pickles its __dict__: the records of its children
+        plain.__dict__.update(state)
+        return plain
+    return PersistentRecord(class_name or type(module).__name__, state, module_src)
 
 
 _MODULE_STATE = ("_parameters", "_buffers", "_non_persistent_buffers_set", "_modules", "training")
@@ -130,10 +162,17 @@ def dump_official_snapshot(snapshot: dict, path: Path) -> Path:
     return path
 
 
-def write_official_next3d(path: Path, generator: Next3DFaceGenerator, extra: dict | None = None) -> Path:
-    """A snapshot in the layout of the official Next3D release: ``G_ema`` a persistent TriPlaneGenerator
-    built by keyword (as the training script does), its rendering settings and neural rendering
-    resolution saved as attributes."""
+def write_official_next3d(
+    path: Path,
+    generator: Next3DFaceGenerator,
+    extra: dict | None = None,
+    class_name: str = NEXT3D_CLASS,
+    module_src: str | None = None,
+) -> Path:
+    """A snapshot in the layout of the official Next3D release: ``G_ema`` a persistent ``class_name``
+    (Next3D's bare ``TriPlaneGenerator``, its module source defining it, unless ``module_src`` is given)
+    built by keyword (as the training script does), its rendering settings and neural rendering resolution
+    saved as attributes."""
     config = generator.config
     init_kwargs = EasyDict(
         z_dim=config.z_dim,
@@ -151,7 +190,8 @@ def write_official_next3d(path: Path, generator: Next3DFaceGenerator, extra: dic
     )
     record = as_official_records(
         generator.next3d,
-        "training_avatar_texture.triplane_next3d.TriPlaneGenerator",
+        class_name,
+        module_src,
         _init_args=(),
         _init_kwargs=init_kwargs,
         rendering_kwargs=EasyDict(generator.next3d.rendering_kwargs),

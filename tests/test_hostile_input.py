@@ -123,7 +123,7 @@ def _write_hostile_files(folder):
     )
     (folder / "npy_header.npy").write_bytes(_npy_header("<f8", (HUGE, 3)))
     generator = {"_parameters": {"w": torch.zeros(1).expand(HUGE)}, "_buffers": {}, "_modules": {}}
-    dump_official_snapshot({"G_ema": PersistentRecord("training.G", generator)}, folder / "next3d.pkl")
+    dump_official_snapshot({"G_ema": PersistentRecord("Generator", generator)}, folder / "next3d.pkl")
     return [*files, "object_array.npy", "npy_header.npy", "next3d.pkl"]
 
 
@@ -137,14 +137,14 @@ LOAD_ALL = """
 import json, resource, sys
 from pathlib import Path
 from synthforge_hf.errors import MalformedAssetError
-from synthforge_hf.generators.next3d.checkpoint import read_checkpoint, state_dict
+from synthforge_hf.generators.next3d.checkpoint import read_checkpoint, read_network
 from synthforge_hf.head.flame import read_flame_model, read_landmark_embedding
 start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 errors = {}
 for path in map(Path, sys.argv[1:]):
     try:
         if path.name == "next3d.pkl":
-            state_dict(read_checkpoint(path)["G_ema"])
+            read_network(read_checkpoint(path)["G_ema"])
         elif path.suffix == ".npy":
             read_landmark_embedding(landmark_embedding_path=path)
         else:

@@ -11,17 +11,18 @@ import torch
 from torch import nn
 
 from synthforge_hf.errors import MalformedAssetError
-from synthforge_hf.generators.next3d.checkpoint import init_arguments, read_checkpoint, state_dict
+from synthforge_hf.generators.next3d.checkpoint import read_checkpoint, read_network
 from synthforge_hf.io.safe_pickle import UnsafePickleError
 
-from .next3d_files import EasyDict, PersistentRecord, dump_official_snapshot
+from .next3d_files import PAYLOAD_FILE, EasyDict, PersistentRecord, dump_official_snapshot, module_source
 
 
 class _Persistent:
-    """Pickles like an EG3D `persistent_class` object: a call of the persistence hook with meta."""
+    """Pickles like an EG3D `persistent_class` object: a call of the persistence hook with meta (the bare
+    class name, a module source defining it)."""
 
     def __reduce__(self):
-        return PersistentRecord(f"training.networks.{type(self).__name__}", dict(self.__dict__)).__reduce__()
+        return PersistentRecord(type(self).__name__, dict(self.__dict__)).__reduce__()
 
 
 class Mapping(_Persistent, nn.Module):
@@ -44,6 +45,8 @@ class Generator(_Persistent, nn.Module):
         self.register_buffer("faces", torch.randint(0, 100, (1, 7, 3)))
         self.register_buffer("scratch", torch.zeros(2), persistent=False)
         self.empty = None
+        self.neural_rendering_resolution = 64
+        self.orth_scale = torch.tensor([[5.0]])  # a plain tensor attribute, not in the state dict
 
 
 def _write_snapshot(path, extra=None):
@@ -66,7 +69,8 @@ def test_conversion_reproduces_the_state_dict_and_never_runs_the_source(tmp_path
     data = read_checkpoint(tmp_path / "network-snapshot.pkl")
     assert data["training_set_kwargs"] == {"resolution": 512, "path": "ffhq.zip"}
     expected = original.state_dict()
-    converted = state_dict(data["G_ema"])
+    network = read_network(data["G_ema"])
+    converted = network.state_dict
     assert list(converted) == list(expected)  # same names, same order; no non-persistent buffer
     for name, tensor in expected.items():
         assert torch.equal(converted[name], tensor) and converted[name].dtype == tensor.dtype, name
@@ -74,14 +78,39 @@ def test_conversion_reproduces_the_state_dict_and_never_runs_the_source(tmp_path
     fresh.load_state_dict(converted, strict=True)
     for name, tensor in expected.items():
         assert torch.equal(fresh.state_dict()[name], tensor)
-    record = json.loads(json.dumps(init_arguments(data["G_ema"])))  # JSON values only
-    assert record["class_name"] == "training.networks.Generator"
-    assert record["init_kwargs"] == {
-        "z_dim": 4,
-        "rendering_kwargs": {"ray_start": 2.25, "depth_resolution": 48},
-        "channels": [32, 64],
-    }
-    assert not (tmp_path / "next3d_payload_ran").exists()
+    assert network.class_name == "Generator" and "class Generator(torch.nn.Module):" in network.module_src
+    assert json.loads(json.dumps([network.init_args, network.init_kwargs, network.attributes])) == [
+        [],
+        {"z_dim": 4, "rendering_kwargs": {"ray_start": 2.25, "depth_resolution": 48}, "channels": [32, 64]},
+        {"empty": None, "neural_rendering_resolution": 64},  # JSON values only; torch's own left out
+    ]
+    assert not (tmp_path / PAYLOAD_FILE).exists()
+
+
+def test_the_saved_module_source_would_run_its_payload(tmp_path, monkeypatch):
+    """The fixtures' module sources are real payloads: the tests that find no payload file mean it."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ImportError, match="torch_utils"):  # the payload runs before the imports fail
+        exec(module_source("Generator"), {})
+    assert (tmp_path / PAYLOAD_FILE).exists()
+
+
+def test_plain_torch_modules_are_read_by_their_torch_class(tmp_path):
+    _write_snapshot(tmp_path / "network-snapshot.pkl")
+    record = read_checkpoint(tmp_path / "network-snapshot.pkl")["G_ema"]
+    blocks = record.args[0]["state"]["_modules"]["blocks"]
+    network = read_network(blocks)
+    assert network.class_name == "torch.nn.modules.container.ModuleList" and network.module_src == ""
+    assert list(network.state_dict) == ["0.weight", "0.bias", "1.weight"]
+    assert network.init_args == [] and network.init_kwargs == {}
+
+
+def test_a_module_that_contains_itself_is_refused(tmp_path):
+    looped = nn.ModuleList()
+    looped.__dict__["_modules"]["again"] = looped  # a cycle, as a hostile file can write one
+    dump_official_snapshot({"G_ema": looped}, tmp_path / "loop.pkl")
+    with pytest.raises(ValueError, match="nest too deeply"):
+        read_network(read_checkpoint(tmp_path / "loop.pkl")["G_ema"])
 
 
 def test_code_in_the_pickle_is_refused(tmp_path, monkeypatch):

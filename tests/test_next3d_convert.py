@@ -12,12 +12,21 @@ from safetensors.torch import load_file
 
 from synthforge_hf.cli import main
 from synthforge_hf.errors import MalformedAssetError, MissingAssetError
+from synthforge_hf.generators.next3d.checkpoint import read_checkpoint, read_network
 from synthforge_hf.generators.next3d.convert import load_next3d_checkpoint, read_uv_face_mask
 from synthforge_hf.generators.next3d.generator import Next3DFaceGenerator
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 from synthforge_hf.pipelines.synthforge.next3d_conversion import convert_next3d
 
-from .next3d_files import flame_folder, random_next3d, write_official_next3d
+from .next3d_files import (
+    PAYLOAD_FILE,
+    as_official_records,
+    dump_official_snapshot,
+    flame_folder,
+    module_source,
+    random_next3d,
+    write_official_next3d,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +41,8 @@ def snapshot(tmp_path, original, monkeypatch):
 
 
 def test_conversion_is_bit_exact_and_runs_nothing(snapshot, original, tmp_path, assets_dir):
+    saved = read_network(read_checkpoint(snapshot)["G_ema"])  # as torch_utils.persistence writes it
+    assert saved.class_name == "TriPlaneGenerator" and "class TriPlaneGenerator(" in saved.module_src
     out = convert_next3d(
         snapshot, tmp_path / "out", uv_face_mask=assets_dir / "flame" / "uv_face_eye_mask.png"
     )
@@ -54,7 +65,7 @@ def test_conversion_is_bit_exact_and_runs_nothing(snapshot, original, tmp_path, 
         assert config[key] == original.config[key], key
     assert config["sr_block_channels"] == [16, 8] and config["synthesis_kwargs"]["channel_base"] == 512
     assert "topology_path" not in config["synthesis_kwargs"]
-    assert not (tmp_path / "next3d_payload_ran").exists()
+    assert not (tmp_path / PAYLOAD_FILE).exists()
     # a strict load of the native network from the converted file
     fresh = Next3DFaceGenerator(**{k: v for k, v in config.items() if not k.startswith("_")})
     fresh.load_state_dict(weights, strict=True)
@@ -85,7 +96,7 @@ def test_whole_pipeline_from_a_flame_folder_and_the_cli(snapshot, tmp_path, flam
     pipe.set_progress_bar_config(disable=True)
     out = pipe(seeds=[0, 1], resolution=32, output_type="np")
     assert out.images.shape == (2, 32, 32, 3) and out.generator_outputs["depth"].shape == (2, 32, 32)
-    assert (out.segmentation > 0).any() and not (tmp_path / "next3d_payload_ran").exists()
+    assert (out.segmentation > 0).any() and not (tmp_path / PAYLOAD_FILE).exists()
     # the generate command runs the converted pipeline
     assert (
         main(
@@ -133,14 +144,60 @@ def test_missing_and_wrong_files_are_explained(snapshot, tmp_path, assets_dir):
         main(["convert-next3d", str(snapshot), str(tmp_path / "out"), "--flame-dir", str(tmp_path)])
 
 
-def test_a_checkpoint_of_another_network_is_refused(tmp_path, original, assets_dir, monkeypatch):
-    from .next3d_files import as_official_records, dump_official_snapshot
-
+def test_a_dotted_legacy_name_still_converts(tmp_path, original, assets_dir, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    record = as_official_records(original.next3d, "training.triplane.TriPlaneGenerator")  # EG3D, not Next3D
-    path = dump_official_snapshot({"G_ema": record}, tmp_path / "eg3d.pkl")
-    with pytest.raises(MalformedAssetError, match="TriPlaneGenerator"):
+    name = "training_avatar_texture.triplane_next3d.TriPlaneGenerator"
+    path = write_official_next3d(tmp_path / "legacy.pkl", original, class_name=name, module_src="")
+    converted = load_next3d_checkpoint(path, assets_dir / "flame" / "uv_face_eye_mask.png")
+    for key, tensor in original.next3d.state_dict().items():
+        assert torch.equal(converted.next3d.state_dict()[key], tensor), key
+    assert not (tmp_path / PAYLOAD_FILE).exists()
+
+
+def _refusal(path, assets_dir) -> str:
+    """The one line that converting ``path`` ends with, from the function and from the CLI."""
+    with pytest.raises(MalformedAssetError) as refused:
         load_next3d_checkpoint(path, assets_dir / "flame" / "uv_face_eye_mask.png")
+    message = str(refused.value)
+    assert message.startswith(f"'{path}': ") and "\n" not in message, message
+    mask = ["--uv-mask", str(assets_dir / "flame" / "uv_face_eye_mask.png")]
+    with pytest.raises(SystemExit) as cli:
+        main(["convert-next3d", str(path), str(path.parent / "out"), *mask])
+    assert str(path) in str(cli.value) and "\n" not in str(cli.value), cli.value
+    assert not (path.parent / PAYLOAD_FILE).exists()
+    return message
+
+
+def test_a_bare_name_whose_source_does_not_define_the_class_is_refused(
+    tmp_path, original, assets_dir, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    for i, source in enumerate([module_source("Generator"), "class TriPlaneGenerator(", ""]):
+        path = write_official_next3d(tmp_path / f"{i}.pkl", original, module_src=source)
+        message = _refusal(path, assets_dir)
+        assert "'TriPlaneGenerator' whose saved module source does not define it" in message
+
+
+def test_an_unknown_class_is_refused_in_one_line(tmp_path, original, assets_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("Generator", "training.triplane.TriPlaneGenerator"):  # StyleGAN2's, EG3D's dotted
+        path = write_official_next3d(tmp_path / "other.pkl", original, class_name=name)
+        message = _refusal(path, assets_dir)
+        assert f"found class '{name}'; expected Next3D's TriPlaneGenerator" in message
+
+
+def test_eg3d_s_generator_of_the_same_bare_name_is_refused(tmp_path, original, assets_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    eg3d = as_official_records(original.next3d, "TriPlaneGenerator")  # training/triplane.py defines it too
+    for part in ("texture_backbone", "mouth_backbone", "neural_blending"):  # Next3D's own
+        del eg3d.state["_modules"][part]
+    path = dump_official_snapshot({"G_ema": eg3d}, tmp_path / "eg3d.pkl")
+    message = _refusal(path, assets_dir)
+    assert "without texture_backbone, mouth_backbone, neural_blending (EG3D's generator?)" in message
+
+
+def test_a_truncated_checkpoint_is_refused(tmp_path, original, assets_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     truncated = tmp_path / "truncated.pkl"
     shutil.copy(write_official_next3d(tmp_path / "full.pkl", original), truncated)
     truncated.write_bytes(truncated.read_bytes()[:5000])

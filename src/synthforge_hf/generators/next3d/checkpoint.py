@@ -1,16 +1,18 @@
 """Reading the official Next3D checkpoint (`*.pkl`) without running anything in it.
 
 The checkpoint is a pickle of `torch_utils.persistence` objects: each network is stored as a call of
-``_reconstruct_persistent_obj(meta)`` whose ``meta`` holds the class's source code and the module's
-``__dict__``. Unpickled the ordinary way, that source is executed. Here the restricted unpickler turns
-the call into an inert record, `dnnlib.util.EasyDict` into a dict, and ordinary torch modules into
-inert records; only tensor-rebuild functions are resolved. The records are then walked into a flat
-state dict and the networks' constructor arguments (`convert` turns them into a diffusers component).
+``_reconstruct_persistent_obj(meta)`` whose ``meta`` holds the bare class name, the whole source text of
+the module that defined the class, and the object's ``__dict__``. Unpickled the ordinary way, that source
+is executed. Here the restricted unpickler turns the call into an inert record, `dnnlib.util.EasyDict`
+into a dict, and ordinary torch modules into inert records; only tensor-rebuild functions are resolved.
+`read_network` then reads a network's record once into a `NetworkRecord` (its class, constructor
+arguments, settings and flat state dict; `convert` turns it into a diffusers component).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,77 +54,107 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def module_state(record: Any) -> dict[str, Any]:
-    """The saved ``__dict__`` of a network record (persistent or an ordinary torch module)."""
-    if isinstance(record, InertObject) and record.name == PERSISTENT_HOOK:
-        meta = record.args[0] if record.args else {}
-        if (
-            not isinstance(meta, dict)
-            or meta.get("type") != "class"
-            or not isinstance(meta.get("state"), dict)
-        ):
-            raise ValueError(
-                f"not a persistent-object record: {sorted(meta) if isinstance(meta, dict) else meta}"
-            )
-        return meta["state"]
-    if isinstance(record, InertObject) and isinstance(record.state, dict) and "_modules" in record.state:
-        return record.state
-    raise ValueError(f"not a network record: {record!r}")
+@dataclass(frozen=True)
+class NetworkRecord:
+    """One network of the checkpoint, read once, without its code.
+
+    Attributes:
+        class_name: the saved class name: for a persistent network the bare ``__name__`` (e.g.
+            ``TriPlaneGenerator``), for a plain torch module ``<module>.<class>``.
+        module_src: the whole source text of the module that defined a persistent network's class ("" for
+            a plain torch module); only ever read as text.
+        init_args, init_kwargs: the constructor's arguments as JSON values.
+        attributes: the other saved ``__dict__`` entries that are JSON values (``rendering_kwargs``,
+            ``neural_rendering_resolution`` ...); torch's own (``training``, ``_*``) and tensors are left out.
+        state_dict: what `torch.nn.Module.state_dict()` would give: copies of the parameters and the
+            persistent buffers of the network and all its submodules, by their flat names.
+    """
+
+    class_name: str
+    module_src: str
+    init_args: list[Any]
+    init_kwargs: dict[str, Any]
+    attributes: dict[str, Any]
+    state_dict: OrderedDict[str, torch.Tensor]
 
 
-def class_name(record: Any) -> str:
-    if isinstance(record, InertObject) and record.name == PERSISTENT_HOOK:
-        return record.args[0]["class_name"]
-    return f"{record.module}.{record.name}"
-
-
-def state_dict(record: Any, max_elements: int = DEFAULT_MAX_ELEMENTS) -> OrderedDict[str, torch.Tensor]:
-    """The flat state dict a `torch.nn.Module.state_dict()` would give, from the records alone: copies
-    of the tensors, made only when they hold at most ``max_elements`` in all (a pickle can name one
-    tensor many times)."""
-    found = _tensors(record, "")
-    total = sum(v.numel() for v in found.values() if isinstance(v, torch.Tensor))
+def read_network(record: Any, max_elements: int = DEFAULT_MAX_ELEMENTS) -> NetworkRecord:
+    """The `NetworkRecord` of a network of `read_checkpoint`'s dict; tensors are copied only when they hold
+    at most ``max_elements`` in all (a pickle can name one tensor many times)."""
+    class_name, module_src, state = _unpack(record)
+    try:
+        found = _tensors(state, "")
+        init_args = _json_value(list(state.get("_init_args") or ()))
+        init_kwargs = _json_value(dict(state.get("_init_kwargs") or {}))
+        attributes = _json_attributes(state)
+    except RecursionError:
+        raise ValueError("the network's records nest too deeply (or in a cycle)") from None
+    total = sum(tensor.numel() for tensor in found.values())
     if total > max_elements:
         raise ValueError(f"the network's tensors hold {total} elements, over the limit of {max_elements}")
-    return OrderedDict(
-        (name, value.detach().clone() if isinstance(value, torch.Tensor) else value)
-        for name, value in found.items()
+    return NetworkRecord(
+        class_name=class_name,
+        module_src=module_src,
+        init_args=init_args,
+        init_kwargs=init_kwargs,
+        attributes=attributes,
+        state_dict=OrderedDict((name, tensor.detach().clone()) for name, tensor in found.items()),
     )
 
 
-def _tensors(record: Any, prefix: str) -> dict[str, Any]:
-    """The record's parameters and persistent buffers by state-dict name (not copied)."""
-    state = module_state(record)
-    out = {
-        prefix + name: value for name, value in (state.get("_parameters") or {}).items() if value is not None
-    }
+def _unpack(record: Any) -> tuple[str, str, dict[str, Any]]:
+    """Class name, module source and saved ``__dict__`` of a persistent network or a plain torch module."""
+    if isinstance(record, InertObject) and record.name == PERSISTENT_HOOK:
+        meta = record.args[0] if len(record.args) == 1 else None
+        if (
+            not isinstance(meta, dict)
+            or meta.get("type") != "class"
+            or not isinstance(meta.get("class_name"), str)
+            or not isinstance(meta.get("module_src"), str)
+            or not isinstance(meta.get("state"), dict)
+        ):
+            keys = sorted(map(str, meta)) if isinstance(meta, dict) else meta
+            raise ValueError(f"not a persistent-object record: {keys}")
+        return meta["class_name"], meta["module_src"], meta["state"]
+    if isinstance(record, InertObject) and isinstance(record.state, dict) and "_modules" in record.state:
+        return f"{record.module}.{record.name}", "", record.state
+    raise ValueError(f"not a network record: {record!r}")
+
+
+def _tensors(state: dict[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    """The parameters and persistent buffers of a saved ``__dict__`` and its submodules (not copied)."""
     skipped = set(state.get("_non_persistent_buffers_set") or ())
-    for name, value in (state.get("_buffers") or {}).items():
-        if value is not None and name not in skipped:
+    buffers = {name: value for name, value in (state.get("_buffers") or {}).items() if name not in skipped}
+    out = {}
+    for name, value in {**(state.get("_parameters") or {}), **buffers}.items():
+        if not isinstance(value, torch.Tensor | None):
+            raise ValueError(f"'{prefix}{name}' is a {type(value).__name__}, not a tensor")
+        if value is not None:
             out[prefix + name] = value
     for name, child in (state.get("_modules") or {}).items():
         if child is not None:
-            out.update(_tensors(child, f"{prefix}{name}."))
+            out.update(_tensors(_unpack(child)[2], f"{prefix}{name}."))
     return out
 
 
-def json_value(value: Any) -> Any:
-    """A saved argument or attribute as a JSON value (EasyDicts -> dicts, tuples -> lists); anything else
-    is refused."""
+def _json_attributes(state: dict[str, Any]) -> dict[str, Any]:
+    """The saved ``__dict__`` entries that are not torch's own and are JSON values, as JSON values."""
+    out = {}
+    for name, value in state.items():
+        if not name.startswith("_") and name != "training":
+            try:
+                out[name] = _json_value(value)
+            except ValueError:  # a tensor or a module: not a setting
+                pass
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    """A saved argument as a JSON value (EasyDicts -> dicts, tuples -> lists); anything else is refused."""
     if isinstance(value, dict):
-        return {str(k): json_value(v) for k, v in value.items()}
+        return {str(k): _json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [json_value(v) for v in value]
+        return [_json_value(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     raise ValueError(f"cannot store constructor argument of type {type(value).__name__}")
-
-
-def init_arguments(record: Any) -> dict[str, Any]:
-    """``{"class_name", "init_args", "init_kwargs"}`` of a persistent network."""
-    state = module_state(record)
-    return {
-        "class_name": class_name(record),
-        "init_args": json_value(list(state.get("_init_args") or ())),
-        "init_kwargs": json_value(dict(state.get("_init_kwargs") or {})),
-    }

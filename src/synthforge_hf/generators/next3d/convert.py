@@ -9,6 +9,7 @@ official code reads from ``data/ffhq/uv_face_eye_mask.png`` at run time, is stor
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 from pathlib import Path
@@ -20,19 +21,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from ...errors import MalformedAssetError, require_file
-from .checkpoint import (
-    WHERE,
-    class_name,
-    init_arguments,
-    json_value,
-    module_state,
-    read_checkpoint,
-    state_dict,
-)
+from .checkpoint import WHERE, NetworkRecord, read_checkpoint, read_network
 from .generator import Next3DFaceGenerator
 from .triplane import TriPlaneGenerator
 
-NEXT3D_CLASS = "triplane_next3d.TriPlaneGenerator"
+NEXT3D_CLASS = "TriPlaneGenerator"
+LEGACY_NEXT3D_CLASS = "triplane_next3d.TriPlaneGenerator"  # dotted names, as older converters wrote them
+NEXT3D_PARTS = ("texture_backbone", "mouth_backbone", "neural_blending")  # not in EG3D's TriPlaneGenerator
 UV_MASK_NAME = "uv_face_eye_mask.png"
 UV_MASK_WHERE = (
     "Get uv_face_eye_mask.png from DECA's data folder (also in Next3D's data/ffhq/) and pass --uv-mask, "
@@ -75,21 +70,49 @@ def _count_blocks(tensors: dict[str, torch.Tensor], prefix: str) -> int:
     return len({m.group(1) for k in tensors if (m := re.match(rf"{re.escape(prefix)}\.(\d+)\.", k))})
 
 
-def generator_config(record: Any, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """`Next3DFaceGenerator` keyword arguments from a ``G_ema`` record and its state dict."""
-    name = class_name(record)
-    if not name.endswith(NEXT3D_CLASS):
-        raise ValueError(f"expected Next3D's {NEXT3D_CLASS}, found {name}")
-    arguments = init_arguments(record)
-    kwargs = dict(zip(OFFICIAL_POSITIONAL, arguments["init_args"], strict=False))
-    kwargs.update(arguments["init_kwargs"])
+def _defines_class(module_src: str, name: str) -> bool:
+    """Whether ``module_src`` defines a top-level class ``name`` (parsed, never run)."""
+    try:
+        tree = ast.parse(module_src)
+    except (SyntaxError, ValueError, RecursionError):
+        return False
+    return any(isinstance(node, ast.ClassDef) and node.name == name for node in tree.body)
+
+
+def require_next3d(record: NetworkRecord) -> None:
+    """Refuses (ValueError, one line) anything but Next3D's generator: the bare class name
+    ``TriPlaneGenerator`` whose saved module source defines that class (as `torch_utils.persistence`
+    saves it) or a dotted name ending in ``triplane_next3d.TriPlaneGenerator``, with Next3D's own
+    submodules (EG3D's generator has the same bare name but none of them)."""
+    name = record.class_name
+    submodules = {key.split(".", 1)[0] for key in record.state_dict}
+    missing = [part for part in NEXT3D_PARTS if part not in submodules]
+    if name == NEXT3D_CLASS and not _defines_class(record.module_src, name):
+        problem = " whose saved module source does not define it"
+    elif name != NEXT3D_CLASS and not name.endswith(LEGACY_NEXT3D_CLASS):
+        problem = ""
+    elif missing:
+        problem = f" without {', '.join(missing)} (EG3D's generator?)"
+    else:
+        return
+    raise ValueError(
+        f"found class {name[:200]!r}{problem}; expected Next3D's {NEXT3D_CLASS} (class name "
+        f"{NEXT3D_CLASS!r}, defined in the saved module source, or a name ending in {LEGACY_NEXT3D_CLASS!r})"
+    )
+
+
+def generator_config(record: NetworkRecord) -> dict[str, Any]:
+    """`Next3DFaceGenerator` keyword arguments from a ``G_ema`` record."""
+    require_next3d(record)
+    tensors = record.state_dict
+    kwargs = dict(zip(OFFICIAL_POSITIONAL, record.init_args, strict=False))
+    kwargs.update(record.init_kwargs)
     if kwargs.get("img_channels", 3) != 3:
         raise ValueError(
             f"Next3D makes RGB images, this checkpoint has img_channels={kwargs['img_channels']}"
         )
-    saved = module_state(record)
-    if isinstance(saved.get("rendering_kwargs"), dict):  # the attribute the official sampling code uses
-        kwargs["rendering_kwargs"] = json_value(saved["rendering_kwargs"])
+    if isinstance(record.attributes.get("rendering_kwargs"), dict):  # what the official sampling code uses
+        kwargs["rendering_kwargs"] = record.attributes["rendering_kwargs"]
     config = {key: kwargs.pop(key) for key in COMPONENT_ARGUMENTS if key in kwargs}
     for key in IGNORED_ARGUMENTS:
         kwargs.pop(key, None)
@@ -105,7 +128,7 @@ def generator_config(record: Any, tensors: dict[str, torch.Tensor]) -> dict[str,
             tensors["superresolution.block0.conv1.weight"].shape[0],
             tensors["superresolution.block1.conv1.weight"].shape[0],
         ),
-        neural_rendering_resolution=int(saved.get("neural_rendering_resolution") or 64),
+        neural_rendering_resolution=int(record.attributes.get("neural_rendering_resolution") or 64),
     )
     return config
 
@@ -121,15 +144,15 @@ def load_next3d_checkpoint(
     data = read_checkpoint(checkpoint)
     if network not in data:
         raise MalformedAssetError(Path(checkpoint), f"no network '{network}' (found {sorted(data)})")
-    tensors = state_dict(data[network])
     try:
-        config = generator_config(data[network], tensors)
+        record = read_network(data[network])
+        config = generator_config(record)
     except (KeyError, ValueError) as err:
         raise MalformedAssetError(
-            Path(checkpoint), f"not a Next3D generator the converter knows: {err}"
+            Path(checkpoint), f"'{network}' is not a Next3D generator the converter knows: {err}"
         ) from err
     generator = Next3DFaceGenerator(**{**config, **options})
-    missing, unexpected = generator.next3d.load_state_dict(tensors, strict=False)
+    missing, unexpected = generator.next3d.load_state_dict(record.state_dict, strict=False)
     if missing or unexpected:
         raise MalformedAssetError(
             Path(checkpoint),

@@ -53,7 +53,9 @@ class Next3DFaceGenerator(FaceGenerator):
         neural_rendering_resolution: size of the volume-rendered feature image (64 for the release).
         depth_image_resolution: size of the separate depth pass (SynthForge: 128).
         truncation_psi, truncation_cutoff: truncation of the tri-plane w's (SynthForge: 0.7, 14).
-        blend: "front" (the released fix: neural texture in the front plane only) or "all".
+        blend: where the neural texture is blended into the tri-planes: "front" (the default) is
+            SynthForge's released fix, the front plane only; "all" reproduces the official Next3D
+            renderer, the neural texture in every plane.
         conditioning: camera for the mapping network: "render" (the rendered pose, as SynthForge) or
             "frontal" (the frontal pose, as Next3D's own sampling script).
         noise_mode: StyleGAN noise of the backbones ("const", "random", "none").
