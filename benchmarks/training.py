@@ -46,7 +46,12 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-CONFIGS = {"tiny": SynthForgeConfig.tiny, "small": SynthForgeConfig.small, "paper": SynthForgeConfig}
+CONFIGS = {
+    "tiny": SynthForgeConfig.tiny,
+    "small": SynthForgeConfig.small,
+    "base": SynthForgeConfig,
+    "paper": SynthForgeConfig.paper,
+}
 
 
 def forward_gflops(model: SynthForgeForFaceAnalysis, image: torch.Tensor) -> dict:
@@ -174,7 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--configs", nargs="+", default=["tiny", "small", "paper"], choices=CONFIGS)
+    parser.add_argument("--configs", nargs="+", default=["tiny", "small", "base", "paper"], choices=CONFIGS)
     parser.add_argument("--normalization", nargs="+", default=["batch"], choices=["batch", "group"])
     parser.add_argument(
         "--memory-formats", nargs="+", default=["channels_last"], choices=["channels_last", "contiguous"]

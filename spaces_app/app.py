@@ -17,12 +17,11 @@ import torch
 
 import synthforge_hf.models.synthforge  # noqa: F401 (registers the Auto classes)
 from synthforge_hf.analysis import PhotoAnalyser, whole_image_box
-from synthforge_hf.io.images import as_rgb8
+from synthforge_hf.io.images import as_rgb8, open_photo
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 from synthforge_hf.visualization import colorize_depth, colorize_segmentation, draw_landmarks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "model"  # made by make_model.sh
-MAX_SIDE = 8192  # larger uploads get a message, not a crash
 MIN_FACE_FRACTION = 0.02  # below this share of face pixels: "no face found"
 DISPLAY_SIZE = 512
 
@@ -36,20 +35,22 @@ class Analyser:
         self.photos = PhotoAnalyser.from_pretrained(model_id) if model_id else None
 
     @torch.no_grad()
-    def __call__(self, image: np.ndarray | None):
+    def __call__(self, image: str | np.ndarray | None):
+        """Analyse an uploaded photo file (read upright as its EXIF orientation says, and refused from
+        its header when too large to decode) or an image array."""
         if self.photos is None:
             raise gr.Error(
                 "No analysis model is loaded: set SYNTHFORGE_MODEL to a trained SB folder or Hub id."
             )
         if image is None:
             raise gr.Error("Upload a face photo first.")
-        if image.ndim not in (2, 3) or min(image.shape[:2]) < 8:
-            raise gr.Error(f"That does not look like a photo (array of shape {image.shape}).")
-        if max(image.shape[:2]) > MAX_SIDE:
-            raise gr.Error(
-                f"The image is {image.shape[1]}x{image.shape[0]} pixels; the limit is {MAX_SIDE} a side."
-            )
-        rgb = as_rgb8(image)
+        try:
+            rgb = open_photo(image) if isinstance(image, str) else as_rgb8(image)
+        except ValueError as error:  # the server's copy of the upload is no name to show its user
+            message = str(error).replace(str(image), "The photo") if isinstance(image, str) else str(error)
+            raise gr.Error(message) from None
+        if min(rgb.shape[:2]) < 8:
+            raise gr.Error(f"That does not look like a photo ({rgb.shape[1]}x{rgb.shape[0]} pixels).")
         result = self.photos(rgb)
         if not result.faces:
             box = whole_image_box(*rgb.shape[:2], self.photos.processor.framing)
@@ -121,7 +122,7 @@ def build_demo(model_id: str | None = None, pipeline_id: str | None = None) -> g
         )
         with gr.Tab("Analyse"):
             with gr.Row():
-                photo = gr.Image(label="Face photo", type="numpy", elem_id="photo")
+                photo = gr.Image(label="Face photo", type="filepath", image_mode=None, elem_id="photo")
                 with gr.Column():
                     overlay = gr.Image(label="Landmarks", elem_id="landmarks", format="png")
                     parsing = gr.Image(label="Parsing", elem_id="parsing", format="png")

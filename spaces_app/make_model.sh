@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Space's default model (spaces_app/model): the `small` synthetic backbone trained on
 # faces of the embedded default head (a graphics baseline, not Next3D data), its card and its figures.
-# About 53 minutes on 2 idle CPU cores (AVX512-BF16 / AMX): 3 min of data, 49 min of training (1.12 s a step;
-# 78 min in all at 1.71 s on cores the host shares), about a minute of evaluation.
+# Its figures land in spaces_app/model/figures.json and the card.
 # Usage: bash spaces_app/make_model.sh [WORK_DIR]   (from the repository root, with .venv installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,15 +13,18 @@ $BIN/synthforge train-sb --data "$WORK/data" --output-dir "$WORK/sb" --config sm
     --save-steps 100 --num-workers 1 --mixed-precision bf16
 $BIN/python benchmarks/real_faces.py --model "$WORK/sb" --out "$WORK/figures"
 rm -rf spaces_app/model
-# The weights with the current code files, and a processor that frames real faces as the training data did.
+# The weights and a processor that frames real faces as the training data did; no code files (the
+# package is the code; `synthforge push` writes it into the folder it sends).
 $BIN/python - "$WORK" <<'PY'
-import json, sys
+import json, pathlib, sys
 from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
 work = sys.argv[1]
 framing = json.load(open(f"{work}/figures/summary.json"))["framing"]
 model = SynthForgeForFaceAnalysis.from_pretrained(f"{work}/sb")
 model.save_pretrained("spaces_app/model")
 SynthForgeImageProcessor(size=model.config.image_size, framing=framing).save_pretrained("spaces_app/model")
+for code in pathlib.Path("spaces_app/model").glob("*.py"):
+    code.unlink()
 PY
 cp "$WORK/figures/summary.json" spaces_app/model/figures.json
 $BIN/synthforge model-card spaces_app/model --repo-id synthforge/synthforge-sb-small-default-head \

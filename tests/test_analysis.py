@@ -90,13 +90,101 @@ def test_no_face_and_bad_input():
         analyser(Image.new("L", (9000, 9000)))
 
 
-def test_unreadable_photo_gives_one_line(tmp_path):
-    from synthforge_hf.cli import main
+def _tiny_model_folder(folder: Path) -> Path:
+    SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).save_pretrained(folder)
+    SynthForgeImageProcessor(size=64).save_pretrained(folder)
+    return folder
 
-    SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).save_pretrained(tmp_path / "sb")
-    SynthForgeImageProcessor(size=64).save_pretrained(tmp_path / "sb")
+
+def _analyse(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "synthforge_hf.cli", "analyse", *args, "--no-progress"]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_a_bad_photo_is_reported_and_the_others_analysed(tmp_path):
+    """One unreadable photo in a batch: a line naming it, the photos after it still analysed, and the
+    command's status 1 with the count at the end."""
+    model = _tiny_model_folder(tmp_path / "sb")
+    photo = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    for name in ("a.png", "c.png"):
+        Image.fromarray(photo).save(tmp_path / name)
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(SystemExit, match="broken.jpg: not a readable image"):
-        main(
-            ["analyse", str(tmp_path / "broken.jpg"), "--model", str(tmp_path / "sb"), "--out", str(tmp_path)]
-        )
+    result = _analyse("a.png", "broken.jpg", "c.png", "--model", str(model), "--out", "out", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "Loading weights" not in result.stderr and "it/s" not in result.stderr  # --no-progress: no bar
+    lines = result.stderr.strip().splitlines()
+    assert any(line.startswith("synthforge analyse: broken.jpg: not a readable image") for line in lines)
+    assert lines[-1] == "synthforge analyse: 1 of 3 photos skipped (see above)"
+    for stem in ("a", "c"):
+        assert json.loads((tmp_path / "out" / f"{stem}.json").read_text())["image_size"] == [80, 60]
+        assert Image.open(tmp_path / "out" / f"{stem}.png").size == (240, 60)
+    assert not (tmp_path / "out" / "broken.json").exists()
+
+
+def test_results_never_overwrite_the_photo_or_the_users_files(tmp_path):
+    """`analyse d/photo.png --out d` would write d/photo.png: refused, the photo kept byte for byte; a
+    file of the user's where a result would go is kept; results of an earlier run are replaced."""
+    model = _tiny_model_folder(tmp_path / "sb")
+    folder = tmp_path / "d"
+    folder.mkdir()
+    Image.fromarray(np.full((40, 40, 3), 90, dtype=np.uint8)).save(folder / "photo.png")
+    original = (folder / "photo.png").read_bytes()
+    result = _analyse("d/photo.png", "--model", str(model), "--out", "d", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "d/photo.png: the result would overwrite the photo itself; use another --out" in result.stderr
+    assert (folder / "photo.png").read_bytes() == original and not (folder / "photo.json").exists()
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "photo.json").write_text('{"mine": true}')
+    result = _analyse("d/photo.png", "--model", str(model), "--out", "out", cwd=tmp_path)
+    assert (
+        result.returncode == 1
+        and "out/photo.json exists and is not a result of synthforge analyse" in result.stderr
+    )
+    assert json.loads((tmp_path / "out" / "photo.json").read_text()) == {"mine": True}
+
+    (tmp_path / "out" / "photo.json").unlink()
+    for _ in range(2):  # the second run replaces the first run's results
+        result = _analyse("d/photo.png", "--model", str(model), "--out", "out", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "out" / "photo.json").read_text())["photo"] == "d/photo.png"
+
+
+def _damaged(folder: Path, damage: str) -> Path:
+    """A tiny SB folder, then damaged as folders users bring are: weights stored as int32 (what a wrong
+    conversion writes), a tensor of another shape, or a config.json value of the wrong sign or type."""
+    from safetensors.torch import load_file, save_file
+
+    _tiny_model_folder(folder)
+    weights = load_file(folder / "model.safetensors")
+    if damage == "int32":
+        weights = {k: (v * 100).to(torch.int32) if v.is_floating_point() else v for k, v in weights.items()}
+    elif damage == "shape":
+        name = next(k for k, v in weights.items() if v.ndim == 4)
+        weights[name] = torch.zeros(3, 3, 3, 3)
+    else:
+        config = json.loads((folder / "config.json").read_text())
+        config["image_size"] = -5 if damage == "negative" else "big"
+        (folder / "config.json").write_text(json.dumps(config))
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("int32", "floating-point weight(s) are stored as integers"),
+        ("shape", "weights of the checkpoint have other shapes than its config.json gives them"),
+        ("negative", "(config.json): image_size must be a positive integer, got -5"),
+        ("text", "(config.json): image_size must be a positive integer, got 'big'"),
+    ],
+)
+def test_a_damaged_model_folder_is_refused_in_one_line(tmp_path, damage, message):
+    """Such a folder used to load and 'find' faces whose 68 points all sat on one spot."""
+    _damaged(tmp_path / "sb", damage)
+    Image.fromarray(np.zeros((40, 40, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    result = _analyse("photo.png", "--model", "sb", "--out", "out", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("synthforge analyse: sb") and message in last
+    assert not (tmp_path / "out").exists()

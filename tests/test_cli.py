@@ -91,8 +91,8 @@ def test_version_and_defaults_in_help(capsys):
 
 def test_options_come_from_the_dataclasses():
     """Literal choices, repeatable lists, positionals set on the dataclass, unknown options refused."""
-    from synthforge_hf.cli import CommandLine
-    from synthforge_hf.cli_arguments import AnalyseArguments, PushArguments
+    from synthforge_hf.cli.arguments import AnalyseArguments, PushArguments
+    from synthforge_hf.cli.parser import CommandLine
 
     (push,) = CommandLine("p", None, PushArguments).parse(
         ["--model", "a:me/a", "--model", "b:me/b", "c:me/c", "--eval", "a=run.json", "--private"]
@@ -126,13 +126,13 @@ def test_missing_flame_folder_is_a_clear_error(tmp_path, capsys):
 
 
 def test_every_option_of_every_command_has_help(monkeypatch):
-    """Each command's parser, caught as it parses: built by HfArgumentParser from the option dataclasses,
-    no option without a help text."""
+    """Each command's parser, caught as it parses: built from the option dataclasses, no option without a
+    help text."""
     import argparse
-
-    from transformers import HfArgumentParser
+    import importlib
 
     from synthforge_hf import cli
+    from synthforge_hf.cli.parser import CommandLine
 
     class Parsed(Exception):
         pass
@@ -140,7 +140,7 @@ def test_every_option_of_every_command_has_help(monkeypatch):
     undocumented = {}
 
     def capture(parser, *args, **kwargs):
-        assert isinstance(parser, HfArgumentParser), parser.prog
+        assert isinstance(parser, CommandLine), parser.prog
         undocumented[parser.prog] = [
             action.option_strings[0] if action.option_strings else action.dest
             for action in parser._actions
@@ -150,9 +150,9 @@ def test_every_option_of_every_command_has_help(monkeypatch):
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
     monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", capture)
-    for _module, function in cli.COMMANDS.values():
+    for module, function in cli.COMMANDS.values():
         with pytest.raises(Parsed):
-            getattr(cli, function)([])
+            getattr(importlib.import_module(module), function)([])
     assert len(undocumented) == len(cli.COMMANDS)
     assert {prog: names for prog, names in undocumented.items() if names} == {}
 
@@ -180,3 +180,66 @@ def test_bad_files_are_one_line_errors_in_a_fresh_process(tmp_path, args, words)
     env = {**os.environ, "SYNTHFORGE_TRACEBACK": "1"}
     traced = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert traced.returncode == 1 and "Traceback" in traced.stderr
+
+
+def test_help_and_usage_errors_import_no_heavy_library():
+    """`synthforge --help`, a command's --help and its usage errors answer before torch or transformers
+    load (each takes seconds to import): only the chosen command's options are read."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from synthforge_hf.cli import main\n"
+        "for argv in (\n"
+        "    ['--help'], ['analyse', '--help'], ['analyse'],\n"
+        "    ['train-sb', '--batch-size', '0', '--data', 'd', '--output-dir', 'o'],\n"
+        "    ['generate', '--seed', '-1', '--out', 'x'], ['make-dataset', '--shard-size', '0'],\n"
+        "):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = ('torch', 'transformers', 'diffusers', 'datasets')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert "--batch-size must be positive, got 0" in result.stderr
+    assert "--seed must be an integer from 0 to 2**63 - 1, got -1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["generate", "--device", "cuda:7", "--out", "o"],
+            "--device cuda:7: this machine has no such device",
+        ),
+        (
+            ["generate", "--device", "nonsense", "--out", "o"],
+            "--device nonsense: not a device name torch knows",
+        ),
+        (["evaluate", "--model", "/no/such/folder", "--benchmark", "300w", "--data", "d"], "no such folder"),
+        (
+            [
+                "train-lf",
+                "--backbone",
+                "./missing",
+                "--benchmark",
+                "300w",
+                "--data",
+                "d",
+                "--output-dir",
+                "o",
+            ],
+            "--backbone ./missing: no such folder",
+        ),
+    ],
+)
+def test_devices_and_model_folders_that_are_not_there_are_one_line(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code.startswith(f"synthforge {args[0]}: ") and message in exit_.value.code
+    assert not (tmp_path / "o").exists()

@@ -24,7 +24,8 @@ from synthforge_hf.models.synthforge import (
     SynthForgeForFaceAnalysis,
     SynthForgeImageProcessor,
 )
-from synthforge_hf.models.synthforge.image_processing_synthforge import DEFAULT_FRAMING, face_crop_box
+from synthforge_hf.models.synthforge.crop_geometry import face_crop_box
+from synthforge_hf.models.synthforge.image_processing_synthforge import DEFAULT_FRAMING
 
 REFERENCE = Path(__file__).resolve().parents[1] / "spaces_app" / "model"
 FRAMING = {"box_fraction": 0.5, "offset": [0.1, -0.2]}

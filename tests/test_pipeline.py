@@ -184,6 +184,35 @@ def test_bad_inputs_give_clear_errors(pipe):
         pipe.prepare_parameters(1, {"seed": torch.tensor([0.5])}, None, [0])
 
 
+@pytest.mark.parametrize(
+    "argument, value",
+    [
+        ("yaw", float("nan")),
+        ("pitch", float("nan")),
+        ("fov", float("nan")),
+        ("fov", 0.0),
+        ("fov", -10.0),
+        ("fov", 180.0),
+        ("yaw", 4.0),
+        ("pitch", math.pi / 2),
+        ("shape", None),
+    ],
+)
+def test_numbers_no_camera_can_take_are_refused_naming_the_argument(pipe, argument, value):
+    """A NaN or out-of-range camera value (or a NaN in the head's parameters) used to give NaN landmarks
+    and an empty face without an error."""
+    if argument == "shape":
+        value = torch.full((1, pipe.head_model.num_shape), float("nan"))
+    with pytest.raises(ValueError, match=f"^`{argument}` must hold"):
+        pipe(**{argument: value}, resolution=16)
+
+
+def test_seeds_outside_63_bits_are_refused(pipe):
+    for seeds in ([-1], [2**63], [2**70]):
+        with pytest.raises(ValueError, match="^`seed.*from 0 to 2\\*\\*63 - 1"):
+            pipe(seeds=seeds, resolution=16)
+
+
 def test_numbers_from_sliders_apply_to_every_sample(pipe):
     """The Space's sliders give Python ints and floats: one number is every sample's value, and an
     integer is as good as the same float."""

@@ -4,6 +4,7 @@ freshly generated faces far better than the mean shape, and serves the Space by 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,8 +52,13 @@ def test_landmarks_on_fresh_generated_faces(validation_faces):
     assert errors.mean() < 0.09 and np.median(errors) < 0.085
 
 
-def test_it_loads_in_a_fresh_process_without_the_package(tmp_path):
-    """The folder carries its code: a process that cannot import synthforge_hf loads it remotely."""
+def test_pushed_it_loads_in_a_fresh_process_without_the_package(tmp_path):
+    """The folder as `synthforge push` sends it carries the installed package's code: a process that
+    cannot import synthforge_hf loads it remotely."""
+    from synthforge_hf.hub.model_code import stage_model
+
+    (tmp_path / "staged").mkdir()
+    staged = stage_model(MODEL, tmp_path / "staged")
     script = (
         "import sys, builtins\n"
         "real_import = builtins.__import__\n"
@@ -67,11 +73,24 @@ def test_it_loads_in_a_fresh_process_without_the_package(tmp_path):
         "out = model(torch.zeros(1, 3, 128, 128))\n"
         "print(tuple(out.landmarks.shape))\n"
     )
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
-        [sys.executable, "-c", script, str(MODEL)], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-c", script, str(staged)], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("(1, 68, 2)")
+
+
+def test_the_repository_keeps_no_copy_of_the_model_code():
+    """The reference model's folder holds weights, configurations and its card; the code is the
+    package's, written when the folder is pushed (a committed copy would drift from the package)."""
+    assert sorted(p.name for p in MODEL.iterdir()) == [
+        "README.md",
+        "config.json",
+        "figures.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+    ]
 
 
 def test_the_space_uses_it_unless_told_otherwise(monkeypatch, validation_faces):
@@ -98,14 +117,3 @@ def test_recorded_figures_match_the_card():
     card = (MODEL / "README.md").read_text()
     assert f"{round(figures['generated']['nme'], 5)}" in card
     assert f"{round(figures['real_landmarks_box']['nme_inner51'], 5)}" in card
-
-
-def test_the_reference_models_code_is_the_packages():
-    """The folder carries its code for trust_remote_code: a stale copy would load another model class
-    than the package's (regenerate with make_model.sh, or copy the files after changing them)."""
-    package = Path(__file__).resolve().parents[1] / "src" / "synthforge_hf" / "models" / "synthforge"
-    folder = MODEL
-    names = {p.name for p in folder.glob("*.py")}
-    assert names == {p.name for p in package.glob("*.py")} - {"__init__.py"}
-    for name in names:
-        assert (folder / name).read_bytes() == (package / name).read_bytes(), name

@@ -21,6 +21,7 @@ from synthforge_hf.models.synthforge import (  # noqa: E402
 )
 
 from .browser import analyse_in_browser  # noqa: E402
+from .photo_files import save_with_orientation, write_blank_png  # noqa: E402
 
 APP = Path(__file__).resolve().parents[1] / "spaces_app" / "app.py"
 
@@ -79,10 +80,20 @@ def test_bad_inputs_give_messages_not_tracebacks(client, tmp_path):
 
     with pytest.raises(AppError, match="Upload a face photo"):
         client.predict(None, api_name="/analyse")
-    huge = tmp_path / "huge.png"
-    Image.new("RGB", (9000, 16)).save(huge)
-    with pytest.raises(AppError, match="limit is 8192"):
+    huge = write_blank_png(tmp_path / "huge.png", 13000, 13000)  # refused from its header, not decoded
+    with pytest.raises(AppError, match="The photo: 13000x13000 pixels, more than the 64,000,000"):
         client.predict(handle_file(str(huge)), api_name="/analyse")
+
+
+def test_a_phone_photo_is_analysed_upright(client, tmp_path):
+    """A picture stored sideways with an EXIF orientation, as phones save them: the results come at the
+    size of the upright picture."""
+    upright = np.random.default_rng(2).integers(0, 255, (90, 60, 3), dtype=np.uint8)
+    photo = save_with_orientation(upright, 6, tmp_path / "phone.jpg")
+    assert Image.open(photo).size == (90, 60)  # stored turned
+    overlay, _, _, annotations = client.predict(handle_file(str(photo)), api_name="/analyse")
+    assert Image.open(overlay).size == (60, 90)
+    assert json.loads(Path(annotations).read_text())["image_size"] == [60, 90]
 
 
 def test_no_face_message(model_dir):

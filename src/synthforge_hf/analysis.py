@@ -1,8 +1,12 @@
 """Every face in a photo: detect it, crop it as the training data framed faces, run the SB, map back.
 
     analyser = PhotoAnalyser.from_pretrained("spaces_app/model")
-    result = analyser(Image.open("group.jpg"))        # result.faces[i].landmarks: (68, 2) photo pixels
+    photo = open_photo("group.jpg")                   # upright RGB, refused before decoding if huge
+    result = analyser(photo)                          # result.faces[i].landmarks: (68, 2) photo pixels
     Image.fromarray(result.picture(photo)).save("group-analysis.png")
+
+Memory follows the faces, not the photo: besides the photo and its photo-sized parsing and depth, each
+face costs its crop and the window of the photo its crop covers.
 
 Used by `synthforge analyse` and the Space's Analyse tab.
 """
@@ -16,11 +20,9 @@ import torch
 from PIL import Image
 
 from .constants import SEGMENTATION_CLASSES
-from .io.images import as_rgb8
+from .io.images import MAX_PHOTO_PIXELS, as_rgb8
 from .models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
 from .visualization import colorize_depth, colorize_segmentation, draw_landmarks
-
-MAX_PIXELS = 64_000_000  # a larger photo is refused before anything is allocated for it
 
 
 @dataclass
@@ -104,8 +106,10 @@ class PhotoAnalyser:
         the landmark-box convention); a photo without faces gives an empty result."""
         rgb = as_rgb8(photo)
         height, width = rgb.shape[:2]
-        if height * width > MAX_PIXELS:
-            raise ValueError(f"the photo has {width}x{height} pixels, more than the {MAX_PIXELS:,} allowed")
+        if height * width > MAX_PHOTO_PIXELS:
+            raise ValueError(
+                f"the photo has {width}x{height} pixels, more than the {MAX_PHOTO_PIXELS:,} allowed"
+            )
         if boxes is None:
             ((boxes, found_scores),) = self.processor.detect_faces(rgb)
             scores = [float(score) for score in found_scores]
@@ -122,13 +126,15 @@ class PhotoAnalyser:
             out = self.model(inputs["pixel_values"].to(device))
             sizes, affines = inputs["original_sizes"], inputs["affines"]
             points = self.processor.post_process_landmarks(out, affines=affines)
-            labels = self.processor.post_process_semantic_segmentation(out, sizes, affines=affines)
-            depths = self.processor.post_process_depth_estimation(out, sizes, affines=affines)
-            for k, box in enumerate(chunk):
-                free = parsing == 0  # faces come best first: keep what a better face labelled
-                face_labels = labels[k].cpu().numpy().astype(np.uint8)
-                take = free & (face_labels > 0)
-                parsing[take] = face_labels[take]
-                depth[take] = depths[k]["predicted_depth"].cpu().numpy()[take]
+            windows = self.processor.post_process_face_windows(out, sizes, affines)
+            for k, (box, window) in enumerate(zip(chunk, windows, strict=True)):
+                top, left, bottom, right = window["window"]
+                labels = window["segmentation"].cpu().numpy().astype(np.uint8)
+                free = (
+                    parsing[top:bottom, left:right] == 0
+                )  # faces come best first: keep what a better face labelled
+                take = free & (labels > 0)
+                parsing[top:bottom, left:right][take] = labels[take]
+                depth[top:bottom, left:right][take] = window["predicted_depth"].cpu().numpy()[take]
                 faces.append(FaceResult(box, scores[start + k], points[k].cpu().numpy()))
         return PhotoResult(faces, parsing, depth)

@@ -121,3 +121,5 @@ HEAD_FRAME_EYE_MIDPOINT = (0.0, 0.0241, 0.0413)
 
 # What `synthforge train-sb` / `train-lf` record in the output folder (read back by the model card).
 TRAINING_ARGUMENTS_FILE = "training_args.json"
+
+MAX_SEED = 2**63 - 1  # seeds are non-negative 63-bit integers, as the per-sample seeds are

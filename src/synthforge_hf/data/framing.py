@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from ..io.images import as_rgb8
-from ..models.synthforge.image_processing_synthforge import crop_to_image_affine, face_crop_box, resample_crop
+from ..models.synthforge.crop_geometry import crop_to_image_affine, face_crop_box, resample_crop
 
 
 @dataclass(frozen=True)

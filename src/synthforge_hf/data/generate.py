@@ -35,6 +35,7 @@ from ..errors import FolderError
 from ..io.safe_write import atomic_write_bytes, refuse_symlink
 from .features import dataset_features, encode_rows
 from .folder_lock import lock_shards, spec_lock
+from .folders import check_output_folder, refuse_unplanned_files
 from .pipeline_hash import pipeline_fingerprint
 from .shard_file import read_shard_record, write_shard
 from .shards import Shard, plan_shards, sample_seed
@@ -144,11 +145,13 @@ def generate_dataset(
     chosen = shard_range if shard_range is not None else range(len(shards))
     selected = [shards[i] for i in chosen]
     state = PartialState(cpu=pipe.device.type == "cpu")  # gloo across CPU processes, NCCL across GPUs
+    if state.is_main_process:
+        check_output_folder(output_dir, "make-dataset", [shard.filename for shard in shards])
     with ExitStack() as held:
         if state.is_main_process:  # locks this job's shards, writes the spec or checks the one it resumes
             with spec_lock(held.enter_context(lock_shards(output_dir, chosen))):
                 _check_or_write_spec(output_dir, spec)
-            refuse_unplanned_files(output_dir, shards)
+            refuse_unplanned_files(output_dir, [shard.filename for shard in shards])
         state.wait_for_everyone()
         if not state.is_main_process:  # every other process checks the spec it resumes
             _check_or_write_spec(output_dir, spec)
@@ -232,27 +235,6 @@ def _check_or_write_spec(output_dir: Path, spec: DatasetSpec) -> None:
             )
         return
     atomic_write_bytes(path, _spec_json(spec).encode())
-
-
-def _unplanned_files(output_dir: Path, shards: list[Shard]) -> list[Path]:
-    """Entries of ``data/`` that are not shards of the plan (hidden ones, such as temporary files, aside:
-    `datasets` skips them too)."""
-    planned = {shard.filename for shard in shards}
-    folder = output_dir / "data"
-    entries = sorted(folder.iterdir()) if folder.is_dir() else []
-    return [p for p in entries if not p.name.startswith(".") and p.name not in planned]
-
-
-def refuse_unplanned_files(output_dir: Path, shards: list[Shard]) -> None:
-    """Raise `FolderError` naming the first file of ``data/`` outside the shard plan: `load_dataset` and
-    the Hub would take it for part of the dataset."""
-    unplanned = _unplanned_files(output_dir, shards)
-    if unplanned:
-        more = f" (and {len(unplanned) - 1} more)" if len(unplanned) > 1 else ""
-        raise FolderError(
-            f"{unplanned[0]}{more} is not a shard of the dataset planned in {output_dir / CONFIG_FILE}; "
-            f"move it out of {output_dir / 'data'}, or use another --out"
-        )
 
 
 def shard_is_complete(path: Path, shard: Shard, spec: DatasetSpec) -> bool:
@@ -346,7 +328,7 @@ def verified_shards(output_dir: str | Path) -> dict[str, dict]:
     a whole shard of the plan (a stray file, a damaged shard): what a card or an upload may rely on."""
     output_dir = Path(output_dir)
     spec = _recorded_spec(output_dir)
-    refuse_unplanned_files(output_dir, plan_shards(spec.split_sizes, spec.shard_size))
+    refuse_unplanned_files(output_dir, [s.filename for s in plan_shards(spec.split_sizes, spec.shard_size)])
     records = completed_shards(output_dir)
     for path in sorted((output_dir / "data").glob("*.parquet")):
         if path.name not in records and not path.name.startswith("."):

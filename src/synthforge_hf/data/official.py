@@ -12,6 +12,7 @@ and ``landmark_visibility`` only says whether a point lies inside the image.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -22,15 +23,18 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from ..constants import NUM_LANDMARKS
-from ..errors import MalformedAssetError
+from ..errors import FolderError, MalformedAssetError
 from ..head.model import POSE_DIM
 from ..head.segmentation_texture import decode_segmentation_texture
 from ..io.images import as_rgb8
+from ..io.safe_write import atomic_write_bytes, refuse_symlink
 from ..rendering.cameras import intrinsics_to_fov, orbit_angles
 from .features import CAMERA_DIM, dataset_features, mask_png_bytes, png_bytes
-from .shard_file import write_shard
+from .folders import check_output_folder, refuse_unplanned_files
+from .shard_file import read_shard_record, write_shard
 from .shards import plan_shards
 
+IMPORT_RECORD = "import.json"  # what an import is of; a resumed import must be of the same
 FLAME_POSE_SLOTS = {6: [0, 1, 2, 6, 7, 8], 15: list(range(15))}  # FLAME_PyTorch (global, jaw) or full
 
 
@@ -104,18 +108,24 @@ def import_official_release(
     progress: bool = True,
 ) -> int:
     """Convert an official release folder into parquet shards of ``split`` in ``output_dir``; returns
-    the number of samples. Sample ``i`` is the i-th annotation file in name order."""
+    the number of samples. Sample ``i`` is the i-th annotation file in name order.
+
+    An earlier import into ``output_dir`` (its ``import.json``) is resumed when it is of the same samples
+    with the same settings: its whole shards are kept and the others made. A make-dataset folder, or a
+    shard name taken by a file this project did not write, is refused (see `folders`)."""
     source, output_dir = Path(source), Path(output_dir)
     names = official_sample_ids(source)
     if not names:
         raise FileNotFoundError(f"no annotations/*.json in {source}")
+    shards = plan_shards({split: len(names)}, shard_size)
+    check_output_folder(output_dir, "import-official", [shard.filename for shard in shards])
+    _check_or_write_record(output_dir, source, names, split, shard_size)
+    refuse_unplanned_files(output_dir, [shard.filename for shard in shards])
     first = json.loads((source / "annotations" / f"{names[0]}.json").read_text())
     features = dataset_features(len(first["flame_shape"]), len(first["flame_exp"]), len(first["z"]))
     (output_dir / "data").mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(names), unit="sample", disable=not progress, desc="importing")
-    for shard in plan_shards({split: len(names)}, shard_size):
-        rows = [read_official_sample(source, names[i], i) for i in shard.indices]
-        bar.update(len(rows))
+    for shard in shards:
         record = {
             "split": split,
             "start": shard.start,
@@ -123,6 +133,40 @@ def import_official_release(
             "rejected": [],
             "source": "official",
         }
-        write_shard(rows, features, output_dir / "data" / shard.filename, record)
+        path = output_dir / "data" / shard.filename
+        found = read_shard_record(path)
+        if found is None or any(found.get(key) != value for key, value in record.items()):
+            rows = [read_official_sample(source, names[i], i) for i in shard.indices]
+            write_shard(rows, features, path, record)
+        bar.update(len(shard.indices))
     bar.close()
     return len(names)
+
+
+def _check_or_write_record(
+    output_dir: Path, source: Path, names: list[str], split: str, shard_size: int
+) -> None:
+    """Write ``import.json``, or check that the import it records is this one (the same sample names,
+    split and shard size; the release may have moved)."""
+    path = refuse_symlink(output_dir / IMPORT_RECORD)
+    current = {
+        "split": split,
+        "shard_size": shard_size,
+        "num_samples": len(names),
+        "names_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(),
+    }
+    if path.exists():
+        try:
+            recorded = json.loads(path.read_text())
+            recorded.pop("source")
+        except (OSError, ValueError, KeyError, AttributeError) as err:
+            raise FolderError(f"{path} is unreadable ({err}); use another --out") from None
+        differing = sorted(key for key in current if recorded.get(key) != current[key])
+        if differing:
+            raise FolderError(
+                f"{output_dir} holds an import of other samples or settings ({', '.join(differing)} differ "
+                f"from {path}); resume it with the same release and options, or use another --out"
+            )
+        return
+    output_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, json.dumps({"source": str(source.resolve()), **current}, indent=2).encode())

@@ -21,6 +21,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from ..constants import LANDMARK_GROUPS, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
 from ..data.features import DEPTH_SCALE, decode_depth
 from ..data.generate import CONFIG_FILE, count_splits, verified_shards
+from ..errors import FolderError
 from ..io.safe_write import atomic_write_bytes, real_folder, refuse_symlink
 
 SAMPLES_IMAGE = "assets/samples.png"
@@ -39,6 +40,7 @@ HEAD_DESCRIPTIONS = {
     "ict-facekit": "ICT-FaceKit (USC ICT, MIT licence)",
 }
 TASKS = ["image-segmentation", "keypoint-detection", "depth-estimation"]
+CARD_TAG = "synthforge"  # what tells this project's cards from a README.md of the user's
 PRETTY_NAME = "SynthForge synthetic faces"
 
 
@@ -101,7 +103,7 @@ def _render(output_dir: Path, shards: dict[str, dict], pretty_name: str = PRETTY
         license_name=license_name,
         task_categories=TASKS,
         size_categories=[size_category(total)],
-        tags=["synthetic", "faces", "face-parsing", "facial-landmarks", "depth", "synthforge"],
+        tags=["synthetic", "faces", "face-parsing", "facial-landmarks", "depth", CARD_TAG],
         configs=[
             {
                 "config_name": "default",
@@ -119,12 +121,31 @@ def _render(output_dir: Path, shards: dict[str, dict], pretty_name: str = PRETTY
     return DatasetCard.from_template(data, template_str=_template(), **_body(spec, counts, len(shards)))
 
 
+def refuse_foreign_card(output_dir: str | Path) -> None:
+    """Raise `FolderError` if ``output_dir`` holds a README.md that is not a card of this project (one
+    the user wrote): writing the dataset card would overwrite it."""
+    path = Path(output_dir) / "README.md"
+    if not path.exists():
+        return
+    try:
+        tags = getattr(DatasetCard.load(path).data, "tags", None) or []
+    except (OSError, ValueError, UnicodeDecodeError):
+        tags = []
+    if CARD_TAG not in tags:
+        raise FolderError(
+            f"{path} is not a SynthForge dataset card, and the card would overwrite it; "
+            "move it away or use another --out"
+        )
+
+
 def write_dataset_card(output_dir: str | Path, sample_rows: int = 6, **kwargs) -> Path:
     """Write README.md and a contact sheet of the first samples to ``output_dir`` (each in one step;
-    a README.md or assets/ that is a symbolic link is refused, not written through)."""
+    a README.md or assets/ that is a symbolic link is refused, not written through, and a README.md
+    that is not a SynthForge card is refused, not overwritten)."""
     output_dir = Path(output_dir)
     for path in (output_dir / "README.md", output_dir / "assets", output_dir / SAMPLES_IMAGE):
         refuse_symlink(path)
+    refuse_foreign_card(output_dir)
     shards = verified_shards(output_dir)
     card = _render(output_dir, shards, **kwargs)
     first = next((name for name, record in shards.items() if record["num_rows"]), next(iter(shards)))

@@ -12,6 +12,7 @@ from huggingface_hub import HfApi
 from ..data.generate import verified_shards
 from ..io.safe_write import atomic_write_bytes, refuse_symlink
 from .model_card import render_model_card
+from .model_code import stage_model
 from .push import (
     DATASET_PATTERNS,
     MODEL_PATTERNS,
@@ -69,9 +70,9 @@ def publish(
             runs_of.get(target.folder.resolve(), []),
         )
         atomic_write_bytes(target.folder / "README.md", str(card).encode())
-        results[target.repo_id] = push_folder(
-            target.folder, target.repo_id, "model", MODEL_PATTERNS, **common
-        )
+        with tempfile.TemporaryDirectory(prefix="synthforge-model-") as staging:
+            stage_model(target.folder, Path(staging))
+            results[target.repo_id] = push_folder(staging, target.repo_id, "model", MODEL_PATTERNS, **common)
     if space is not None:
         with tempfile.TemporaryDirectory(prefix="synthforge-space-") as staging:
             stage_space(space.folder, staging)

@@ -1,11 +1,16 @@
-"""Image conversions shared by the readers of user-supplied images."""
+"""Image conversions shared by the readers of user-supplied images, and photos read from files."""
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N")
+MAX_PHOTO_PIXELS = 64_000_000  # a larger photo is refused from its header, before it is decoded
+EXIF_ORIENTATION = 0x0112  # the EXIF tag of how the camera was held; 1 = upright
 
 
 def to_rgb8(image: Image.Image) -> Image.Image:
@@ -47,7 +52,40 @@ def array_to_rgb8(image: np.ndarray) -> np.ndarray:
 
 
 def as_rgb8(image: Image.Image | np.ndarray) -> np.ndarray:
-    """A PIL image (any mode, see `to_rgb8`) or an array (see `array_to_rgb8`) as (H, W, 3) uint8 RGB."""
+    """A PIL image (any mode, see `to_rgb8`; upright, see `upright`) or an array (see `array_to_rgb8`) as
+    (H, W, 3) uint8 RGB."""
     if isinstance(image, Image.Image):
-        return np.asarray(to_rgb8(image))
+        return np.asarray(to_rgb8(upright(image)))
     return array_to_rgb8(image)
+
+
+def upright(image: Image.Image) -> Image.Image:
+    """``image`` turned and flipped as its EXIF orientation says (phones store photos sideways with a
+    tag, which viewers apply); the image itself when it has no such tag."""
+    if image.getexif().get(EXIF_ORIENTATION, 1) == 1:
+        return image
+    return ImageOps.exif_transpose(image)
+
+
+def open_photo(path: str | Path, max_pixels: int = MAX_PHOTO_PIXELS) -> np.ndarray:
+    """The photo file ``path`` as (H, W, 3) uint8 RGB, upright as its EXIF orientation says.
+
+    Its size is read from the header first: a photo of more than ``max_pixels`` pixels is refused before
+    any pixel is decoded. Raises `ValueError` naming the file when it is not a readable image."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below decides
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ValueError(
+                        f"{path}: {width}x{height} pixels, more than the {max_pixels:,} a photo may have "
+                        "(scale it down first)"
+                    )
+                return as_rgb8(image)
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path}: {error}") from None
+    except (OSError, UnidentifiedImageError, SyntaxError) as error:
+        # SyntaxError: what Pillow raises for some malformed files (e.g. a broken PNG chunk)
+        raise ValueError(f"{path}: not a readable image ({error})") from None

@@ -1,6 +1,5 @@
 """The training scaffold shared by Stage I (SB) and Stage II (LF).
 
-- `TrainingArguments`: the options every run has (also the CLI's, through `HfArgumentParser`).
 - `make_accelerator`: one Accelerator set-up (several CPU processes use gloo).
 - `StepBatches`: item ``i`` is micro-batch ``i``, a pure function of the seed and ``i`` (rows from a
   per-epoch permutation, augmentations from the step's own `torch.Generator`), so DataLoader workers
@@ -16,10 +15,9 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -30,6 +28,7 @@ from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
 from ..constants import TRAINING_ARGUMENTS_FILE
 from ..visualization import training_curves
+from .arguments import TrainingArguments
 
 logger = logging.getLogger(__name__)
 
@@ -39,42 +38,6 @@ HISTORY_FILE = "train_history.jsonl"
 CURVES_FILE = "training_curves.png"  # the history drawn: losses and validation metrics by step
 # Options that may change between a run and its resumption (they do not change the result).
 FREE_TO_CHANGE = frozenset({"num_workers", "log_steps", "report_to", "save_steps", "torch_compile"})
-
-
-@dataclass(kw_only=True)
-class TrainingArguments:
-    """Options shared by `train-sb` and `train-lf`."""
-
-    output_dir: str = field(metadata={"help": "folder of the model, its checkpoints and its history"})
-    max_steps: int = field(default=1000, metadata={"help": "optimiser steps in all"})
-    batch_size: int = field(default=8, metadata={"help": "samples per step and process"})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "micro-batches per step"})
-    learning_rate: float = field(default=1e-3, metadata={"help": "peak learning rate of AdamW"})
-    weight_decay: float = field(default=1e-4, metadata={"help": "AdamW weight decay"})
-    warmup_steps: int = field(default=50, metadata={"help": "steps of linear warm-up"})
-    min_lr_rate: float = field(
-        default=0.05, metadata={"help": "the cosine schedule's floor, as a fraction of the peak rate"}
-    )
-    mixed_precision: Literal["no", "fp16", "bf16"] = field(
-        default="no",
-        metadata={"help": "Accelerate mixed precision (bf16 is fast on CPUs with AMX / AVX512-BF16)"},
-    )
-    channels_last: bool = field(
-        default=True, metadata={"help": "train with channels-last weights and images (faster convolutions)"}
-    )
-    seed: int = field(default=0, metadata={"help": "seed of the batches, augmentations and SSL maps"})
-    num_workers: int = field(
-        default=2, metadata={"help": "DataLoader worker processes that decode and augment batches"}
-    )
-    log_steps: int = field(default=10, metadata={"help": "log every N steps"})
-    save_steps: int = field(default=200, metadata={"help": "checkpoint every N steps"})
-    report_to: str | None = field(
-        default=None, metadata={"help": "an Accelerate tracker name, e.g. tensorboard"}
-    )
-    torch_compile: bool = field(
-        default=False,
-        metadata={"help": "compile the model with torch.compile (inductor), through Accelerate"},
-    )
 
 
 def make_accelerator(args: TrainingArguments) -> Accelerator:

@@ -8,9 +8,8 @@ synthforge evaluate --model runs/lf-300w --benchmark 300w --data /data/300W --sp
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -24,7 +23,8 @@ from ..evaluation.benchmarks import (
 )
 from ..models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
 from ..models.synthforge_lf import SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
-from .common import StepBatches, TrainingArguments, fit, make_accelerator, make_optimizer, make_scheduler
+from .arguments import LFTrainingArguments
+from .common import StepBatches, fit, make_accelerator, make_optimizer, make_scheduler
 
 
 def prepare_batch(samples: list[dict], processor: SynthForgeImageProcessor) -> dict[str, torch.Tensor]:
@@ -44,23 +44,6 @@ def prepare_batch(samples: list[dict], processor: SynthForgeImageProcessor) -> d
         ]
         batch["labels"] = torch.as_tensor(np.stack(maps).astype(np.int64))
     return batch
-
-
-@dataclass(kw_only=True)
-class LFTrainingArguments(TrainingArguments):
-    """Options of `train_lf` (and of `synthforge train-lf`)."""
-
-    backbone: str = field(metadata={"help": "the trained SB: a folder or Hub repo id"})
-    benchmark: Literal["300w", "lapa", "celebamask-hq"] = field(metadata={"help": "the label set to learn"})
-    data: str = field(metadata={"help": "the benchmark's folder"})
-    split: str = field(default="train", metadata={"help": "the benchmark split to train on"})
-    boxes: Literal["landmarks", "detector", "ground-truth"] = field(
-        default="landmarks",
-        metadata={"help": "300W: the face boxes of the crops, as in synthforge evaluate --boxes"},
-    )
-    use_features: bool = field(default=True, metadata={"help": "feed the SB's features to the head too"})
-    max_steps: int = field(default=500, metadata={"help": "optimiser steps in all"})
-    warmup_steps: int = field(default=20, metadata={"help": "steps of linear warm-up"})
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Stage I: training the synthetic backbone (SB) on generated data with Accelerate.
 
     synthforge train-sb --data outputs/faces --output-dir runs/sb --config tiny --max-steps 2000
-    accelerate launch -m synthforge_hf.cli train-sb --data /data/faces --output-dir runs/sb --config paper
+    accelerate launch -m synthforge_hf.cli train-sb --data /data/faces --output-dir runs/sb --config base
 
 The run checkpoints with `Accelerator.save_state` every ``save_steps``; started again with the same
 arguments it resumes from the latest checkpoint and continues exactly as if it had not stopped
@@ -12,7 +12,7 @@ Rows are decoded and augmented in ``num_workers`` DataLoader workers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +25,10 @@ from ..data.torch_data import collate_rows
 from ..evaluation.metrics import confusion_matrix, f1_scores, mean_iou, nme
 from ..models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
 from ..models.synthforge.image_processing_synthforge import normalize_pixels
+from .arguments import SBTrainingArguments
 from .augment import FaceAugmentation
 from .common import (
     StepBatches,
-    TrainingArguments,
     fit,
     make_accelerator,
     make_optimizer,
@@ -37,31 +37,18 @@ from .common import (
 )
 
 
-@dataclass(kw_only=True)
-class SBTrainingArguments(TrainingArguments):
-    """Options of `train_sb` (and of `synthforge train-sb`)."""
-
-    data: str = field(metadata={"help": "a dataset folder from make-dataset (train and validation splits)"})
-    config: str = field(
-        default="tiny", metadata={"help": "tiny, small, paper, or a config.json / saved model folder"}
-    )
-    backbone_lr_scale: float = field(
-        default=1.0, metadata={"help": "learning-rate factor of the feature encoder"}
-    )
-    eval_steps: int = field(default=200, metadata={"help": "validate every N steps"})
-    eval_samples: int = field(default=64, metadata={"help": "validation samples per evaluation"})
-    augment: bool = field(default=True, metadata={"help": "label-consistent augmentations"})
-
-
 def build_config(name: str) -> SynthForgeConfig:
-    """ "tiny", "small", "paper" (with the SynthForge class names), or a saved configuration."""
+    """ "tiny", "small", "base" (the default configuration), "paper" (the paper network's widths), each
+    with the SynthForge class names, or a saved configuration."""
     labels = {"id2label": dict(enumerate(SEGMENTATION_CLASSES))}
-    if name == "tiny":
-        return SynthForgeConfig.tiny(**labels)
-    if name == "small":
-        return SynthForgeConfig.small(**labels)
-    if name == "paper":
-        return SynthForgeConfig(**labels)
+    named = {
+        "tiny": SynthForgeConfig.tiny,
+        "small": SynthForgeConfig.small,
+        "base": SynthForgeConfig,
+        "paper": SynthForgeConfig.paper,
+    }
+    if name in named:
+        return named[name](**labels)
     return SynthForgeConfig.from_pretrained(name)
 
 

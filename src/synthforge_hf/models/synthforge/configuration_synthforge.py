@@ -7,7 +7,47 @@ the package, so that `save_pretrained` can copy them into a model folder and the
 
 from __future__ import annotations
 
+import math
+
 from transformers import PretrainedConfig
+
+COUNTS = ("num_channels", "feature_channels", "num_landmarks", "hourglass_stacks", "hourglass_depth")
+COUNTS += ("hourglass_channels", "image_size", "norm_groups")
+WIDTH_LISTS = ("encoder_channels", "head_channels")
+WEIGHTS = ("segmentation_loss_weight", "depth_loss_weight", "heatmap_loss_weight", "ssl_loss_weight")
+WEIGHTS += ("ssl_max_rotation_degrees", "ssl_max_translation")
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_weight(value) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def check_values(config: dict) -> None:  # the attributes a SynthForgeConfig sets
+    """Raise `ValueError` naming the first value of a SynthForge configuration that no network can be
+    built from (a config.json edited by hand, or of another model)."""
+    for name in COUNTS:
+        if not _is_count(config[name]):
+            raise ValueError(f"{name} must be a positive integer, got {config[name]!r}")
+    for name in WIDTH_LISTS:
+        widths = config[name]
+        if not isinstance(widths, (list, tuple)) or not widths or not all(map(_is_count, widths)):
+            raise ValueError(f"{name} must be a list of positive integers, got {widths!r}")
+    for name in WEIGHTS:
+        if not _is_weight(config[name]):
+            raise ValueError(f"{name} must be a finite number >= 0, got {config[name]!r}")
+    if not _is_weight(config["heatmap_sigma"]) or config["heatmap_sigma"] == 0:
+        raise ValueError(f"heatmap_sigma must be a positive number, got {config['heatmap_sigma']!r}")
+    if not isinstance(config["lean_up_blocks"], bool):
+        raise ValueError(f"lean_up_blocks must be true or false, got {config['lean_up_blocks']!r}")
 
 
 class SynthForgeConfig(PretrainedConfig):
@@ -17,9 +57,9 @@ class SynthForgeConfig(PretrainedConfig):
     Args:
         encoder_channels: widths of the encoder UNet levels (each level halves the resolution).
         feature_channels: channels of the shared feature map, at input resolution (64 in the paper).
-        head_channels: widths of the segmentation and depth head UNets. The official head UNets are 64
-            wide at full resolution; the paper configuration's 48 keeps its two UNet heads and cuts the
-            work where most of it sits (full-resolution convolutions), for the step-speed target.
+        head_channels: widths of the segmentation and depth head UNets. The official head UNets have five
+            levels, 64 to 512 wide (`paper`); the default's three, 48 to 192 wide, cut the work where most
+            of it sits (full-resolution convolutions).
         lean_up_blocks: UNet up blocks that narrow to the next finer level's width before upsampling, as
             the official network's bilinear UNet (see `UNet`); ``False`` is the wider layout of models
             saved before this option, which `from_dict` gives the configurations saved without it.
@@ -92,13 +132,32 @@ class SynthForgeConfig(PretrainedConfig):
         self.norm_groups = norm_groups
         # the label the image processor gives map pixels outside the image; the loss ignores it
         self.semantic_loss_ignore_index = semantic_loss_ignore_index
+        check_values(vars(self))
         super().__init__(num_labels=num_labels, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """As `PretrainedConfig.from_pretrained`; a value no network can be built from is refused in one
+        line naming the configuration."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{pretrained_model_name_or_path} (config.json): {error}") from None
 
     @classmethod
     def from_dict(cls, config_dict: dict, **kwargs) -> SynthForgeConfig:
         """As `PretrainedConfig.from_dict`; a saved configuration without ``lean_up_blocks`` predates the
         option and describes the wide up blocks its weights have."""
         return super().from_dict({"lean_up_blocks": False, **config_dict}, **kwargs)
+
+    @classmethod
+    def paper(cls, **kwargs) -> SynthForgeConfig:
+        """The widths of the paper's network (the official synthforge-train MultiModal model): encoder and
+        head UNets of five levels, 64 to 512 channels, over 64-channel features. The default
+        configuration is the project's faster one: four encoder levels and three-level, 48-192 wide heads
+        (`benchmarks/training.py` measures both)."""
+        widths = (64, 128, 256, 512, 512)
+        return cls(**{"encoder_channels": widths, "head_channels": widths, **kwargs})
 
     @classmethod
     def tiny(cls, **kwargs) -> SynthForgeConfig:

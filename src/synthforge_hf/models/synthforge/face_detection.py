@@ -10,13 +10,16 @@ travels with model folders that load with trust_remote_code=True.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import PIL.Image
 
+from .image_inputs import InputImage
+
 INSTALL_HINT = 'pip install "synthforge-hf[detect]" (or pip install dlib-bin)'
-SIXTEEN_BIT_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N")  # PIL modes of 16-bit greyscale files
+MAX_DETECTION_PIXELS = 4_000_000  # larger photos are searched at a scale that brings them to this size
 
 
 @dataclass(frozen=True)
@@ -65,13 +68,10 @@ def dlib_boxes(rects) -> np.ndarray:
 
 
 def _rgb8(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
-    """A PIL image (16-bit greyscale scaled by 1/257, as the image processor reads it) or an (H, W, 3)
-    uint8 RGB array, as a contiguous (H, W, 3) uint8 array."""
+    """A PIL image (upright, 16-bit greyscale scaled by 1/257, as the image processor reads it) or an
+    (H, W, 3) uint8 RGB array, as a contiguous (H, W, 3) uint8 array."""
     if isinstance(image, PIL.Image.Image):
-        if image.mode in SIXTEEN_BIT_MODES:
-            grey = np.clip(np.rint(np.asarray(image, dtype=np.float64) / 257.0), 0, 255).astype(np.uint8)
-            return np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1))
-        return np.asarray(image.convert("RGB"))
+        return InputImage.read(image).rgb8(rescale_factor=1.0)
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[-1] != 3:
         raise ValueError(
@@ -88,10 +88,16 @@ def _rgb8(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
 class FaceDetector:
     """dlib's HOG frontal face detector (its weights are part of dlib), run on the photo upsampled
     ``upsample`` times (each doubles the side: 1 finds faces down to about 40 px, 0 only from about
-    80 px) and keeping detections that score above ``threshold`` (dlib's own scale, 0 by default)."""
+    80 px) and keeping detections that score above ``threshold`` (dlib's own scale, 0 by default).
+    A photo of more than ``max_pixels`` pixels is searched at the scale that brings it to that many
+    (faces found from proportionally larger sizes), so time and memory stay bounded on big photos."""
 
     def __init__(
-        self, upsample: int = 1, threshold: float = 0.0, conversion: BoxConversion = DLIB_HOG_CONVERSION
+        self,
+        upsample: int = 1,
+        threshold: float = 0.0,
+        conversion: BoxConversion = DLIB_HOG_CONVERSION,
+        max_pixels: int = MAX_DETECTION_PIXELS,
     ):
         try:
             import dlib
@@ -99,15 +105,25 @@ class FaceDetector:
             raise ImportError(f"FaceDetector needs dlib, which is not installed: {INSTALL_HINT}") from err
         if isinstance(upsample, bool) or not isinstance(upsample, int) or not 0 <= upsample <= 4:
             raise ValueError(f"upsample must be an integer from 0 to 4, got {upsample!r}")
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
         self.upsample, self.threshold, self.conversion = upsample, float(threshold), conversion
+        self.max_pixels = max_pixels
         self._detector = dlib.get_frontal_face_detector()
 
     def detect_dlib_boxes(self, image: PIL.Image.Image | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """dlib's own boxes (N, 4) on a PIL image or an (H, W, 3) uint8 RGB array (pixel centres at
         i + 0.5) and their scores (N,), in dlib's order. Arrays are made contiguous first: dlib reads a
         strided view (such as a pipeline's channels-last images) as if it were not, and finds noise."""
-        rects, scores, _ = self._detector.run(_rgb8(image), self.upsample, self.threshold)
-        return dlib_boxes(rects), np.asarray(scores, dtype=np.float64)
+        rgb = _rgb8(image)
+        height, width = rgb.shape[:2]
+        if height * width > self.max_pixels:
+            scale = math.sqrt(self.max_pixels / (height * width))
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            rgb = np.asarray(PIL.Image.fromarray(rgb).resize(size, PIL.Image.Resampling.BILINEAR))
+        rects, scores, _ = self._detector.run(rgb, self.upsample, self.threshold)
+        stretch = np.array([width, height] * 2, dtype=np.float64) / np.array(rgb.shape[1::-1] * 2)
+        return dlib_boxes(rects) * stretch, np.asarray(scores, dtype=np.float64)
 
     def detect(
         self, image: PIL.Image.Image | np.ndarray

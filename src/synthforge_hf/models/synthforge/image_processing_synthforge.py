@@ -16,20 +16,36 @@ from collections import defaultdict
 from functools import lru_cache
 
 import numpy as np
-import PIL.Image
 import torch
-import torch.nn.functional as F
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature, get_size_dict
-from transformers.image_utils import ChannelDimension, PILImageResampling, infer_channel_dimension_format
+from transformers.image_utils import ChannelDimension, PILImageResampling
 from transformers.processing_utils import ImagesKwargs
 
-from .face_detection import SIXTEEN_BIT_MODES, FaceDetector
+from .crop_geometry import (
+    ImageWindow,
+    crop_to_image_affine,
+    face_crop_box,
+    points_to_input,
+    resample_crop,
+    resample_labels,
+    warp_to_window,
+    whole_image_crop,
+)
+from .face_detection import FaceDetector
+from .image_inputs import (
+    InputImage,
+    channel_dimension,
+    checked_boxes,
+    checked_map,
+    checked_points,
+    image_list,
+    per_image,
+)
 
 IMAGE_MEAN = (0.5, 0.5, 0.5)
 IMAGE_STD = (0.5, 0.5, 0.5)
-# How the reference model's training images frame faces (spaces_app/model/figures.json, rounded).
+# How the reference model's training images frame faces (measured by `synthforge_hf.data.framing`).
 DEFAULT_FRAMING = {"box_fraction": 0.5486, "offset": [0.0034, -0.1678]}
-WIDEST_FILTER = 3  # source pixels each side of a sample that a PIL filter reads (Lanczos), per unit of shrink
 IGNORE_INDEX = 255  # the label of map pixels outside the image, as transformers' segmentation losses ignore
 
 
@@ -38,84 +54,6 @@ def normalize_pixels(pixels: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGE_MEAN, dtype=pixels.dtype, device=pixels.device)[:, None, None]
     std = torch.tensor(IMAGE_STD, dtype=pixels.dtype, device=pixels.device)[:, None, None]
     return (pixels - mean) / std
-
-
-def face_crop_box(box, box_fraction: float, offset) -> np.ndarray:
-    """The square crop ``(left, top, right, bottom)`` (float pixels) that frames the face ``box``
-    ``(left, top, right, bottom)``: the box's longer side is ``box_fraction`` of the crop's side, and the
-    crop's centre is the box's centre plus ``offset`` (x, y) in units of the box's longer side."""
-    left, top, right, bottom = _checked_box(box)
-    size = max(right - left, bottom - top)
-    centre = np.array([(left + right) / 2, (top + bottom) / 2]) + np.asarray(offset, dtype=np.float64) * size
-    half = size / box_fraction / 2
-    return np.concatenate([centre - half, centre + half])
-
-
-def crop_to_image_affine(crop, output_size: tuple[int, int]) -> np.ndarray:
-    """The 2x3 affine from the pixels of ``crop`` resampled to ``output_size`` (height, width) to the
-    image's pixels (pixel centres at i + 0.5 on both sides): ``points @ A[:, :2].T + A[:, 2]``."""
-    left, top, right, bottom = (float(v) for v in crop)
-    height, width = output_size
-    return np.array([[(right - left) / width, 0.0, left], [0.0, (bottom - top) / height, top]])
-
-
-def resample_crop(
-    image: np.ndarray, crop, output_size: tuple[int, int], resample=PILImageResampling.BILINEAR
-) -> np.ndarray:
-    """The ``crop`` ``(left, top, right, bottom)`` (float pixels; outside the image: zeros) of an (H,W,C)
-    float image, resampled to ``output_size`` (height, width) by a PIL filter (antialiased when shrinking).
-
-    Only the crop and what the filter reaches around it are read, and never zeros beyond both the crop
-    and the image, so the whole image padded to a square reads exactly the padded square."""
-    height, width = image.shape[:2]
-    left, top, right, bottom = (float(v) for v in crop)
-    out_height, out_width = output_size
-    margin = math.ceil(WIDEST_FILTER * max((right - left) / out_width, (bottom - top) / out_height, 1.0)) + 1
-    x0 = max(math.floor(left) - margin, min(math.floor(left), 0))
-    y0 = max(math.floor(top) - margin, min(math.floor(top), 0))
-    x1 = min(math.ceil(right) + margin, max(math.ceil(right), width))
-    y1 = min(math.ceil(bottom) + margin, max(math.ceil(bottom), height))
-    window = np.zeros((y1 - y0, x1 - x0, image.shape[2]), dtype=np.float32)
-    inner = (slice(max(y0, 0), min(y1, height)), slice(max(x0, 0), min(x1, width)))
-    window[inner[0].start - y0 : inner[0].stop - y0, inner[1].start - x0 : inner[1].stop - x0] = image[inner]
-    box = (left - x0, top - y0, right - x0, bottom - y0)
-    channels = [
-        PIL.Image.fromarray(np.ascontiguousarray(window[..., c])).resize(
-            (out_width, out_height), PIL.Image.Resampling(int(resample)), box=box
-        )
-        for c in range(window.shape[2])
-    ]
-    return np.stack([np.asarray(c) for c in channels], axis=-1)
-
-
-def resample_labels(
-    labels: np.ndarray, affine: np.ndarray, output_size: tuple[int, int], fill: int
-) -> np.ndarray:
-    """The (H,W) class-id map ``labels`` of an image sampled at the pixel centres of a model input of
-    ``output_size`` (height, width) whose axis-aligned 2x3 ``affine`` maps it to the image (nearest: the
-    image pixel each centre falls in); ``fill`` where a centre falls outside the image."""
-    columns = np.floor((np.arange(output_size[1]) + 0.5) * affine[0, 0] + affine[0, 2]).astype(np.int64)
-    rows = np.floor((np.arange(output_size[0]) + 0.5) * affine[1, 1] + affine[1, 2]).astype(np.int64)
-    inside_columns = (columns >= 0) & (columns < labels.shape[1])
-    inside_rows = (rows >= 0) & (rows < labels.shape[0])
-    result = np.full(output_size, fill, dtype=np.int64)
-    result[np.ix_(inside_rows, inside_columns)] = labels[np.ix_(rows[inside_rows], columns[inside_columns])]
-    return result
-
-
-def points_to_input(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """(N,2) image pixels -> the model-input pixels of ``affine`` (its inverse; centres at i + 0.5)."""
-    return (np.asarray(points, dtype=np.float64) - affine[:, 2]) @ np.linalg.inv(affine[:, :2]).T
-
-
-def _checked_box(box) -> tuple[float, float, float, float]:
-    values = np.asarray(box, dtype=np.float64)
-    if values.shape != (4,) or not np.all(np.isfinite(values)):
-        raise ValueError(f"a face box is (left, top, right, bottom) in finite pixels, got {box!r}")
-    left, top, right, bottom = (float(v) for v in values)
-    if right <= left or bottom <= top:
-        raise ValueError(f"degenerate face box {box!r}: it needs right > left and bottom > top")
-    return left, top, right, bottom
 
 
 def _size_dict(size) -> dict[str, int]:
@@ -141,153 +79,6 @@ def _framing_dict(framing) -> dict:
     ):
         raise ValueError(f"framing needs box_fraction > 0 and a finite (x, y) offset, got {framing!r}")
     return {"box_fraction": fraction, "offset": offset}
-
-
-def _checked_boxes(boxes, count: int) -> list[np.ndarray]:
-    if len(boxes) != count:
-        raise ValueError(f"boxes needs one entry (a list of face boxes) per image: {len(boxes)} for {count}")
-    checked = []
-    for index, entry in enumerate(boxes):
-        try:
-            array = np.asarray(entry, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"boxes[{index}] is not a list of (left, top, right, bottom) boxes") from err
-        array = array[None] if array.ndim == 1 else array
-        if array.ndim != 2 or array.shape[1] != 4 or len(array) == 0:
-            raise ValueError(
-                f"boxes[{index}] must be one or more (left, top, right, bottom) boxes; shape {array.shape}"
-            )
-        checked.append(array)
-    return checked
-
-
-def _numpy(value) -> np.ndarray:
-    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-
-
-def _is_batch_array(value) -> bool:
-    return isinstance(value, (np.ndarray, torch.Tensor)) and value.ndim == 4
-
-
-def _image_list(images) -> list:
-    """A list, tuple or (N,C,H,W) / (N,H,W,C) array or tensor -> its images; anything else is one image."""
-    return list(images) if isinstance(images, (list, tuple)) or _is_batch_array(images) else [images]
-
-
-def _per_image(values, count: int, name: str) -> list:
-    """One entry per image of ``values`` (a list, or an array whose first axis is the image; a lone
-    (H,W) map or (N,2) array is the one image's entry)."""
-    single = isinstance(values, PIL.Image.Image) or (
-        isinstance(values, (np.ndarray, torch.Tensor)) and values.ndim == 2
-    )
-    entries = [values] if single else list(values)
-    if len(entries) != count:
-        raise ValueError(f"{name} needs one entry per image: {len(entries)} for {count}")
-    return entries
-
-
-def _channel_dimension(input_data_format) -> ChannelDimension | None:
-    if input_data_format is None:
-        return None
-    try:
-        return ChannelDimension(input_data_format)
-    except ValueError as err:
-        raise ValueError(
-            f"input_data_format must be 'channels_first', 'channels_last' or None, got {input_data_format!r}"
-        ) from err
-
-
-def _channels_last(array: np.ndarray, input_data_format: ChannelDimension | None) -> np.ndarray:
-    """(H,W), (C,H,W) or (H,W,C) -> (H,W,C): channels where ``input_data_format`` says, else inferred
-    as transformers does (1 or 3 channels, first when both ends could be; 4 last: RGBA)."""
-    if array.ndim == 2:
-        return array[..., None]
-    if array.ndim != 3:
-        raise ValueError(f"expected an (H,W), (C,H,W) or (H,W,C) image, got shape {array.shape}")
-    if input_data_format is None:
-        try:
-            input_data_format = infer_channel_dimension_format(array)
-        except ValueError:
-            input_data_format = ChannelDimension.LAST if array.shape[-1] == 4 else None
-    if input_data_format is None:
-        raise ValueError(f"cannot tell the channels of an image of shape {array.shape}: 1, 3 or 4 expected")
-    return np.moveaxis(array, 0, -1) if input_data_format == ChannelDimension.FIRST else array
-
-
-def _to_rgb_array(
-    image, do_rescale: bool, rescale_factor: float, input_data_format: ChannelDimension | None = None
-) -> np.ndarray:
-    """(H,W,3) float32 of a PIL image or a numpy array / torch tensor (see `_rgb_values`); integer
-    images are multiplied by ``rescale_factor`` when ``do_rescale``, float images are taken as already
-    rescaled."""
-    array, integer = _rgb_values(image, input_data_format)
-    return array * np.float32(rescale_factor) if do_rescale and integer else array
-
-
-def _to_rgb8(image, rescale_factor: float, input_data_format: ChannelDimension | None = None) -> np.ndarray:
-    """(H,W,3) uint8 of an image as `preprocess` reads it (float images were rescaled by
-    ``rescale_factor``): what the face detector sees."""
-    array, integer = _rgb_values(image, input_data_format)
-    array = array if integer else array / np.float32(rescale_factor)
-    return np.ascontiguousarray(np.clip(np.rint(array), 0, 255).astype(np.uint8))
-
-
-def _rgb_values(image, input_data_format: ChannelDimension | None) -> tuple[np.ndarray, bool]:
-    """(H,W,3) float32 values of a PIL image or a numpy array / torch tensor (see `_channels_last`), and
-    whether they came from integers. 16-bit images (PIL modes I and I;16, uint16 arrays) are brought to
-    the 8-bit scale (divided by 257: 65535 -> 255), where PIL's own conversion would clip them to white."""
-    if isinstance(image, PIL.Image.Image):
-        sixteen_bit = image.mode in SIXTEEN_BIT_MODES
-        array = np.asarray(image)[..., None] if sixteen_bit else np.asarray(image.convert("RGB"))
-    else:
-        array = _channels_last(_numpy(image), input_data_format)
-        sixteen_bit = array.dtype == np.uint16
-    if array.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"expected a grayscale, RGB or RGBA image, got shape {array.shape}")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"empty image of shape {array.shape}")
-    if array.shape[-1] == 1:
-        array = np.repeat(array, 3, axis=-1)
-    integer = np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_
-    array = array[..., :3].astype(np.float32)
-    if sixteen_bit:
-        array /= np.float32(257)
-    return array, integer
-
-
-def _checked_map(entry, image_size: tuple[int, int], index: int) -> np.ndarray:
-    """One image's segmentation map (PIL, numpy or torch) as (H,W) int64 class ids."""
-    labels = np.asarray(entry) if isinstance(entry, PIL.Image.Image) else _numpy(entry)
-    if labels.shape != image_size:
-        raise ValueError(
-            f"segmentation_maps[{index}] must be an (H,W) map of its image's size {image_size}, "
-            f"got shape {labels.shape}"
-        )
-    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_):
-        raise ValueError(f"segmentation_maps[{index}] must hold integer class ids, got dtype {labels.dtype}")
-    return labels.astype(np.int64)
-
-
-def _checked_points(entry, faces: int | None, index: int) -> np.ndarray:
-    """One image's landmarks as (rows, N, 2) float64: an (N,2) array, or with ``faces`` boxes one (N,2)
-    array per box (an (N,2) array alone when there is one box)."""
-    expected = "an (N,2) point array" if faces is None else f"{faces} (N,2) point arrays, one per face box"
-    try:
-        points = np.asarray(_numpy(entry), dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"landmarks[{index}] must be {expected}") from err
-    points = points[None] if points.ndim == 2 else points
-    if points.ndim != 3 or points.shape[0] != (faces or 1) or points.shape[2] != 2:
-        raise ValueError(f"landmarks[{index}] must be {expected}, got shape {points.shape}")
-    return points
-
-
-def _whole_image_crop(height: int, width: int, do_pad: bool) -> tuple[np.ndarray, tuple[int, int]]:
-    """The crop (left, top, right, bottom) of the whole image, padded to a centred square when
-    ``do_pad``, and its (top, left) padding."""
-    side_y, side_x = (max(height, width),) * 2 if do_pad else (height, width)
-    top, left = (side_y - height) // 2, (side_x - width) // 2
-    return np.array([-left, -top, side_x - left, side_y - top], dtype=np.float64), (top, left)
 
 
 @lru_cache(maxsize=4)
@@ -430,13 +221,13 @@ class SynthForgeImageProcessor(BaseImageProcessor):
             do_detect_faces=do_detect_faces,
             detector_upsample=detector_upsample,
         )
-        channels = _channel_dimension(input_data_format)
-        images = _image_list(images)
+        channels = channel_dimension(input_data_format)
+        images = image_list(images)
         count = len(images)
         detected = boxes is None and options["do_detect_faces"]
         scores = [None] * count
         if boxes is not None:
-            face_boxes = _checked_boxes(boxes, count)
+            face_boxes = checked_boxes(boxes, count)
         elif detected:
             found = self.detect_faces(
                 images,
@@ -450,8 +241,8 @@ class SynthForgeImageProcessor(BaseImageProcessor):
             face_boxes = [None] * count
         maps = [None] * count
         if segmentation_maps is not None:
-            maps = _per_image(segmentation_maps, count, "segmentation_maps")
-        points = [None] * count if landmarks is None else _per_image(landmarks, count, "landmarks")
+            maps = per_image(segmentation_maps, count, "segmentation_maps")
+        points = [None] * count if landmarks is None else per_image(landmarks, count, "landmarks")
         rows: dict[str, list] = defaultdict(list)
         for index, entries in enumerate(zip(images, face_boxes, maps, points, strict=True)):
             self._add_image_rows(rows, index, *entries, options, channels)
@@ -476,11 +267,11 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         takes) and their (N,) scores. Needs dlib (``pip install "synthforge-hf[detect]"``)."""
         factor = self.rescale_factor if rescale_factor is None else float(rescale_factor)
         upsample = self.detector_upsample if detector_upsample is None else int(detector_upsample)
-        channels = _channel_dimension(input_data_format)
+        channels = channel_dimension(input_data_format)
         detector = _face_detector(upsample)
         found = []
-        for image in _image_list(images):
-            faces = detector.detect(_to_rgb8(image, factor, channels))
+        for image in image_list(images):
+            faces = detector.detect(InputImage.read(image, channels).rgb8(factor))
             boxes = np.array([box for box, _ in faces], dtype=np.float64).reshape(-1, 4)
             found.append((boxes, np.array([score for _, score in faces], dtype=np.float64)))
         return found
@@ -497,18 +288,19 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         channels: ChannelDimension | None,
     ) -> None:
         """Appends the rows of image ``index`` (one, or one per face box) to ``rows``."""
-        array = _to_rgb_array(image, options["do_rescale"], options["rescale_factor"], channels)
+        rescale_factor = options["rescale_factor"] if options["do_rescale"] else None
+        array = InputImage.read(image, channels, rescale_factor)
         height, width = array.shape[:2]
         if boxes is None:
-            crop, padding = _whole_image_crop(height, width, options["do_pad"])
+            crop, padding = whole_image_crop(height, width, options["do_pad"])
             crops = [crop]
             rows["paddings"].append(padding)
         else:
             fraction, offset = options["framing"]["box_fraction"], options["framing"]["offset"]
             crops = [face_crop_box(box, fraction, offset) for box in boxes]
-        labels = None if segmentation_map is None else _checked_map(segmentation_map, (height, width), index)
+        labels = None if segmentation_map is None else checked_map(segmentation_map, (height, width), index)
         faces = None if boxes is None else len(boxes)
-        points = None if landmarks is None else _checked_points(landmarks, faces, index)
+        points = None if landmarks is None else checked_points(landmarks, faces, index)
         for face, crop in enumerate(crops):
             output_size = _output_size(crop, options)
             affine = crop_to_image_affine(crop, output_size)
@@ -524,8 +316,8 @@ class SynthForgeImageProcessor(BaseImageProcessor):
                 rows["landmarks"].append(points_to_input(points[face], affine).astype(np.float32))
 
     @staticmethod
-    def _crop_pixels(array: np.ndarray, crop, output_size: tuple[int, int], options: dict) -> np.ndarray:
-        """(3,h,w) float32 model input of ``crop`` of the (H,W,3) image ``array``."""
+    def _crop_pixels(array: InputImage, crop, output_size: tuple[int, int], options: dict) -> np.ndarray:
+        """(3,h,w) float32 model input of ``crop`` of the image ``array``."""
         pixels = resample_crop(array, crop, output_size, options["resample"])
         if options["do_normalize"]:
             pixels = (pixels - options["image_mean"]) / options["image_std"]
@@ -574,20 +366,18 @@ class SynthForgeImageProcessor(BaseImageProcessor):
             for p, a in zip(points, transforms, strict=True)
         ]
 
-    def _maps_to_images(
-        self, maps, target_sizes, paddings, affines
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(C,h,w) maps covering the model inputs -> (C,H,W) maps of each row's image and the mask of the
-        pixels they cover; the maps themselves (all covered) when neither sizes nor affines are given."""
+    def _windows(self, maps, target_sizes, paddings, affines, reduce) -> list[ImageWindow] | None:
+        """Per row, ``reduce`` of its (C,h,w) model-input maps mapped onto the window of its image that its
+        crop covers (see `crop_geometry.warp_to_window`); None when neither sizes nor affines are given."""
         if target_sizes is None:
             if affines is not None:
                 raise ValueError(
                     "mapping through affines needs target_sizes: the (height, width) of each image"
                 )
-            return [(m, torch.ones(m.shape[-2:], dtype=torch.bool, device=m.device)) for m in maps]
+            return None
         sizes = _checked_sizes(target_sizes, len(maps)).tolist()
         transforms = self._to_image_affines(len(maps), target_sizes, paddings, affines, maps.shape[-2:])
-        return [_warp_to_image(m, a, s) for m, a, s in zip(maps, transforms, sizes, strict=True)]
+        return [warp_to_window(m, a, s, reduce) for m, a, s in zip(maps, transforms, sizes, strict=True)]
 
     def post_process_semantic_segmentation(
         self, outputs, target_sizes=None, paddings=None, affines=None
@@ -597,8 +387,15 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         or through the padding (``paddings`` or the centred default, or the stretch when ``do_pad`` is
         False, as transformers' image-segmentation pipeline needs); at the model's resolution when
         ``target_sizes`` is None."""
-        maps = self._maps_to_images(outputs.logits, target_sizes, paddings, affines)
-        return [torch.where(inside, logits.argmax(dim=0), 0) for logits, inside in maps]
+        logits = outputs.logits
+        windows = self._windows(logits, target_sizes, paddings, affines, _class_ids)
+        if windows is None:
+            return list(logits.argmax(dim=1))
+        sizes = _checked_sizes(target_sizes, len(logits)).tolist()
+        return [
+            window.paste(logits.new_zeros(size, dtype=torch.long))
+            for window, size in zip(windows, sizes, strict=True)
+        ]
 
     def post_process_depth_estimation(
         self, outputs, target_sizes=None, paddings=None, affines=None
@@ -606,8 +403,43 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         """``{"predicted_depth": (H,W)}`` per row from ``outputs.depth``, mapped as in
         `post_process_semantic_segmentation` (0, no depth, outside a face's crop); the dicts of
         transformers' depth-estimation pipeline."""
-        maps = self._maps_to_images(outputs.depth[:, None], target_sizes, paddings, affines)
-        return [{"predicted_depth": depth[0] * inside} for depth, inside in maps]
+        depth = outputs.depth[:, None]
+        windows = self._windows(depth, target_sizes, paddings, affines, _first_channel)
+        if windows is None:
+            return [{"predicted_depth": d[0]} for d in depth]
+        sizes = _checked_sizes(target_sizes, len(depth)).tolist()
+        return [
+            {"predicted_depth": window.paste(depth.new_zeros(size))}
+            for window, size in zip(windows, sizes, strict=True)
+        ]
+
+    def post_process_face_windows(self, outputs, target_sizes, affines) -> list[dict]:
+        """Per row, its class ids and depth over just the window of its image that its crop covers:
+        ``{"window": (top, left, bottom, right), "segmentation": (h,w), "predicted_depth": (h,w),
+        "covered": (h,w) bool}`` (0 where not covered). The maps of `post_process_semantic_segmentation`
+        and `post_process_depth_estimation` without the rest of the image around them: what a photo with
+        several faces needs, at a cost that follows the faces, not the photo."""
+        segmentation = self._windows(outputs.logits, target_sizes, None, affines, _class_ids)
+        depth = self._windows(outputs.depth[:, None], target_sizes, None, affines, _first_channel)
+        if segmentation is None:
+            raise ValueError("post_process_face_windows needs the target_sizes and affines from preprocess")
+        return [
+            {
+                "window": (labels.top, labels.left, labels.bottom, labels.right),
+                "segmentation": labels.values,
+                "predicted_depth": distance.values,
+                "covered": labels.covered,
+            }
+            for labels, distance in zip(segmentation, depth, strict=True)
+        ]
+
+
+def _class_ids(logits: torch.Tensor) -> torch.Tensor:
+    return logits.argmax(dim=0)
+
+
+def _first_channel(maps: torch.Tensor) -> torch.Tensor:
+    return maps[0]
 
 
 def _no_rows(options: dict, detected: bool) -> dict[str, np.ndarray]:
@@ -643,34 +475,3 @@ def _checked_sizes(target_sizes, count: int) -> torch.Tensor:
     if sizes.shape != (count, 2) or bool((sizes <= 0).any()):
         raise ValueError(f"target_sizes must be {count} positive (height, width) pairs, got {target_sizes!r}")
     return sizes
-
-
-def _warp_to_image(maps: torch.Tensor, affine: torch.Tensor, image_size) -> tuple[torch.Tensor, torch.Tensor]:
-    """(C,h,w) maps on the model-input pixels -> (C,H,W) on the image's pixels (bilinear; zeros where the
-    input does not reach) and the (H,W) mask of the pixels whose centres the input covers."""
-    height, width = image_size
-    channels, h, w = maps.shape
-    linear, shift = affine[:, :2], affine[:, 2]
-    corners = torch.tensor([[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]], dtype=torch.float64) @ linear.T + shift
-    (x_low, y_low), (x_high, y_high) = corners.min(0).values.tolist(), corners.max(0).values.tolist()
-    x0, x1 = (min(max(v, 0), width) for v in (math.floor(x_low), math.ceil(x_high)))
-    y0, y1 = (min(max(v, 0), height) for v in (math.floor(y_low), math.ceil(y_high)))
-    image = maps.new_zeros(channels, height, width)
-    inside = torch.zeros(height, width, dtype=torch.bool, device=maps.device)
-    if x1 <= x0 or y1 <= y0:
-        return image, inside
-    ys, xs = torch.meshgrid(
-        torch.arange(y0, y1, dtype=torch.float64) + 0.5,
-        torch.arange(x0, x1, dtype=torch.float64) + 0.5,
-        indexing="ij",
-    )
-    uv = (torch.stack([xs, ys], dim=-1) - shift) @ torch.linalg.inv(linear).T  # model-input pixels
-    covered = (uv[..., 0] >= 0) & (uv[..., 0] <= w) & (uv[..., 1] >= 0) & (uv[..., 1] <= h)
-    grid = torch.stack([2 * uv[..., 0] / w - 1, 2 * uv[..., 1] / h - 1], dim=-1).to(maps)
-    sampled = F.grid_sample(
-        maps[None], grid[None], mode="bilinear", padding_mode="border", align_corners=False
-    )[0]
-    covered = covered.to(maps.device)
-    image[:, y0:y1, x0:x1] = sampled * covered
-    inside[y0:y1, x0:x1] = covered
-    return image, inside

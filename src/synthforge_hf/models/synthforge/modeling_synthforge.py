@@ -346,6 +346,9 @@ class SynthForgeModel(SynthForgePreTrainedModel):
         return SynthForgeModelOutput(features=features) if return_dict is not False else (features,)
 
 
+AUTO_CLASSES = ("AutoModelForSemanticSegmentation", "AutoModelForDepthEstimation")  # what the SB serves
+
+
 class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
     """The SB: features + segmentation, depth and keypoint heads, with the multi-task + SSL loss."""
 
@@ -358,6 +361,15 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
         self.depth_head = UNet(config.feature_channels, width, 1, norm, lean)
         self.keypoint_head = StackedHourglassHead(config)
         self.post_init()
+
+    def save_pretrained(self, *args, **kwargs):
+        """As `PreTrainedModel.save_pretrained`; config.json's ``auto_map`` names this class for every
+        Auto class it serves (`AUTO_CLASSES`), not only the one it is registered for, so a folder loads
+        with ``trust_remote_code=True`` in both of transformers' pipelines."""
+        reference = f"{type(self).__module__.rsplit('.', 1)[-1]}.{type(self).__name__}"
+        auto_map = getattr(self.config, "auto_map", None) or {}
+        self.config.auto_map = {**auto_map, **dict.fromkeys(AUTO_CLASSES, reference)}
+        return super().save_pretrained(*args, **kwargs)
 
     def forward(
         self,

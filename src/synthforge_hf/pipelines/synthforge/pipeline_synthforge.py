@@ -11,6 +11,7 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline
 
+from ...constants import MAX_SEED
 from ...generators.base import FaceGenerator, Scene
 from ...head.lbs import axis_angle_to_matrix
 from ...head.model import HeadOutput, ParametricHeadModel
@@ -145,6 +146,26 @@ class SynthForgePipeline(DiffusionPipeline):
             raise ValueError(f"num_samples must be at least 1, got {size}")
         return size
 
+    @staticmethod
+    def check_parameter_values(explicit: dict[str, torch.Tensor]) -> None:
+        """Refuse explicit parameters no camera or head can take, naming the argument: non-finite numbers,
+        a field of view outside (0, 180) degrees, a yaw beyond half a turn, a pitch at or past the poles
+        (where the orbit camera has no up direction), seeds outside 0 to 2**63 - 1."""
+        for name, value in explicit.items():
+            if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise ValueError(f"`{name}` must hold finite numbers, got {value.flatten()[:8].tolist()}")
+        limits = {
+            "fov": (lambda v: (v > 0) & (v < 180), "degrees in (0, 180)"),
+            "yaw": (lambda v: v.abs() <= math.pi, "radians in [-pi, pi]"),
+            "pitch": (lambda v: v.abs() < math.pi / 2, "radians in (-pi/2, pi/2)"),
+            "seed": (lambda v: (v >= 0) & (v <= MAX_SEED), "integers from 0 to 2**63 - 1"),
+        }
+        for name, (inside, what) in limits.items():
+            value = explicit.get(name)
+            if value is not None and not bool(inside(value).all()):
+                outside = value[~inside(value)].flatten()[:8].tolist()
+                raise ValueError(f"`{name}` must hold {what}, got {outside}")
+
     def prepare_parameters(
         self,
         num_samples: int,
@@ -220,7 +241,8 @@ class SynthForgePipeline(DiffusionPipeline):
         explicit.update({k: torch.as_tensor(v).reshape(-1) for k, v in cameras.items() if v is not None})
         explicit = {k: v for k, v in explicit.items() if v is not None}
         if seeds is not None:
-            explicit["seed"] = torch.as_tensor(seeds)
+            explicit["seed"] = _seed_tensor(seeds)
+        self.check_parameter_values(explicit)
         sized = {k: v for k, v in explicit.items() if not (k in cameras and v.shape[0] == 1)}  # 1: for all
         num_samples = self.check_inputs(num_samples, sized, resolution, batch_size, output_type)
         explicit = {k: v.expand(num_samples) if k in cameras else v for k, v in explicit.items()}
@@ -311,6 +333,13 @@ class SynthForgePipeline(DiffusionPipeline):
         else:
             as_np["images"] = images
         return SynthForgePipelineOutput(**as_np)
+
+
+def _seed_tensor(seeds) -> torch.Tensor:
+    try:
+        return torch.as_tensor(seeds, dtype=torch.int64)
+    except (OverflowError, RuntimeError, TypeError, ValueError) as error:
+        raise ValueError(f"`seeds` must be integers from 0 to 2**63 - 1, got {list(seeds)[:8]}") from error
 
 
 def _conform(name: str, value, like: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,9 @@
-"""The options of each `synthforge` command, as dataclasses read by `transformers.HfArgumentParser`.
+"""The options of each `synthforge` command, as dataclasses (`synthforge_hf.cli.parser` reads them).
 
 A field's help is its ``metadata["help"]``, a `Literal` type gives the choices, and the default is
 the field's. `positional(...)` marks an argument given without an option name (a file, a repo id);
 `__post_init__` refuses values no run could use, with the message `synthforge CMD: error:` shows.
-The training commands' options are `training.sb.SBTrainingArguments` and `training.lf.LFTrainingArguments`.
+The training commands' options are in `synthforge_hf.training.arguments`.
 """
 
 from __future__ import annotations
@@ -12,34 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..options import option, positional, refuse_negative, require_finite, require_positive, require_seed
+
 MIN_RESOLUTION = 8  # pixels: below this no face part is resolved
-
-
-def positional(help: str, *, nargs: str | None = None):
-    """A dataclass field read as a positional argument (not ``--name``)."""
-    metadata = {"help": help, "positional": True}
-    if nargs:
-        metadata["nargs"] = nargs
-    return field(init=False, metadata=metadata)
-
-
-def option(help: str, **kwargs):
-    """A dataclass field read as ``--name`` (and ``--name-with-hyphens``)."""
-    return field(metadata={"help": help}, **kwargs)
-
-
-def _refuse_negative(arguments, *names: str) -> None:
-    for name in names:
-        value = getattr(arguments, name)
-        if value is not None and value < 0:
-            raise ValueError(f"--{name.replace('_', '-')} must not be negative, got {value}")
-
-
-def _require_positive(arguments, *names: str) -> None:
-    for name in names:
-        value = getattr(arguments, name)
-        if value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {value}")
 
 
 @dataclass(kw_only=True)
@@ -74,7 +49,8 @@ class PipelineArguments:
             raise ValueError("--generator next3d needs --head flame --head-dir DIR --generator-dir DIR")
         if self.resolution < MIN_RESOLUTION:
             raise ValueError(f"--resolution must be at least {MIN_RESOLUTION} pixels, got {self.resolution}")
-        _require_positive(self, "batch_size")
+        require_positive(self, "batch_size")
+        require_seed(self)
 
 
 @dataclass(kw_only=True)
@@ -86,7 +62,7 @@ class GenerateArguments:
     sheet_rows: int = option("samples shown in contact_sheet.png", default=8)
 
     def __post_init__(self) -> None:
-        _require_positive(self, "num_samples", "sheet_rows")
+        require_positive(self, "num_samples", "sheet_rows")
 
 
 @dataclass(kw_only=True)
@@ -107,8 +83,10 @@ class MakeDatasetArguments:
     no_progress: bool = option("no progress bars", default=False)
 
     def __post_init__(self) -> None:
-        _refuse_negative(self, "num_train", "num_validation", "limit")
-        _require_positive(self, "shard_size")
+        refuse_negative(self, "num_train", "num_validation", "limit", "min_visible_landmarks")
+        require_finite(self, "max_landmark_depth_error")
+        refuse_negative(self, "max_landmark_depth_error")
+        require_positive(self, "shard_size")
 
     def split_sizes(self) -> dict[str, int]:
         """The samples of each non-empty split, capped by --limit."""
@@ -128,9 +106,10 @@ class ImportOfficialArguments:
         "the split the official files are stored as", default="train"
     )
     shard_size: int = option("samples per parquet shard", default=1000)
+    no_progress: bool = option("no progress bar", default=False)
 
     def __post_init__(self) -> None:
-        _require_positive(self, "shard_size")
+        require_positive(self, "shard_size")
 
 
 @dataclass(kw_only=True)
@@ -164,7 +143,8 @@ class ConvertNext3DArguments:
     )
     depth_resolution: int = option("size of the separate depth pass", default=128)
     blend: Literal["front", "all"] = option(
-        "where the neural texture goes: the front tri-plane only (the released code) or all three",
+        "where the neural texture is blended: front (SynthForge's released fix: the front tri-plane only) "
+        "or all (every plane, as the official Next3D renderer does)",
         default="front",
     )
     device: str = option(
@@ -172,7 +152,12 @@ class ConvertNext3DArguments:
     )
 
     def __post_init__(self) -> None:
-        _refuse_negative(self, "fit_alignment")
+        refuse_negative(self, "fit_alignment")
+        require_positive(self, "alignment_iterations")
+        if self.depth_resolution < MIN_RESOLUTION:
+            raise ValueError(
+                f"--depth-resolution must be at least {MIN_RESOLUTION} pixels, got {self.depth_resolution}"
+            )
         if self.fit_alignment and self.flame_dir is None:
             raise ValueError("--fit-alignment needs --flame-dir")
 
@@ -202,7 +187,7 @@ class EvaluateArguments:
     )
 
     def __post_init__(self) -> None:
-        _require_positive(self, "batch_size")
+        require_positive(self, "batch_size")
 
 
 @dataclass(kw_only=True)

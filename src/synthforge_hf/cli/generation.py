@@ -1,0 +1,170 @@
+"""`synthforge generate`, `make-dataset`, `import-official` and `convert-next3d`."""
+
+from __future__ import annotations
+
+import json
+
+from .arguments import (
+    ConvertNext3DArguments,
+    GenerateArguments,
+    ImportOfficialArguments,
+    MakeDatasetArguments,
+    PipelineArguments,
+)
+from .common import model_source, parse, resolve_device
+from .parser import CommandLine
+
+
+def load_pipeline(args: PipelineArguments, device: str):
+    """The pipeline the options name (a saved one, or one built from named assets), on ``device``."""
+    import torch
+
+    from ..pipelines.synthforge import SynthForgePipeline
+
+    if args.pipeline:
+        pipe = SynthForgePipeline.from_pretrained(model_source(args.pipeline, "--pipeline"))
+    else:
+        pipe = SynthForgePipeline.from_assets(
+            args.head, args.generator, head_dir=args.head_dir, generator_dir=args.generator_dir
+        )
+    return pipe.to(torch.device(device))
+
+
+def generate_main(argv: list[str] | None = None) -> int:
+    """`synthforge generate`: write annotated samples and a contact sheet to a folder."""
+    options, pipeline = parse("generate", generate_main, argv, GenerateArguments, PipelineArguments)
+
+    import numpy as np
+    import torch
+
+    from ..data.features import mask_png_bytes
+    from ..visualization import contact_sheet
+
+    pipe = load_pipeline(pipeline, resolve_device(pipeline.device))
+    out = pipe(
+        num_samples=options.num_samples,
+        resolution=pipeline.resolution,
+        generator=torch.Generator().manual_seed(pipeline.seed),
+        batch_size=pipeline.batch_size,
+        output_type="pil",
+    )
+    for sub in ("images", "segmentation", "depth", "annotations"):
+        (options.out / sub).mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(out.images):
+        name = f"{i:05d}"
+        image.save(options.out / "images" / f"{name}.png")
+        (options.out / "segmentation" / f"{name}.png").write_bytes(mask_png_bytes(out.segmentation[i]))
+        np.save(options.out / "depth" / f"{name}.npy", out.depth[i].astype(np.float32))
+        record = {
+            "landmarks_2d": out.landmarks_2d[i].tolist(),
+            "landmarks_3d": out.landmarks_3d[i].tolist(),
+            "landmark_visibility": out.landmark_visibility[i].tolist(),
+            **{key: np.asarray(value[i]).tolist() for key, value in out.parameters.items()},
+        }
+        (options.out / "annotations" / f"{name}.json").write_text(json.dumps(record))
+    rows = min(options.sheet_rows, options.num_samples)
+    sheet = contact_sheet(
+        out.images[:rows],
+        out.segmentation[:rows],
+        out.landmarks_2d[:rows],
+        out.depth[:rows],
+        out.landmark_visibility[:rows],
+    )
+    sheet.save(options.out / "contact_sheet.png")
+    print(f"wrote {options.num_samples} samples and contact_sheet.png to {options.out}")
+    return 0
+
+
+def make_dataset_main(argv: list[str] | None = None) -> int:
+    """`synthforge make-dataset`: generate (or resume) a sharded parquet dataset with its card."""
+    parser = CommandLine(
+        "synthforge make-dataset", make_dataset_main.__doc__, MakeDatasetArguments, PipelineArguments
+    )
+    options, pipeline = parser.parse(argv)
+    sizes = options.split_sizes()
+    if not sizes:
+        parser.error("nothing to generate: every split is empty")
+
+    from ..data.shards import parse_shard_range, plan_shards
+
+    shard_range = None
+    if options.shards:
+        try:
+            shard_range = parse_shard_range(options.shards, len(plan_shards(sizes, options.shard_size)))
+        except ValueError as err:
+            parser.error(f"--shards: {err}")
+
+    from accelerate import PartialState
+
+    from ..data.generate import generate_dataset, is_complete
+    from ..hub.dataset_card import refuse_foreign_card, write_dataset_card
+
+    refuse_foreign_card(options.out)  # before hours of generation, not when the card is due
+    device = resolve_device(pipeline.device)
+    state = PartialState(cpu=device == "cpu")
+    if device == "cuda":
+        device = str(state.device)  # under `accelerate launch`, each process uses its own GPU
+    pipe = load_pipeline(pipeline, device)
+    summary = generate_dataset(
+        pipe,
+        options.out,
+        sizes,
+        shard_size=options.shard_size,
+        base_seed=pipeline.seed,
+        resolution=pipeline.resolution,
+        batch_size=pipeline.batch_size,
+        min_visible_landmarks=options.min_visible_landmarks,
+        max_landmark_depth_error=options.max_landmark_depth_error,
+        shard_range=shard_range,
+        progress=not options.no_progress,
+    )
+    print(f"process {state.process_index}: {summary}")
+    state.wait_for_everyone()
+    if state.is_main_process:
+        if is_complete(options.out):
+            print(f"dataset complete; wrote {write_dataset_card(options.out)}")
+        else:
+            print(
+                "some shards are still missing (other machines, or a later run); "
+                "the card is written once all are present"
+            )
+    return 0
+
+
+def import_official_main(argv: list[str] | None = None) -> int:
+    """`synthforge import-official`: convert the official SynthForge release layout to parquet shards."""
+    (args,) = parse("import-official", import_official_main, argv, ImportOfficialArguments)
+
+    from ..data.official import import_official_release
+
+    count = import_official_release(
+        args.source, args.out, split=args.split, shard_size=args.shard_size, progress=not args.no_progress
+    )
+    print(f"imported {count} samples into {args.out / 'data'}")
+    return 0
+
+
+def convert_next3d_main(argv: list[str] | None = None) -> int:
+    """`synthforge convert-next3d`: convert the official Next3D checkpoint (safely) into a pipeline folder."""
+    (args,) = parse("convert-next3d", convert_next3d_main, argv, ConvertNext3DArguments)
+
+    from ..pipelines.synthforge.next3d_conversion import convert_next3d
+
+    result = convert_next3d(
+        args.checkpoint,
+        args.out,
+        uv_face_mask=args.uv_mask,
+        flame_dir=args.flame_dir,
+        alignment_samples=args.fit_alignment,
+        alignment_iterations=args.alignment_iterations,
+        device=resolve_device(args.device),
+        network=args.network,
+        depth_image_resolution=args.depth_resolution,
+        blend=args.blend,
+    )
+    if args.fit_alignment:
+        before, after = result.face_generator.alignment_loss.tolist()
+        print(f"alignment loss {before:.4g} -> {after:.4g}")
+    what = "pipeline" if args.flame_dir else "generator component (face_generator/)"
+    print(f"wrote the Next3D {what} to {args.out}")
+    return 0
