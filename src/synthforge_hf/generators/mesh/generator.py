@@ -1,0 +1,177 @@
+"""`MeshFaceGenerator`, the diffusers component that renders the head mesh itself: per batch it samples
+the appearance parameters, lights and background, then paints, shades and photographs each sample's
+face pixels with the package's stages."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from diffusers.configuration_utils import register_to_config
+
+from ...head.model import ParametricHeadModel
+from ...rendering.fragments import Fragments
+from ...rendering.parallel import parallel_map, split
+from ..base import FaceGenerator, GeneratorOutput, Scene
+from .appearance import paint_albedo
+from .background import render_background
+from .camera import photograph
+from .eyes import paint_eyes
+from .geometry import SamplePixels, interpolate, rest_pose_maps, rotation_rest_to_world, vertex_normals
+from .lighting import KEY, ambient_occlusion, cast_shadow, environment_light, sample_lights, shade
+from .maths import unit
+from .noise import noise_bank
+from .parameters import _FIELD, LATENT_FIELDS, SKIN_TONES, appearance_parameters, seeded_uniforms
+
+# Each sample's random numbers (from its texture seed), by use.
+_NUMBERS_PER_SAMPLE = 24
+_TEXTURE_OFFSETS, _LIGHT_NUMBERS, _CAMERA_NUMBERS = slice(0, 8), slice(8, 16), slice(16, 24)
+
+
+def _pixel_maps(
+    head: ParametricHeadModel,
+    vertices: torch.Tensor,
+    rest_maps: tuple[torch.Tensor, torch.Tensor],
+    fragments: Fragments,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The foreground pixels of a batch's ``fragments`` (their flat indices over the batch (N,)) and, at
+    them, the posed geometry (6,N: world normal, hair strand direction) from the posed ``vertices``
+    (B,V,3), and the ``head``'s rest-pose maps (C,N) (`rest_pose_maps`: maps and strand directions)."""
+    hw = fragments.face_index.shape[1] * fragments.face_index.shape[2]
+    foreground = (fragments.face_index >= 0).reshape(-1).nonzero()[:, 0]
+    faces = head.faces.cpu()
+    rest = head.v_template.float().cpu()
+    maps, strand_rest = rest_maps
+    rotation = rotation_rest_to_world(rest, vertices)
+    posed = torch.cat(
+        [vertex_normals(vertices, faces), torch.einsum("vj,bij->bvi", strand_rest, rotation)], -1
+    )
+    corners = faces.index_select(0, fragments.face_index.view(-1).index_select(0, foreground)).T.contiguous()
+    weights = fragments.barycentric.view(-1, 3).index_select(0, foreground).T.contiguous()
+    per_sample = corners + (foreground // hw) * vertices.shape[1]
+    geometry = interpolate(posed.view(-1, posed.shape[-1]), per_sample, weights)
+    return foreground, geometry, interpolate(maps, corners, weights)
+
+
+class MeshFaceGenerator(FaceGenerator):
+    """Shaded rendering of the head mesh with sampled skin, hair, eyes, lighting, background and camera.
+
+    Args:
+        latent_dim: size of the appearance latent (at least the number of appearance fields).
+        iris_angle / pupil_angle: half-angles (radians) of the iris and pupil seen from the eye centre.
+        skin_texture_strength: amplitude of the skin albedo noise (pores scale with it).
+    """
+
+    # The class keeps the module path it had before `mesh` became a package (the package re-exports
+    # it): saved pipelines' model_index.json and datasets' pipeline fingerprints record this path.
+    __module__ = "synthforge_hf.generators.mesh"
+
+    @register_to_config
+    def __init__(
+        self,
+        latent_dim: int = len(LATENT_FIELDS),
+        iris_angle: float = 0.50,
+        pupil_angle: float = 0.20,
+        skin_texture_strength: float = 0.08,
+    ):
+        super().__init__()
+        if latent_dim < len(LATENT_FIELDS):
+            raise ValueError(f"latent_dim must be >= {len(LATENT_FIELDS)}")
+        self.register_buffer("skin_tones", torch.tensor(SKIN_TONES))
+        self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
+        self._rest_maps_cache: tuple[object, tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def sample_latents(self, generators: list[torch.Generator | None]) -> torch.Tensor:
+        return torch.stack([torch.rand(self.config.latent_dim, generator=g) for g in generators])
+
+    def _rest_maps(self, head: ParametricHeadModel) -> tuple[torch.Tensor, torch.Tensor]:
+        """`rest_pose_maps` of ``head``, kept while the same head (same template tensor) is rendered."""
+        key = (id(head), head.v_template.data_ptr(), tuple(head.v_template.shape))
+        if self._rest_maps_cache is None or self._rest_maps_cache[0] != key:
+            self._rest_maps_cache = (key, rest_pose_maps(head))
+        return self._rest_maps_cache[1]
+
+    def forward(self, scene: Scene) -> GeneratorOutput:
+        """Render images (B,3,H,W) in [0,1].
+
+        Samples are shaded one at a time over their foreground pixels: the tensors are small (they stay
+        in cache), so each piece of the batch runs on one intra-op thread, the pieces side by side on
+        the CPU cores (`parallel_map`), which avoids the synchronisation cost of many small parallel ops
+        (large on shared CPUs)."""
+        self._rest_maps(scene.head)  # the shared tables, made before the threads start
+        noise_bank()
+        pieces = parallel_map(functools.partial(self._render, scene), split(scene.latents.shape[0]))
+        return GeneratorOutput(torch.cat(pieces))
+
+    def _render(self, scene: Scene, samples: slice) -> torch.Tensor:
+        """Images (b,3,H,W) of the ``samples`` of the scene."""
+        latents = scene.latents[samples].float().cpu()
+        resolution = scene.resolution
+        all_fragments = scene.annotations.fragments
+        fragments = Fragments(
+            all_fragments.face_index[samples].cpu(),
+            all_fragments.barycentric[samples].cpu(),
+            all_fragments.depth[samples].cpu(),
+        )
+        labels = scene.annotations.segmentation[samples].cpu()
+        cameras = scene.cameras[samples]
+        batch, hw = labels.shape[0], resolution * resolution
+        numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
+        params = appearance_parameters(
+            latents, tuple(map(tuple, self.skin_tones.tolist())), self.config.skin_texture_strength
+        )
+        vertices = scene.vertices_world[samples].float().cpu()
+        foreground, geometry, rest_maps = _pixel_maps(
+            scene.head, vertices, self._rest_maps(scene.head), fragments
+        )
+        starts = torch.searchsorted(foreground, torch.arange(batch + 1) * hw).tolist()
+        rays = cameras.ray_directions(resolution).float().cpu().reshape(batch, hw, 3)
+        lights = sample_lights(latents, cameras, numbers[:, _LIGHT_NUMBERS])
+        background = render_background(latents, resolution)
+        environment = environment_light(background)
+
+        images = []
+        for item in range(batch):
+            rows = slice(starts[item], starts[item + 1])
+            pixels = foreground[rows] - item * hw
+            sample = SamplePixels(
+                index=samples.start + item,
+                pixels=pixels,
+                label_image=labels[item],
+                labels=labels[item].reshape(-1).index_select(0, pixels),
+                depth=fragments.depth[item].reshape(-1).index_select(0, pixels),
+                rays=rays[item].index_select(0, pixels),
+            )
+            sample_params = {key: value[item] for key, value in params.items()}
+            # Pores are finer than a pixel below 256 px.
+            sample_params["pores"] = sample_params["pores"] * min(1.0, resolution / 256)
+            offsets = numbers[item, _TEXTURE_OFFSETS].tolist()
+            albedo, weights = paint_albedo(sample_params, rest_maps[:, rows], sample.labels, offsets)
+            albedo = paint_eyes(
+                scene,
+                sample,
+                albedo,
+                sample_params["iris"],
+                offsets,
+                self.head_to_world,
+                self.config.iris_angle,
+                self.config.pupil_angle,
+            )
+            normals = unit(geometry[:3, rows])
+            points = cameras.centers[item].float().cpu() + sample.depth[:, None] * sample.rays
+            radiance = shade(
+                sample_params,
+                [(direction[item], colour[item]) for direction, colour in lights],
+                albedo,
+                weights,
+                normals,
+                unit(geometry[3:, rows]),
+                -unit(sample.rays.T),
+                ambient_occlusion(fragments.depth[item], pixels, sample.depth),
+                environment[item],
+                cast_shadow(vertices[item], points, normals, lights[KEY][0][item]),
+            )
+            image = background[item] * sample_params["background_light"]
+            image.view(3, -1).index_copy_(1, pixels, radiance)
+            images.append(photograph(image, latents[item], numbers[item, _CAMERA_NUMBERS]))
+        return torch.stack(images)
