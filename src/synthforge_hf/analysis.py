@@ -27,8 +27,28 @@ from .visualization import colorize_depth, colorize_segmentation, draw_landmarks
 
 @dataclass
 class FaceResult:
-    """One face: its detector box (left, top, right, bottom; landmark-box convention), the detector's
-    score (None for a box given by the caller) and its 68 landmarks in photo pixels."""
+    """One face of a `PhotoResult`: where it is, how sure the detector was, and its landmarks.
+
+    Args:
+        box (`tuple[float, float, float, float]`):
+            Its detector box (left, top, right, bottom) in photo pixels, in the landmark-box convention
+            (the box of the face's 68 points), or the box the caller gave.
+        score (`float`, *optional*):
+            The detector's score; None for a box given by the caller.
+        landmarks (`np.ndarray` of shape `(68, 2)`):
+            Its 68 landmarks in photo pixels (iBUG order; pixel centres at i + 0.5).
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from synthforge_hf.analysis import FaceResult
+    >>> face = FaceResult(box=(10.0, 5.0, 30.0, 25.0), score=None, landmarks=np.zeros((68, 2)))
+    >>> face.box, face.score, face.landmarks.shape
+    ((10.0, 5.0, 30.0, 25.0), None, (68, 2))
+
+    ```
+    """
 
     box: tuple[float, float, float, float]
     score: float | None
@@ -37,8 +57,35 @@ class FaceResult:
 
 @dataclass
 class PhotoResult:
-    """All faces of one photo, with photo-sized parsing (class ids, 0 outside faces) and depth (metres,
-    0 outside faces); where crops overlap, the higher-scoring face's maps win."""
+    """All faces of one photo, with photo-sized parsing and depth.
+
+    What `PhotoAnalyser` returns. Where crops overlap, the higher-scoring face's maps win. `to_json`
+    gives the record ``synthforge analyse`` writes (boxes, scores, 68 points per face, class pixel
+    counts); `panels` and `picture` draw it.
+
+    Args:
+        faces (`list[FaceResult]`):
+            The faces, best first.
+        parsing (`np.ndarray` of shape `(H, W)`, uint8):
+            Class ids of `synthforge_hf.constants.SEGMENTATION_CLASSES`, 0 outside faces.
+        depth (`np.ndarray` of shape `(H, W)`, float32):
+            Metres, 0 outside faces.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from synthforge_hf.analysis import PhotoResult
+    >>> parsing, depth = np.zeros((40, 60), np.uint8), np.zeros((40, 60), np.float32)
+    >>> empty = PhotoResult(faces=[], parsing=parsing, depth=depth)  # a photo without faces
+    >>> record = empty.to_json()
+    >>> record["image_size"], record["faces"], record["class_pixels"]["background"]
+    ([60, 40], [], 2400)
+    >>> empty.picture(np.zeros((40, 60, 3), np.uint8)).shape  # landmarks | parsing | depth
+    (40, 180, 3)
+
+    ```
+    """
 
     faces: list[FaceResult]
     parsing: np.ndarray
@@ -84,7 +131,37 @@ def whole_image_box(height: int, width: int, framing: dict) -> tuple[float, floa
 
 
 class PhotoAnalyser:
-    """An SB with its processor, which finds the faces (`SynthForgeImageProcessor.detect_faces`)."""
+    """An SB with its processor, which finds the faces (`SynthForgeImageProcessor.detect_faces`).
+
+    Each face is cropped as the training data framed faces, the SB runs on the crops in batches, and its
+    landmarks, parsing and depth are mapped back into the photo. Besides the photo and its photo-sized
+    parsing and depth, memory follows the faces: each costs its crop and the window its crop covers.
+    What ``synthforge analyse`` and the Space's Analyse tab use.
+
+    Args:
+        model (`SynthForgeForFaceAnalysis`):
+            The SB; put in eval mode. Move it with ``analyser.model.to(device)``.
+        processor (`SynthForgeImageProcessor`):
+            Its image processor.
+        batch_size (`int`, *optional*, defaults to 16):
+            Faces the SB runs on at once.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from synthforge_hf.analysis import PhotoAnalyser
+    >>> from synthforge_hf.models.synthforge import (
+    ...     SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+    ... )
+    >>> model = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny())
+    >>> analyser = PhotoAnalyser(model, SynthForgeImageProcessor(size=32), batch_size=4)
+    >>> result = analyser(np.zeros((48, 64, 3), np.uint8), boxes=[(16, 8, 48, 40)])
+    >>> len(result.faces), result.faces[0].landmarks.shape, result.parsing.shape
+    (1, (68, 2), (48, 64))
+
+    ```
+    """
 
     def __init__(
         self, model: SynthForgeForFaceAnalysis, processor: SynthForgeImageProcessor, batch_size: int = 16
@@ -95,6 +172,33 @@ class PhotoAnalyser:
 
     @classmethod
     def from_pretrained(cls, model_id: str, **kwargs) -> PhotoAnalyser:
+        """The analyser of an SB folder or Hub id: its model and its image processor.
+
+        Args:
+            model_id (`str`):
+                An SB folder (config.json, weights and preprocessor_config.json) or a Hub repo id.
+            kwargs (*optional*):
+                Passed to both `from_pretrained` calls (e.g. ``revision``).
+
+        Returns:
+            `PhotoAnalyser`: the analyser, on the CPU.
+
+        Example:
+
+        ```python
+        >>> from synthforge_hf.analysis import PhotoAnalyser
+        >>> from synthforge_hf.models.synthforge import (
+        ...     SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+        ... )
+        >>> SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).save_pretrained("sb")  # an SB folder
+        >>> SynthForgeImageProcessor(size=32).save_pretrained("sb")
+        ['sb/preprocessor_config.json']
+        >>> analyser = PhotoAnalyser.from_pretrained("sb")  # or a Hub id
+        >>> analyser.processor.size, analyser.model.training
+        ({'height': 32, 'width': 32}, False)
+
+        ```
+        """
         return cls(
             SynthForgeForFaceAnalysis.from_pretrained(model_id, **kwargs),
             SynthForgeImageProcessor.from_pretrained(model_id, **kwargs),
@@ -102,8 +206,43 @@ class PhotoAnalyser:
 
     @torch.no_grad()
     def __call__(self, photo: Image.Image | np.ndarray, boxes=None) -> PhotoResult:
-        """Analyse every face of ``photo`` (detected, or the given (left, top, right, bottom) boxes in
-        the landmark-box convention); a photo without faces gives an empty result."""
+        """Analyse every face of ``photo``: detected, or in the given boxes.
+
+        A photo without faces gives an empty result; one of more than `MAX_PHOTO_PIXELS` pixels is
+        refused (`ValueError`). Detection needs dlib (``pip install "synthforge-hf[detect]"``).
+
+        Args:
+            photo (`PIL.Image.Image` or `np.ndarray`):
+                The photo: a PIL image (any mode; turned upright as its EXIF orientation says) or an
+                (H, W), (H, W, 3) or (H, W, 4) array (see `synthforge_hf.io.images.as_rgb8`).
+            boxes (`list[tuple[float, float, float, float]]`, *optional*):
+                The faces' (left, top, right, bottom) boxes in the landmark-box convention; default:
+                the faces the detector finds.
+
+        Returns:
+            `PhotoResult`: the faces (best first) with their landmarks in photo pixels, and photo-sized
+            parsing and depth.
+
+        Example:
+
+        ```python
+        >>> from PIL import Image
+        >>> from synthforge_hf.analysis import PhotoAnalyser
+        >>> from synthforge_hf.io.images import open_photo
+        >>> from synthforge_hf.models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
+        >>> from synthforge_hf.models.synthforge import SynthForgeImageProcessor
+        >>> model = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny())
+        >>> analyser = PhotoAnalyser(model, SynthForgeImageProcessor(size=32))
+        >>> Image.new("RGB", (64, 48)).save("photo.jpg")
+        >>> photo = open_photo("photo.jpg")
+        >>> analyser(photo).faces  # the detector finds no face in a blank picture
+        []
+        >>> result = analyser(photo, boxes=[(16, 8, 48, 40)])
+        >>> result.faces[0].score, result.faces[0].landmarks.shape, result.depth.shape, result.depth.dtype
+        (None, (68, 2), (48, 64), dtype('float32'))
+
+        ```
+        """
         rgb = as_rgb8(photo)
         height, width = rgb.shape[:2]
         if height * width > MAX_PHOTO_PIXELS:
@@ -122,7 +261,7 @@ class PhotoAnalyser:
         device = next(self.model.parameters()).device
         for start in range(0, len(boxes), self.batch_size):
             chunk = boxes[start : start + self.batch_size]
-            inputs = self.processor(rgb, boxes=[chunk])
+            inputs = self.processor(rgb, boxes=[chunk], return_tensors="pt")
             out = self.model(inputs["pixel_values"].to(device))
             sizes, affines = inputs["original_sizes"], inputs["affines"]
             points = self.processor.post_process_landmarks(out, affines=affines)

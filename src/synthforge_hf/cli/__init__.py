@@ -51,6 +51,28 @@ def _explains_itself(err: BaseException) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``synthforge`` command: run ``synthforge COMMAND [options]``.
+
+    ``--version`` prints the version; no command, an unknown one or ``--help`` prints the usage (status 2
+    for the first two). An error a user can fix (a missing, unreadable or wrong file, folder or value)
+    ends the command with one line naming it (`SystemExit`); ``SYNTHFORGE_TRACEBACK=1`` raises it with
+    its traceback instead.
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The arguments, command first (None: ``sys.argv[1:]``).
+
+    Returns:
+        `int`: the exit status of the command.
+
+    Example:
+
+    ```bash
+    synthforge --version
+    synthforge generate --num-samples 16 --out outputs/demo
+    python -m synthforge_hf.cli make-dataset --help
+    ```
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--version"]:
         from importlib.metadata import version

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from .arguments import AnalyseArguments
-from .common import model_source, resolve_device, silence_progress_bars
+from .common import description, model_source, resolve_device, silence_progress_bars
 from .parser import CommandLine
 
 RESULT_MARK = (
@@ -17,8 +17,27 @@ RESULT_MARK = (
 def analyse_main(argv: list[str] | None = None) -> int:
     """`synthforge analyse`: every face in every photo (detected, cropped as the training data framed
     faces): a picture (landmarks, parsing, depth side by side) and a JSON per photo. A photo that cannot
-    be analysed is reported and skipped; the command then ends with status 1."""
-    parser = CommandLine("synthforge analyse", analyse_main.__doc__, AnalyseArguments)
+    be analysed is reported and skipped; the command then ends with status 1.
+
+    Runs `synthforge_hf.analysis.PhotoAnalyser` on each photo and writes ``OUT/STEM.png`` and
+    ``OUT/STEM.json`` (boxes, scores, 68 points per face, class pixel counts). Two photos with the same
+    file name are refused; a result file that is one of the photos, or a file there that an earlier run
+    did not write, is refused for that photo.
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status: 0, or 1 when a photo was skipped.
+
+    Example:
+
+    ```bash
+    synthforge analyse group.jpg portrait.png --model spaces_app/model --out outputs/analysis
+    ```
+    """
+    parser = CommandLine("synthforge analyse", description(analyse_main), AnalyseArguments)
     (args,) = parser.parse(argv)
     stems = [photo.stem for photo in args.photos]
     if len(set(stems)) < len(stems):

@@ -8,9 +8,15 @@ from pathlib import Path
 from .parser import CommandLine
 
 
+def description(function: Callable) -> str | None:
+    """A command function's ``--help`` description: the first paragraph of its docstring (the rest, its
+    arguments and an example, is for readers of the code)."""
+    return function.__doc__.split("\n\n")[0] if function.__doc__ else None
+
+
 def parse(command: str, function: Callable, argv: list[str] | None, *dataclass_types: type) -> list:
-    """The option dataclasses of ``synthforge COMMAND`` (the function's docstring is its description)."""
-    return CommandLine(f"synthforge {command}", function.__doc__, *dataclass_types).parse(argv)
+    """The option dataclasses of ``synthforge COMMAND`` (the function's `description` is its help's)."""
+    return CommandLine(f"synthforge {command}", description(function), *dataclass_types).parse(argv)
 
 
 def resolve_device(name: str) -> str:

@@ -11,7 +11,7 @@ from .arguments import (
     MakeDatasetArguments,
     PipelineArguments,
 )
-from .common import model_source, parse, resolve_device
+from .common import description, model_source, parse, resolve_device
 from .parser import CommandLine
 
 
@@ -31,7 +31,28 @@ def load_pipeline(args: PipelineArguments, device: str):
 
 
 def generate_main(argv: list[str] | None = None) -> int:
-    """`synthforge generate`: write annotated samples and a contact sheet to a folder."""
+    """`synthforge generate`: write annotated samples and a contact sheet to a folder.
+
+    Writes ``OUT/images/NNNNN.png``, ``OUT/segmentation/NNNNN.png`` (palette PNG whose values are the
+    class ids), ``OUT/depth/NNNNN.npy`` (metres), ``OUT/annotations/NNNNN.json`` (landmarks, their
+    visibility and every parameter of the sample) and ``OUT/contact_sheet.png`` (image | mask |
+    landmarks | depth). The pipeline is the embedded default head's, one built from ``--head`` and
+    ``--generator`` with their folders, or a saved one (``--pipeline``).
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status, 0 once the samples and the contact sheet are written.
+
+    Example:
+
+    ```bash
+    synthforge generate --num-samples 8 --resolution 128 --out outputs/demo
+    synthforge generate --head flame --head-dir ~/flame --num-samples 8 --out out/
+    ```
+    """
     options, pipeline = parse("generate", generate_main, argv, GenerateArguments, PipelineArguments)
 
     import numpy as np
@@ -76,9 +97,30 @@ def generate_main(argv: list[str] | None = None) -> int:
 
 
 def make_dataset_main(argv: list[str] | None = None) -> int:
-    """`synthforge make-dataset`: generate (or resume) a sharded parquet dataset with its card."""
+    """`synthforge make-dataset`: generate (or resume) a sharded parquet dataset with its card.
+
+    Runs `synthforge_hf.data.generate.generate_dataset` on the pipeline the options name, then, once
+    every shard is present, writes the dataset card (`synthforge_hf.hub.dataset_card`). A README.md in
+    ``--out`` that is not a SynthForge card is refused before generation starts. Under
+    ``accelerate launch`` each process makes its share of the shards on its own device; ``--shards a:b``
+    gives one machine a range of the global shard list.
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status, 0 once this process's shards are made (and the card, once all are).
+
+    Example:
+
+    ```bash
+    synthforge make-dataset --out outputs/faces-small --limit 64
+    synthforge make-dataset --out /data/faces --num-train 100000 --num-validation 10000 --shards 0:50
+    ```
+    """
     parser = CommandLine(
-        "synthforge make-dataset", make_dataset_main.__doc__, MakeDatasetArguments, PipelineArguments
+        "synthforge make-dataset", description(make_dataset_main), MakeDatasetArguments, PipelineArguments
     )
     options, pipeline = parser.parse(argv)
     sizes = options.split_sizes()
@@ -132,7 +174,25 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
 
 
 def import_official_main(argv: list[str] | None = None) -> int:
-    """`synthforge import-official`: convert the official SynthForge release layout to parquet shards."""
+    """`synthforge import-official`: convert the official SynthForge release layout to parquet shards.
+
+    Runs `synthforge_hf.data.official.import_official_release`: ``SOURCE`` holds ``images/``, ``seg/``,
+    ``depth/`` and ``annotations/``; the shards go to ``OUT/data/`` with this project's features, and an
+    interrupted import resumes.
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status, 0 when every sample of the release is in the shards.
+
+    Example:
+
+    ```bash
+    synthforge import-official /data/synthforge-release --out outputs/official --split train
+    ```
+    """
     (args,) = parse("import-official", import_official_main, argv, ImportOfficialArguments)
 
     from ..data.official import import_official_release
@@ -145,7 +205,27 @@ def import_official_main(argv: list[str] | None = None) -> int:
 
 
 def convert_next3d_main(argv: list[str] | None = None) -> int:
-    """`synthforge convert-next3d`: convert the official Next3D checkpoint (safely) into a pipeline folder."""
+    """`synthforge convert-next3d`: convert the official Next3D checkpoint (safely) into a pipeline folder.
+
+    Reads the official FFHQ-512 checkpoint without running its pickled code
+    (`synthforge_hf.pipelines.synthforge.next3d_conversion.convert_next3d`) and writes the image backend
+    component, or with ``--flame-dir`` a whole pipeline (FLAME head + Next3D); ``--fit-alignment N``
+    first fits the alignment of its rendering to the head on N generated samples.
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status, 0 once the component (or pipeline) folder is written.
+
+    Example:
+
+    ```bash
+    synthforge convert-next3d next3d_ffhq_512.pkl next3d-pipeline --flame-dir ~/flame \
+        --fit-alignment 16 --device cuda
+    ```
+    """
     (args,) = parse("convert-next3d", convert_next3d_main, argv, ConvertNext3DArguments)
 
     from ..pipelines.synthforge.next3d_conversion import convert_next3d

@@ -15,7 +15,24 @@ def _push_line(repo_id: str, result) -> str:
 
 
 def push_dataset_main(argv: list[str] | None = None) -> int:
-    """`synthforge push-dataset`: upload a generated dataset (shards + card) to the Hub, changes only."""
+    """`synthforge push-dataset`: upload a generated dataset (shards + card) to the Hub, changes only.
+
+    Runs `synthforge_hf.hub.publish.push_dataset`: only files whose hash changed are sent. Prints the
+    repo, the files checked in and the commit's address.
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status, 0 once the upload is committed.
+
+    Example:
+
+    ```bash
+    synthforge push-dataset outputs/faces me/synthforge-faces --private
+    ```
+    """
     (args,) = parse("push-dataset", push_dataset_main, argv, PushDatasetArguments)
 
     from ..hub.publish import push_dataset
@@ -32,7 +49,26 @@ def push_dataset_main(argv: list[str] | None = None) -> int:
 
 
 def push_main(argv: list[str] | None = None) -> int:
-    """`synthforge push`: publish the dataset, the SB and LF models (with cards) and the Space."""
+    """`synthforge push`: publish the dataset, the SB and LF models (with cards) and the Space.
+
+    Each part is ``FOLDER:user/name`` and goes to its own repo; model cards take their ``model-index``
+    from the ``--eval FOLDER=RESULT.json`` files of ``synthforge evaluate --out``. Only files whose hash
+    changed are sent (token from ``--token``, ``HF_TOKEN`` or the saved login).
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status, 0 once every part is committed to its repo.
+
+    Example:
+
+    ```bash
+    synthforge push --dataset outputs/faces:me/synthforge-faces --model runs/sb:me/synthforge-sb \
+        --space spaces_app:me/synthforge --eval runs/sb=eval-sb.json
+    ```
+    """
     (args,) = parse("push", push_main, argv, PushArguments)
 
     from huggingface_hub import HfApi
@@ -59,7 +95,24 @@ def push_main(argv: list[str] | None = None) -> int:
 
 
 def model_card_main(argv: list[str] | None = None) -> int:
-    """`synthforge model-card`: write a model folder's README.md, model-index from evaluation runs."""
+    """`synthforge model-card`: write a model folder's README.md, model-index from evaluation runs.
+
+    Renders the card (`synthforge_hf.hub.model_card.render_model_card`) for the repo ``--repo-id`` names
+    and writes it into the folder in one step.
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status, 0 once README.md is written.
+
+    Example:
+
+    ```bash
+    synthforge model-card runs/sb --repo-id me/synthforge-sb --eval eval-sb.json
+    ```
+    """
     (args,) = parse("model-card", model_card_main, argv, ModelCardArguments)
     if not args.model.is_dir():
         raise ValueError(f"{args.model}: no such model folder")

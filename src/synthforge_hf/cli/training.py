@@ -12,7 +12,25 @@ from .common import model_source, parse
 
 
 def train_sb_main(argv: list[str] | None = None) -> int:
-    """`synthforge train-sb`: train the synthetic backbone on a generated dataset (Accelerate)."""
+    """`synthforge train-sb`: train the synthetic backbone on a generated dataset (Accelerate).
+
+    Runs `synthforge_hf.training.sb.train_sb` with the options of `SBTrainingArguments` and prints the
+    output folder and the last validation metrics as JSON. ``accelerate launch -m synthforge_hf.cli
+    train-sb ...`` trains on many GPUs.
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status, 0 once training ends, the model saved in ``--output-dir``.
+
+    Example:
+
+    ```bash
+    synthforge train-sb --data outputs/faces --output-dir runs/sb --config small --max-steps 2600
+    ```
+    """
     (args,) = parse("train-sb", train_sb_main, argv, SBTrainingArguments)
 
     from ..training.sb import train_sb
@@ -23,7 +41,24 @@ def train_sb_main(argv: list[str] | None = None) -> int:
 
 
 def train_lf_main(argv: list[str] | None = None) -> int:
-    """`synthforge train-lf`: train a label fine-tuning network on a benchmark over a frozen SB."""
+    """`synthforge train-lf`: train a label fine-tuning network on a benchmark over a frozen SB.
+
+    Runs `synthforge_hf.training.lf.train_lf` with the options of `LFTrainingArguments`; ``--backbone``
+    is an SB folder or Hub id. Prints where the LF model was saved.
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status, 0 once the LF model is saved.
+
+    Example:
+
+    ```bash
+    synthforge train-lf --backbone runs/sb --benchmark 300w --data /data/300W --output-dir runs/lf-300w
+    ```
+    """
     (args,) = parse("train-lf", train_lf_main, argv, LFTrainingArguments)
     args.backbone = model_source(args.backbone, "--backbone")
 
@@ -35,7 +70,25 @@ def train_lf_main(argv: list[str] | None = None) -> int:
 
 def evaluate_main(argv: list[str] | None = None) -> int:
     """`synthforge evaluate`: benchmark metrics of an SB (300W landmarks) or an LF model, on crops around
-    each face as the benchmarks' protocols make them (LaPa and 300W), mapped back into the images."""
+    each face as the benchmarks' protocols make them (LaPa and 300W), mapped back into the images.
+
+    Prints the summary as JSON (and the skipped images with their reasons); with ``--out`` writes the
+    whole result (per-image errors included) and, with per-image errors, a CED plot next to it. An SB
+    is evaluated on 300W only: LaPa and CelebAMask-HQ need an LF model.
+
+    Args:
+        argv (`list[str]`, *optional*):
+            The command's arguments, after its name (None: ``sys.argv[1:]``, as argparse reads them).
+
+    Returns:
+        `int`: the exit status, 0 once the metrics are printed (and written with ``--out``).
+
+    Example:
+
+    ```bash
+    synthforge evaluate --model runs/lf-300w --benchmark 300w --data /data/300W --split common --out eval.json
+    ```
+    """
     (args,) = parse("evaluate", evaluate_main, argv, EvaluateArguments)
     model, processor = _load_evaluated_model(model_source(args.model, "--model"), args.benchmark)
 

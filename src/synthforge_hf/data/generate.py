@@ -115,15 +115,59 @@ def generate_dataset(
 ) -> GenerationSummary:
     """Generate (or finish generating) a dataset in ``output_dir``.
 
+    Writes parquet shards in the Hub layout with typed `datasets.Features` (see the module docstring
+    for the folder's layout), each shard complete or absent: a job killed at any moment resumes, keeps
+    the whole shards and makes the rest. A resume with other settings or another pipeline is refused, as
+    is a folder holding other files in ``data/``. Run under ``accelerate launch`` it splits the shards
+    across processes. What ``synthforge make-dataset`` runs; `write_dataset_card` then writes the card.
+
     Args:
-        pipe: a `SynthForgePipeline`.
-        split_sizes: samples per split, e.g. ``{"train": 100_000, "validation": 10_000}``.
-        shard_size: samples per parquet shard (the unit of resumption and of parallel work).
-        base_seed: sample ``i`` of a split uses the seed ``sample_seed(base_seed, split, i)``.
-        min_visible_landmarks: reject samples with fewer visible landmarks (0 keeps all).
-        max_landmark_depth_error: reject samples whose image backend reports a larger
-            ``landmark_depth_error`` (metres; Next3D: its rendered surface against the visible landmarks).
-        shard_range: the part of the global shard list this machine makes (default: all).
+        pipe (`SynthForgePipeline`):
+            The pipeline that makes the samples (on the device it is on).
+        output_dir (`str` or `Path`):
+            The dataset folder.
+        split_sizes (`dict[str, int]`):
+            Samples per split, e.g. ``{"train": 100_000, "validation": 10_000}``.
+        shard_size (`int`, *optional*, defaults to 1000):
+            Samples per parquet shard (the unit of resumption and of parallel work).
+        base_seed (`int`, *optional*, defaults to 0):
+            Sample ``i`` of a split uses the seed ``sample_seed(base_seed, split, i)``.
+        resolution (`int`, *optional*, defaults to 256):
+            Image size in pixels (square).
+        batch_size (`int`, *optional*, defaults to 16):
+            Samples the pipeline renders together.
+        min_visible_landmarks (`int`, *optional*, defaults to 0):
+            Reject samples with fewer visible landmarks (0 keeps all).
+        max_landmark_depth_error (`float`, *optional*):
+            Reject samples whose image backend reports a larger ``landmark_depth_error`` (metres;
+            Next3D: its rendered surface against the visible landmarks); refused for a backend that
+            reports none.
+        shard_range (`range`, *optional*):
+            The part of the global shard list this machine makes (default: all).
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar.
+
+    Returns:
+        `GenerationSummary`: the samples written and rejected, the shards made and those already
+        complete, and the time taken.
+
+    Example:
+
+    ```python
+    >>> from synthforge_hf import SynthForgePipeline
+    >>> from synthforge_hf.data.generate import generate_dataset, is_complete
+    >>> pipe = SynthForgePipeline.from_default_head()
+    >>> sizes = {"train": 4, "validation": 2}
+    >>> summary = generate_dataset(pipe, "faces", sizes, resolution=32, progress=False)
+    >>> summary.written, summary.shards_made
+    (6, ['train-00000-of-00001.parquet', 'validation-00000-of-00001.parquet'])
+    >>> is_complete("faces")
+    True
+    >>> again = generate_dataset(pipe, "faces", sizes, resolution=32, progress=False)
+    >>> again.written, len(again.shards_skipped)  # resumed: nothing left to make
+    (0, 2)
+
+    ```
     """
     output_dir = Path(output_dir)
     spec = DatasetSpec(

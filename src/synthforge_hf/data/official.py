@@ -107,12 +107,58 @@ def import_official_release(
     shard_size: int = 1000,
     progress: bool = True,
 ) -> int:
-    """Convert an official release folder into parquet shards of ``split`` in ``output_dir``; returns
-    the number of samples. Sample ``i`` is the i-th annotation file in name order.
+    """Convert an official release folder into parquet shards of ``split`` in ``output_dir``.
 
-    An earlier import into ``output_dir`` (its ``import.json``) is resumed when it is of the same samples
-    with the same settings: its whole shards are kept and the others made. A make-dataset folder, or a
-    shard name taken by a file this project did not write, is refused (see `folders`)."""
+    Sample ``i`` is the i-th annotation file in name order; its row has this project's features, with
+    what the release does not record made explicit (see the module docstring: NaN ``landmarks_3d`` and
+    ``depth_scale``, ``seed`` -1). An earlier import into ``output_dir`` (its ``import.json``) is
+    resumed when it is of the same samples with the same settings: its whole shards are kept and the
+    others made. A make-dataset folder, or a shard name taken by a file this project did not write, is
+    refused (see `folders`). What ``synthforge import-official`` runs.
+
+    Args:
+        source (`str` or `Path`):
+            The release folder: ``images/``, ``seg/``, ``depth/`` and ``annotations/`` (`FileNotFoundError`
+            without annotations).
+        output_dir (`str` or `Path`):
+            The dataset folder to write (``data/{split}-*.parquet`` and ``import.json``).
+        split (`str`, *optional*, defaults to `"train"`):
+            The split the samples go to.
+        shard_size (`int`, *optional*, defaults to 1000):
+            Samples per parquet shard.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar.
+
+    Returns:
+        `int`: the number of samples.
+
+    Example:
+
+    ```python
+    >>> import json
+    >>> from pathlib import Path
+    >>> from PIL import Image
+    >>> from synthforge_hf.data.loading import load_split
+    >>> from synthforge_hf.data.official import import_official_release
+    >>> release = Path("release")  # one sample in the official layout
+    >>> for folder in ("images", "seg", "depth", "annotations"):
+    ...     (release / folder).mkdir(parents=True)
+    >>> Image.new("RGB", (32, 32)).save(release / "images" / "00000.png")
+    >>> Image.new("RGB", (32, 32)).save(release / "seg" / "00000.png")  # colour-coded classes
+    >>> Image.new("L", (32, 32)).save(release / "depth" / "00000.png")  # min-max normalised
+    >>> cam2world = [1, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, 2.7, 0, 0, 0, 1]  # EG3D's camera_params:
+    >>> intrinsics = [4.26, 0, 0.5, 0, 4.26, 0.5, 0, 0, 1]  # 4x4 cam2world, 3x3 normalised intrinsics
+    >>> record = {"z": [0.0] * 8, "camera_params": cam2world + intrinsics, "flame_shape": [0.0] * 4,
+    ...           "flame_exp": [0.0] * 3, "flame_pose": [0.0] * 6, "2d_kps": [[16.0, 16.0]] * 68}
+    >>> _ = (release / "annotations" / "00000.json").write_text(json.dumps(record))
+    >>> import_official_release(release, "imported", progress=False)
+    1
+    >>> row = load_split("imported", "train")[0]
+    >>> row["seed"], row["depth_scale"], row["image"].size, len(row["shape"])
+    (-1, nan, (32, 32), 4)
+
+    ```
+    """
     source, output_dir = Path(source), Path(output_dir)
     names = official_sample_ids(source)
     if not names:

@@ -43,16 +43,83 @@ def collate_examples(examples: list[dict[str, torch.Tensor]]) -> dict[str, torch
 
 
 def collate_rows(rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """`collate_fn` for a DataLoader over dataset rows (local or streamed): convert, then stack."""
+    """`collate_fn` for a DataLoader over dataset rows (local or streamed): convert, then stack.
+
+    Each row becomes tensors (`to_training_example`): ``pixel_values`` (3,H,W) float in [0,1],
+    ``segmentation`` (H,W) long, ``depth`` (H,W) metres decoded from its 16-bit PNG, landmarks and
+    parameters; the rows are then stacked (`collate_examples`).
+
+    Args:
+        rows (`list[dict[str, Any]]`):
+            Decoded dataset rows (`datasets` gives PIL images for the image columns).
+
+    Returns:
+        `dict[str, torch.Tensor]`: the batch: ``pixel_values`` (B,3,H,W), ``segmentation`` (B,H,W),
+        ``depth`` (B,H,W), ``index`` (B,), ``landmarks_2d`` (B,68,2), ``landmarks_3d`` (B,68,3),
+        ``landmark_visibility`` (B,68), ``shape``, ``expression``, ``pose`` and ``camera`` (B,25).
+
+    Example:
+
+    ```python
+    >>> from torch.utils.data import DataLoader
+    >>> from synthforge_hf import SynthForgePipeline
+    >>> from synthforge_hf.data.generate import generate_dataset
+    >>> from synthforge_hf.data.loading import load_split
+    >>> from synthforge_hf.data.torch_data import collate_rows
+    >>> summary = generate_dataset(
+    ...     SynthForgePipeline.from_default_head(), "faces", {"train": 4}, resolution=32, progress=False
+    ... )
+    >>> loader = DataLoader(load_split("faces", "train"), batch_size=2, collate_fn=collate_rows)
+    >>> batch = next(iter(loader))
+    >>> batch["pixel_values"].shape, batch["segmentation"].dtype, batch["landmarks_2d"].shape
+    (torch.Size([2, 3, 32, 32]), torch.int64, torch.Size([2, 68, 2]))
+
+    ```
+    """
     return collate_examples([to_training_example(row) for row in rows])
 
 
 class SyntheticFaceStream(IterableDataset):
-    """Samples made by a pipeline while training reads them: sample ``i`` of ``split`` is the
-    generation job's sample ``i`` (same seed), so the stream and a written dataset agree.
+    """Samples made by a pipeline while training reads them, without writing them.
 
-    Indices ``start, start + 1, ...`` (forever if ``num_samples`` is None) are dealt round-robin in
-    batches to ``num_replicas`` ranks and, within a rank, to the DataLoader workers.
+    Sample ``i`` of ``split`` is the generation job's sample ``i`` (same seed), so the stream and a
+    written dataset agree. Indices ``start, start + 1, ...`` (forever if ``num_samples`` is None) are
+    dealt round-robin in batches to ``num_replicas`` ranks and, within a rank, to the DataLoader
+    workers, so no two of them make the same sample. Items are the examples `collate_rows` makes of
+    dataset rows (stack them with `collate_examples`).
+
+    Args:
+        pipe (`SynthForgePipeline`):
+            The pipeline that makes the samples (its progress bar is turned off).
+        split (`str`, *optional*, defaults to `"train"`):
+            The split whose seeds the samples use.
+        base_seed (`int`, *optional*, defaults to 0):
+            The dataset's base seed (`sample_seed(base_seed, split, i)`).
+        resolution (`int`, *optional*, defaults to 256):
+            Image size in pixels (square).
+        batch_size (`int`, *optional*, defaults to 8):
+            Samples the pipeline renders together (the unit dealt to ranks and workers).
+        num_samples (`int`, *optional*):
+            How many samples; None streams forever.
+        start (`int`, *optional*, defaults to 0):
+            The first sample index.
+        rank (`int`, *optional*, defaults to 0):
+            This process's rank, in [0, ``num_replicas``).
+        num_replicas (`int`, *optional*, defaults to 1):
+            The number of distributed processes.
+
+    Example:
+
+    ```python
+    >>> from torch.utils.data import DataLoader
+    >>> from synthforge_hf import SynthForgePipeline
+    >>> from synthforge_hf.data.torch_data import SyntheticFaceStream, collate_examples
+    >>> stream = SyntheticFaceStream(SynthForgePipeline.from_default_head(), resolution=32, num_samples=3)
+    >>> batch = next(iter(DataLoader(stream, batch_size=3, collate_fn=collate_examples)))
+    >>> batch["pixel_values"].shape, batch["index"].tolist(), batch["depth"].dtype
+    (torch.Size([3, 3, 32, 32]), [0, 1, 2], torch.float32)
+
+    ```
     """
 
     def __init__(

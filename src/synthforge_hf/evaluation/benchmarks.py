@@ -55,10 +55,10 @@ def model_inputs(processor: SynthForgeImageProcessor, samples: list[dict]) -> Ba
     images = [s["image"] for s in samples]
     with_box = ["box" in s for s in samples]
     if not any(with_box):
-        return processor(images)
+        return processor(images, return_tensors="pt")
     if not all(with_box):
         raise ValueError("a batch mixes samples with and without a face box")
-    return processor(images, boxes=[[s["box"]] for s in samples])
+    return processor(images, boxes=[[s["box"]] for s in samples], return_tensors="pt")
 
 
 def landmarks_in_crop(points: np.ndarray, affine: np.ndarray) -> np.ndarray:

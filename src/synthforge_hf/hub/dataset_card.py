@@ -139,9 +139,43 @@ def refuse_foreign_card(output_dir: str | Path) -> None:
 
 
 def write_dataset_card(output_dir: str | Path, sample_rows: int = 6, **kwargs) -> Path:
-    """Write README.md and a contact sheet of the first samples to ``output_dir`` (each in one step;
-    a README.md or assets/ that is a symbolic link is refused, not written through, and a README.md
-    that is not a SynthForge card is refused, not overwritten)."""
+    """Write README.md and a contact sheet of the first samples to ``output_dir``.
+
+    The card is written from what the job recorded (`generation.json` and the shard records): the
+    features, each split's verified shards, sizes, licence and how the samples were made; the contact
+    sheet (``assets/samples.png``) shows the first rows with their labels. Each file is written in one
+    step; a README.md or assets/ that is a symbolic link is refused, not written through, and a
+    README.md that is not a SynthForge card is refused, not overwritten. A folder with a damaged shard
+    or a file outside the plan gets no card.
+
+    Args:
+        output_dir (`str` or `Path`):
+            A complete dataset folder (what `generate_dataset` wrote).
+        sample_rows (`int`, *optional*, defaults to 6):
+            Rows of the contact sheet.
+        kwargs (*optional*):
+            ``pretty_name``, the card's title (default: "SynthForge synthetic faces").
+
+    Returns:
+        `Path`: the README.md written.
+
+    Example:
+
+    ```python
+    >>> from huggingface_hub import DatasetCard
+    >>> from synthforge_hf import SynthForgePipeline
+    >>> from synthforge_hf.data.generate import generate_dataset
+    >>> from synthforge_hf.hub.dataset_card import write_dataset_card
+    >>> pipe = SynthForgePipeline.from_default_head()
+    >>> summary = generate_dataset(pipe, "faces", {"train": 2}, resolution=32, progress=False)
+    >>> write_dataset_card("faces", sample_rows=2, pretty_name="My faces")
+    PosixPath('faces/README.md')
+    >>> card = DatasetCard.load("faces/README.md")
+    >>> card.data.pretty_name, card.data.license, "synthetic" in card.data.tags
+    ('My faces', 'apache-2.0', True)
+
+    ```
+    """
     output_dir = Path(output_dir)
     for path in (output_dir / "README.md", output_dir / "assets", output_dir / SAMPLES_IMAGE):
         refuse_symlink(path)

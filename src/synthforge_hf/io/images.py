@@ -71,7 +71,37 @@ def open_photo(path: str | Path, max_pixels: int = MAX_PHOTO_PIXELS) -> np.ndarr
     """The photo file ``path`` as (H, W, 3) uint8 RGB, upright as its EXIF orientation says.
 
     Its size is read from the header first: a photo of more than ``max_pixels`` pixels is refused before
-    any pixel is decoded. Raises `ValueError` naming the file when it is not a readable image."""
+    any pixel is decoded. Any mode Pillow reads becomes RGB (16-bit greyscale scaled to 8 bits, alpha
+    dropped; see `as_rgb8`).
+
+    Args:
+        path (`str` or `Path`):
+            The photo file (any format Pillow reads).
+        max_pixels (`int`, *optional*, defaults to `MAX_PHOTO_PIXELS`):
+            The most pixels a photo may have.
+
+    Returns:
+        `np.ndarray` of shape `(H, W, 3)`: the photo, uint8 RGB.
+
+    Raises:
+        `ValueError`: naming the file, when it is not a readable image or has too many pixels.
+
+    Example:
+
+    ```python
+    >>> from PIL import Image
+    >>> from synthforge_hf.io.images import open_photo
+    >>> Image.new("L", (60, 40), 128).save("grey.png")
+    >>> photo = open_photo("grey.png")
+    >>> photo.shape, photo.dtype, photo[0, 0].tolist()
+    ((40, 60, 3), dtype('uint8'), [128, 128, 128])
+    >>> open_photo("grey.png", max_pixels=1000)
+    Traceback (most recent call last):
+        ...
+    ValueError: grey.png: 60x40 pixels, more than the 1,000 a photo may have (scale it down first)
+
+    ```
+    """
     path = Path(path)
     try:
         with warnings.catch_warnings():

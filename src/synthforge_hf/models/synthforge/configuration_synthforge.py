@@ -51,31 +51,88 @@ def check_values(config: dict) -> None:  # the attributes a SynthForgeConfig set
 
 
 class SynthForgeConfig(PretrainedConfig):
-    """Multi-task face network: a UNet feature encoder, UNet segmentation and depth heads, and a
+    """Configuration of the SynthForge synthetic backbone (SB), `SynthForgeForFaceAnalysis`.
+
+    A multi-task face network: a UNet feature encoder, UNet segmentation and depth heads, and a
     stacked-hourglass keypoint head, trained with an affine-equivariance (SSL) loss on the features.
+    The defaults are the project's network (9.8 M parameters, 256 px); `paper` gives the widths of the
+    paper's network, `small` a CPU-trainable one and `tiny` one for tests and demos. A value no network
+    can be built from is refused (`ValueError` naming it).
 
     Args:
-        encoder_channels: widths of the encoder UNet levels (each level halves the resolution).
-        feature_channels: channels of the shared feature map, at input resolution (64 in the paper).
-        head_channels: widths of the segmentation and depth head UNets. The official head UNets have five
-            levels, 64 to 512 wide (`paper`); the default's three, 48 to 192 wide, cut the work where most
-            of it sits (full-resolution convolutions).
-        lean_up_blocks: UNet up blocks that narrow to the next finer level's width before upsampling, as
-            the official network's bilinear UNet (see `UNet`); ``False`` is the wider layout of models
-            saved before this option, which `from_dict` gives the configurations saved without it.
-        num_labels: segmentation classes (20: background + the 19 SynthForge classes; `build_config` in
+        num_channels (`int`, *optional*, defaults to 3):
+            Channels of the input images.
+        encoder_channels (`tuple[int, ...]`, *optional*, defaults to `(64, 128, 256, 512)`):
+            Widths of the encoder UNet levels (each level halves the resolution).
+        feature_channels (`int`, *optional*, defaults to 64):
+            Channels of the shared feature map, at input resolution (64 in the paper).
+        head_channels (`tuple[int, ...]`, *optional*, defaults to `(48, 96, 192)`):
+            Widths of the segmentation and depth head UNets. The official head UNets have five levels,
+            64 to 512 wide (`paper`); the default's three, 48 to 192 wide, cut the work where most of it
+            sits (full-resolution convolutions).
+        lean_up_blocks (`bool`, *optional*, defaults to `True`):
+            UNet up blocks that narrow to the next finer level's width before upsampling, as the official
+            network's bilinear UNet (see `UNet`). `False` keeps each up block at its level's width: the
+            wider layout of models saved before this option, which `from_dict` gives the configurations
+            saved without it.
+        num_labels (`int`, *optional*, defaults to 20):
+            Segmentation classes (background + the 19 SynthForge classes; `build_config` in
             `synthforge_hf.training.sb` names them in ``id2label``).
-        num_landmarks: keypoints (68, iBUG order).
-        hourglass_stacks, hourglass_depth, hourglass_channels: the keypoint head (64 channels, as the
-            official StackedHGNetV2 on the 64-channel features); heatmaps are at 1 / ``heatmap_stride`` of
-            the input resolution.
-        heatmap_sigma: std of the target Gaussians, in heatmap cells.
-        *_loss_weight: weights of the task losses in the total loss.
-        ssl_max_rotation_degrees, ssl_max_translation: range of the random affine map of the SSL loss
-            (translation as a fraction of the image size).
-        normalization: ``"batch"`` (BatchNorm, as the official network; with channels-last memory and
-            bf16 autocast it trains about 1.7x faster than GroupNorm on CPU) or ``"group"`` (GroupNorm
-            with up to ``norm_groups`` groups, independent of the batch size).
+        num_landmarks (`int`, *optional*, defaults to 68):
+            Keypoints (iBUG order).
+        hourglass_stacks (`int`, *optional*, defaults to 2):
+            Stacks of the keypoint head; each is supervised, the last one's heatmaps are the output.
+        hourglass_depth (`int`, *optional*, defaults to 4):
+            Recursion depth (halvings) of each hourglass.
+        hourglass_channels (`int`, *optional*, defaults to 64):
+            Width of the keypoint head (64 channels, as the official StackedHGNetV2 on the 64-channel
+            features).
+        heatmap_stride (`int`, *optional*, defaults to 4):
+            Heatmaps are at 1 / ``heatmap_stride`` of the input resolution; the keypoint head works at
+            1/4, so any other value is refused.
+        heatmap_sigma (`float`, *optional*, defaults to 1.5):
+            Std of the target Gaussians, in heatmap cells.
+        image_size (`int`, *optional*, defaults to 256):
+            The input resolution the network is trained at.
+        segmentation_loss_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the segmentation cross-entropy in the total loss.
+        depth_loss_weight (`float`, *optional*, defaults to 1.0):
+            Weight of the masked L1 depth loss in the total loss.
+        heatmap_loss_weight (`float`, *optional*, defaults to 100.0):
+            Weight of the heatmap MSE in the total loss.
+        ssl_loss_weight (`float`, *optional*, defaults to 0.1):
+            Weight of the SSL (affine-equivariance) loss in the total loss; 0 turns it off.
+        ssl_max_rotation_degrees (`float`, *optional*, defaults to 15.0):
+            Largest rotation of the random affine map of the SSL loss.
+        ssl_max_translation (`float`, *optional*, defaults to 0.1):
+            Largest translation of that map, as a fraction of the image size.
+        normalization (`str`, *optional*, defaults to `"batch"`):
+            ``"batch"`` (BatchNorm, as the official network; with channels-last memory and bf16 autocast
+            it trains faster than GroupNorm on CPU, as `benchmarks/training.py` measures) or ``"group"``
+            (GroupNorm with up to ``norm_groups`` groups, independent of the batch size).
+        norm_groups (`int`, *optional*, defaults to 8):
+            The most groups of a GroupNorm layer (``normalization="group"``).
+        semantic_loss_ignore_index (`int`, *optional*, defaults to 255):
+            The label the image processor gives map pixels outside the image; the loss ignores it.
+        kwargs (*optional*):
+            Passed to `transformers.PretrainedConfig` (e.g. ``id2label``).
+
+    Example:
+
+    ```python
+    >>> from synthforge_hf.models.synthforge import SynthForgeConfig
+    >>> config = SynthForgeConfig.tiny(image_size=32)
+    >>> config.model_type, config.num_labels, config.num_landmarks, config.normalization
+    ('synthforge', 20, 68, 'group')
+    >>> config.save_pretrained("tiny-sb")  # config.json
+    >>> SynthForgeConfig.from_pretrained("tiny-sb").encoder_channels
+    [8, 16, 32, 64]
+    >>> SynthForgeConfig(heatmap_sigma=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: heatmap_sigma must be a positive number, got 0
+
+    ```
     """
 
     model_type = "synthforge"
@@ -152,17 +209,58 @@ class SynthForgeConfig(PretrainedConfig):
 
     @classmethod
     def paper(cls, **kwargs) -> SynthForgeConfig:
-        """The widths of the paper's network (the official synthforge-train MultiModal model): encoder and
-        head UNets of five levels, 64 to 512 channels, over 64-channel features. The default
+        """The widths of the paper's network (the official synthforge-train MultiModal model).
+
+        Encoder and head UNets of five levels, 64 to 512 channels, over 64-channel features. The default
         configuration is the project's faster one: four encoder levels and three-level, 48-192 wide heads
-        (`benchmarks/training.py` measures both)."""
+        (`benchmarks/training.py` measures both).
+
+        Args:
+            kwargs (*optional*):
+                Any `SynthForgeConfig` argument, replacing the paper's value.
+
+        Returns:
+            `SynthForgeConfig`: the configuration.
+
+        Example:
+
+        ```python
+        >>> from synthforge_hf.models.synthforge import SynthForgeConfig
+        >>> config = SynthForgeConfig.paper()
+        >>> config.encoder_channels, config.head_channels, config.feature_channels
+        ([64, 128, 256, 512, 512], [64, 128, 256, 512, 512], 64)
+
+        ```
+        """
         widths = (64, 128, 256, 512, 512)
         return cls(**{"encoder_channels": widths, "head_channels": widths, **kwargs})
 
     @classmethod
     def tiny(cls, **kwargs) -> SynthForgeConfig:
-        """A CPU-sized configuration for tests and demos (0.2 M parameters, ~0.1 s per 256 px image on
-        2 cores); GroupNorm, as its runs use batches of a few images."""
+        """A CPU-sized configuration for tests and demos.
+
+        0.2 M parameters at 64 px, quick on a CPU; GroupNorm, as its runs use batches of a few images.
+
+        Args:
+            kwargs (*optional*):
+                Any `SynthForgeConfig` argument, replacing the tiny value.
+
+        Returns:
+            `SynthForgeConfig`: the configuration.
+
+        Example:
+
+        ```python
+        >>> from synthforge_hf.models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
+        >>> config = SynthForgeConfig.tiny()
+        >>> config.encoder_channels, config.image_size, config.normalization
+        ([8, 16, 32, 64], 64, 'group')
+        >>> model = SynthForgeForFaceAnalysis(config)
+        >>> round(sum(p.numel() for p in model.parameters()) / 1e6, 1)
+        0.2
+
+        ```
+        """
         defaults = dict(
             normalization="group",
             encoder_channels=(8, 16, 32, 64),
@@ -177,8 +275,27 @@ class SynthForgeConfig(PretrainedConfig):
 
     @classmethod
     def small(cls, **kwargs) -> SynthForgeConfig:
-        """A CPU-trainable configuration at 128 px (about 1 M parameters): the recipe in the README
-        trains it in about an hour on 2 cores."""
+        """A CPU-trainable configuration at 128 px (about 1 M parameters).
+
+        What ``synthforge train-sb --config small`` trains; docs/training.md has a CPU recipe for it.
+
+        Args:
+            kwargs (*optional*):
+                Any `SynthForgeConfig` argument, replacing the small value.
+
+        Returns:
+            `SynthForgeConfig`: the configuration.
+
+        Example:
+
+        ```python
+        >>> from synthforge_hf.models.synthforge import SynthForgeConfig
+        >>> config = SynthForgeConfig.small(normalization="group")
+        >>> config.encoder_channels, config.head_channels, config.image_size, config.normalization
+        ([16, 32, 64, 128], [16, 32, 64], 128, 'group')
+
+        ```
+        """
         defaults = dict(
             encoder_channels=(16, 32, 64, 128),
             feature_channels=32,

@@ -120,7 +120,71 @@ class SynthForgeImageProcessor(BaseImageProcessor):
     image (``image_indices``) and the 2x3 affine from model-input pixels to image pixels (``affines``;
     pixel centres at i + 0.5); without boxes also ``paddings`` (top, left). Segmentation maps and
     landmarks given with the images come back as ``labels`` and ``landmarks`` in the rows' model-input
-    pixels. The ``post_process_*`` methods map predictions back into the image.
+    pixels. The ``post_process_*`` methods map predictions back into the image. As transformers'
+    processors, calls return numpy arrays unless ``return_tensors="pt"`` asks for torch tensors.
+
+    Args:
+        do_resize (`bool`, *optional*, defaults to `True`):
+            Resize each crop to ``size``; `False` keeps the crop's own size.
+        size (`int` or `dict[str, int]`, *optional*, defaults to 256):
+            The model-input size: an int (a square) or ``{"height": h, "width": w}``.
+        resample (`PILImageResampling`, *optional*, defaults to `PILImageResampling.BILINEAR`):
+            The PIL filter that resamples the crops (antialiased when shrinking).
+        do_rescale (`bool`, *optional*, defaults to `True`):
+            Multiply the pixel values by ``rescale_factor``.
+        rescale_factor (`float`, *optional*, defaults to 1/255):
+            The factor that brings 8-bit values to [0, 1] (16-bit images are brought to the 8-bit scale
+            first, so they keep their tones).
+        do_normalize (`bool`, *optional*, defaults to `True`):
+            Normalise with ``image_mean`` and ``image_std``.
+        image_mean (`tuple[float, ...]`, *optional*, defaults to `(0.5, 0.5, 0.5)`):
+            The mean subtracted from each channel (1 or 3 values).
+        image_std (`tuple[float, ...]`, *optional*, defaults to `(0.5, 0.5, 0.5)`):
+            The std each channel is divided by (1 or 3 values, none 0).
+        do_pad (`bool`, *optional*, defaults to `True`):
+            Without boxes, pad the image with zeros to a centred square; `False` stretches it to ``size``.
+        framing (`dict`, *optional*):
+            How a face box is framed: ``{"box_fraction": f, "offset": [x, y]}``, the box's longer side
+            as a fraction of the crop's side and the crop centre's offset from the box centre in box
+            sides (see `face_crop_box`); defaults to how the reference model's training images frame
+            faces (`DEFAULT_FRAMING`).
+        ignore_index (`int`, *optional*, defaults to 255):
+            The label of map pixels outside the image, which the SB's and LF's losses ignore
+            (``semantic_loss_ignore_index``).
+        do_detect_faces (`bool`, *optional*, defaults to `False`):
+            Without boxes, find the faces with dlib's HOG detector (`detect_faces`) and give a row per
+            face.
+        detector_upsample (`int`, *optional*, defaults to 1):
+            How many times the detector doubles the image first (finds smaller faces, slower).
+        kwargs (*optional*):
+            Passed to `transformers.BaseImageProcessor`.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from PIL import Image
+    >>> from synthforge_hf.models.synthforge import (
+    ...     SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+    ... )
+    >>> model = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).eval()
+    >>> processor = SynthForgeImageProcessor(size=32)
+    >>> photo = Image.new("RGB", (60, 40))
+    >>> inputs = processor(photo, return_tensors="pt")  # padded to a centred 60 x 60 square
+    >>> inputs["pixel_values"].shape, inputs["paddings"].tolist()
+    (torch.Size([1, 3, 32, 32]), [[10, 0]])
+    >>> with torch.no_grad():
+    ...     outputs = model(inputs["pixel_values"])
+    >>> processor.post_process_landmarks(outputs, inputs["original_sizes"])[0].shape  # photo pixels
+    torch.Size([68, 2])
+    >>> processor.post_process_semantic_segmentation(outputs, inputs["original_sizes"])[0].shape
+    torch.Size([40, 60])
+    >>> processor.save_pretrained("processor")
+    ['...preprocessor_config.json']
+    >>> SynthForgeImageProcessor.from_pretrained("processor").size
+    {'height': 32, 'width': 32}
+
+    ```
     """
 
     model_input_names = ["pixel_values"]
@@ -195,17 +259,66 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         do_detect_faces: bool | None = None,
         detector_upsample: int | None = None,
         input_data_format: str | ChannelDimension | None = None,
-        return_tensors: str | None = "pt",
+        return_tensors: str | None = None,
     ) -> BatchFeature:
-        """One row per image, or with ``boxes`` (one list of (left, top, right, bottom) face boxes per
-        image) one row per face. ``segmentation_maps`` (one (H,W) class-id map per image) come back as
-        ``labels`` (B,H,W), each row's crop of its image's map (nearest; ``ignore_index`` outside the
-        image); ``landmarks`` (per image an (N,2) array of image pixels, centres at i + 0.5; with boxes
-        one per face) as ``landmarks`` (B,N,2) in the rows' model-input pixels. With ``do_detect_faces``
-        and no ``boxes`` the detected faces are the boxes (best first) and ``detection_scores`` (B,) come
-        with them; rows made from boxes carry their ``boxes`` (B,4). ``input_data_format`` says where
-        numpy / torch images keep their channels (inferred when None). Other arguments override the
-        processor's settings for this call."""
+        """Model inputs of images: one row per image, or with ``boxes`` one row per face.
+
+        ``segmentation_maps`` come back as ``labels``, each row's crop of its image's map (nearest;
+        ``ignore_index`` outside the image), and ``landmarks`` in the rows' model-input pixels: the
+        targets of fine-tuning on labelled photos. With ``do_detect_faces`` and no ``boxes`` the detected
+        faces are the boxes (best first). The options after ``landmarks`` are keyword-only, and unknown
+        keyword arguments are refused (`TypeError`). Calling the processor calls this.
+
+        Args:
+            images (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor` or a list of them):
+                The images: any size; RGB, grayscale or RGBA; channels-first or -last; a 4-D array or
+                tensor is a batch.
+            boxes (`list[list[tuple[float, float, float, float]]]`, *optional*):
+                One list of (left, top, right, bottom) face boxes per image, in image pixels (the box of
+                the face's 68 points, as `detect_faces` gives).
+            segmentation_maps (`np.ndarray`, `torch.Tensor`, `PIL.Image.Image` or a list, *optional*):
+                One (H,W) class-id map per image (a (B,H,W) array or tensor for a batch).
+            landmarks (`np.ndarray` or a list, *optional*):
+                Per image an (N,2) array of image pixels (centres at i + 0.5); with boxes one per face
+                (a (B,N,2) array for a batch).
+            do_resize, size, resample, do_rescale, rescale_factor, do_normalize, image_mean, image_std,
+            do_pad, framing, ignore_index, do_detect_faces, detector_upsample (*optional*):
+                Override the processor's settings of the same names (see the class docstring) for this
+                call; None keeps the processor's.
+            input_data_format (`str` or `ChannelDimension`, *optional*):
+                Where numpy / torch images keep their channels: "channels_first" or "channels_last"
+                (inferred when None).
+            return_tensors (`str`, *optional*):
+                "pt" for torch tensors; None (the default) for numpy arrays.
+
+        Returns:
+            `BatchFeature`: ``pixel_values`` (B,3,h,w) float32, ``original_sizes`` (B,2) (height, width)
+            of each row's image, ``image_indices`` (B,) and ``affines`` (B,2,3) float64 from model-input
+            pixels to image pixels; without boxes ``paddings`` (B,2) (top, left); rows made from boxes
+            carry their ``boxes`` (B,4), detected ones their ``detection_scores`` (B,); with the targets
+            ``labels`` (B,h,w) int64 and ``landmarks`` (B,N,2) float32. An image in which the detector
+            finds no face gives no rows.
+
+        Example:
+
+        ```python
+        >>> import numpy as np
+        >>> from synthforge_hf.models.synthforge import SynthForgeImageProcessor
+        >>> processor = SynthForgeImageProcessor(size=32)
+        >>> image = np.zeros((40, 60, 3), np.uint8)
+        >>> inputs = processor.preprocess(image, landmarks=np.array([[30.0, 20.0]]))
+        >>> type(inputs["pixel_values"]).__name__, inputs["pixel_values"].shape, inputs["landmarks"]
+        ('ndarray', (1, 3, 32, 32), array([[[16., 16.]]], dtype=float32))
+        >>> labels = np.ones((40, 60), np.uint8)  # a class-id map
+        >>> faces = processor(image, boxes=[[(10, 5, 30, 25), (35, 5, 55, 25)]], segmentation_maps=labels,
+        ...                   return_tensors="pt")
+        >>> faces["pixel_values"].shape, faces["labels"].shape, faces["image_indices"].tolist()
+        (torch.Size([2, 3, 32, 32]), torch.Size([2, 32, 32]), [0, 0])
+        >>> sorted(faces.keys())
+        ['affines', 'boxes', 'image_indices', 'labels', 'original_sizes', 'pixel_values']
+
+        ```
+        """
         options = self._options(
             do_resize=do_resize,
             size=size,
@@ -262,9 +375,43 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         detector_upsample: int | None = None,
         input_data_format: str | ChannelDimension | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per image (any image `preprocess` reads), the faces dlib's HOG detector finds, best first:
-        (N,4) (left, top, right, bottom) boxes in image pixels (landmark-box convention, what ``boxes``
-        takes) and their (N,) scores. Needs dlib (``pip install "synthforge-hf[detect]"``)."""
+        """The faces dlib's HOG detector finds in each image, best first.
+
+        The detector's boxes are mapped to the box of the face's 68 points (the landmark-box
+        convention, see `face_detection.FaceDetector`), which is what ``boxes`` takes. Needs dlib
+        (``pip install "synthforge-hf[detect]"``).
+
+        Args:
+            images (`PIL.Image.Image`, `np.ndarray`, `torch.Tensor` or a list of them):
+                Any images `preprocess` reads.
+            rescale_factor (`float`, *optional*):
+                The rescaling of `preprocess`: float images, taken as already rescaled, are divided by it
+                to get 8-bit values (default: the processor's ``rescale_factor``).
+            detector_upsample (`int`, *optional*):
+                How many times the detector doubles the image first (default: the processor's).
+            input_data_format (`str` or `ChannelDimension`, *optional*):
+                Where numpy / torch images keep their channels (inferred when None).
+
+        Returns:
+            `list[tuple[np.ndarray, np.ndarray]]`: per image, (N,4) float64 (left, top, right, bottom)
+            boxes in image pixels and their (N,) scores.
+
+        Example:
+
+        ```python
+        >>> import numpy as np
+        >>> from synthforge_hf import SynthForgePipeline
+        >>> from synthforge_hf.models.synthforge import SynthForgeImageProcessor
+        >>> face = SynthForgePipeline.from_default_head()(seeds=[2], resolution=128).images[0]
+        >>> processor = SynthForgeImageProcessor(size=64)
+        >>> (boxes, scores), (nothing, _) = processor.detect_faces([face, np.zeros((64, 64, 3), np.uint8)])
+        >>> boxes.shape, scores.shape, nothing.shape
+        ((1, 4), (1,), (0, 4))
+        >>> processor(face, boxes=[boxes])["pixel_values"].shape  # or do_detect_faces=True
+        (1, 3, 64, 64)
+
+        ```
+        """
         factor = self.rescale_factor if rescale_factor is None else float(rescale_factor)
         upsample = self.detector_upsample if detector_upsample is None else int(detector_upsample)
         channels = channel_dimension(input_data_format)
@@ -352,10 +499,43 @@ class SynthForgeImageProcessor(BaseImageProcessor):
     def post_process_landmarks(
         self, outputs, target_sizes=None, paddings=None, affines=None
     ) -> list[torch.Tensor]:
-        """Landmarks (K,2) of each row in image pixels (centres at i + 0.5): through ``affines`` from
-        `preprocess`, or through the padding of images of ``target_sizes`` (height, width) (``paddings``
-        or the centred default; the stretch when the processor's ``do_pad`` is False; model inputs of the
-        processor's ``size``); unmapped if neither is given."""
+        """Landmarks of each row in image pixels (centres at i + 0.5).
+
+        Through ``affines`` from `preprocess`, or through the padding of images of ``target_sizes``
+        (``paddings`` or the centred default; the stretch when the processor's ``do_pad`` is False; model
+        inputs of the processor's ``size``); unmapped if neither is given.
+
+        Args:
+            outputs (`SynthForgeFaceAnalysisOutput`):
+                The model's outputs (any object with ``landmarks`` (B,K,2) in model-input pixels).
+            target_sizes (`np.ndarray` or `torch.Tensor` of shape `(B, 2)`, *optional*):
+                The (height, width) of each row's image (``original_sizes`` from `preprocess`).
+            paddings (`np.ndarray` or `torch.Tensor` of shape `(B, 2)`, *optional*):
+                The (top, left) padding of each row (``paddings`` from `preprocess`; default: the centred
+                padding `preprocess` gives an image of that size).
+            affines (`np.ndarray` or `torch.Tensor` of shape `(B, 2, 3)`, *optional*):
+                The affines from model-input pixels to image pixels (``affines`` from `preprocess`), the
+                way back for rows cropped from face boxes; they take precedence over the padding.
+
+        Returns:
+            `list[torch.Tensor]`: one (K,2) tensor per row, in its image's pixels.
+
+        Example:
+
+        ```python
+        >>> import numpy as np
+        >>> import torch
+        >>> from synthforge_hf.models.synthforge import SynthForgeFaceAnalysisOutput, SynthForgeImageProcessor
+        >>> processor = SynthForgeImageProcessor(size=32)
+        >>> inputs = processor(np.zeros((40, 60, 3), np.uint8))  # padded to a centred 60 x 60 square
+        >>> centre = SynthForgeFaceAnalysisOutput(landmarks=torch.tensor([[[16.0, 16.0]]]))  # of the input
+        >>> processor.post_process_landmarks(centre, inputs["original_sizes"], inputs["paddings"])
+        [tensor([[30., 20.]])]
+        >>> processor.post_process_landmarks(centre, affines=inputs["affines"])  # the same map
+        [tensor([[30., 20.]])]
+
+        ```
+        """
         points = outputs.landmarks
         input_size = (self.size["height"], self.size["width"])
         transforms = self._to_image_affines(len(points), target_sizes, paddings, affines, input_size)
@@ -382,11 +562,45 @@ class SynthForgeImageProcessor(BaseImageProcessor):
     def post_process_semantic_segmentation(
         self, outputs, target_sizes=None, paddings=None, affines=None
     ) -> list[torch.Tensor]:
-        """Class-id maps (H,W), one per row, from the logits resampled before the argmax: in the image of
-        ``target_sizes`` (height, width) through ``affines`` (class 0, background, outside a face's crop)
-        or through the padding (``paddings`` or the centred default, or the stretch when ``do_pad`` is
-        False, as transformers' image-segmentation pipeline needs); at the model's resolution when
-        ``target_sizes`` is None."""
+        """Class-id maps, one per row, from the logits resampled before the argmax.
+
+        In the image of ``target_sizes`` (height, width) through ``affines`` (class 0, background,
+        outside a face's crop) or through the padding (``paddings`` or the centred default, or the
+        stretch when ``do_pad`` is False, as transformers' image-segmentation pipeline needs); at the
+        model's resolution when ``target_sizes`` is None. ``affines`` need ``target_sizes``.
+
+        Args:
+            outputs (`SynthForgeFaceAnalysisOutput`):
+                The model's outputs (any object with ``logits`` (B,C,h,w)).
+            target_sizes (`np.ndarray` or `torch.Tensor` of shape `(B, 2)`, *optional*):
+                As in `post_process_landmarks`: each row's image size.
+            paddings (`np.ndarray` or `torch.Tensor` of shape `(B, 2)`, *optional*):
+                As in `post_process_landmarks`: each row's padding.
+            affines (`np.ndarray` or `torch.Tensor` of shape `(B, 2, 3)`, *optional*):
+                As in `post_process_landmarks`: each row's map to its image.
+
+        Returns:
+            `list[torch.Tensor]`: one (H,W) int64 class-id map per row.
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from PIL import Image
+        >>> from synthforge_hf.models.synthforge import SynthForgeFaceAnalysisOutput, SynthForgeImageProcessor
+        >>> logits = torch.zeros(1, 20, 32, 32)
+        >>> logits[:, 3] = 1.0  # class 3 everywhere
+        >>> outputs = SynthForgeFaceAnalysisOutput(logits=logits)
+        >>> processor = SynthForgeImageProcessor(size=32)
+        >>> inputs = processor(Image.new("RGB", (60, 40)))
+        >>> (parsing,) = processor.post_process_semantic_segmentation(outputs, inputs["original_sizes"])
+        >>> parsing.shape, parsing.dtype, parsing.unique().tolist()
+        (torch.Size([40, 60]), torch.int64, [3])
+        >>> processor.post_process_semantic_segmentation(outputs)[0].shape  # the model's resolution
+        torch.Size([32, 32])
+
+        ```
+        """
         logits = outputs.logits
         windows = self._windows(logits, target_sizes, paddings, affines, _class_ids)
         if windows is None:
@@ -400,9 +614,41 @@ class SynthForgeImageProcessor(BaseImageProcessor):
     def post_process_depth_estimation(
         self, outputs, target_sizes=None, paddings=None, affines=None
     ) -> list[dict[str, torch.Tensor]]:
-        """``{"predicted_depth": (H,W)}`` per row from ``outputs.depth``, mapped as in
-        `post_process_semantic_segmentation` (0, no depth, outside a face's crop); the dicts of
-        transformers' depth-estimation pipeline."""
+        """Depth maps, one per row, as the dicts of transformers' depth-estimation pipeline.
+
+        ``outputs.depth`` mapped as in `post_process_semantic_segmentation` (0, no depth, outside a
+        face's crop); at the model's resolution when ``target_sizes`` is None.
+
+        Args:
+            outputs (`SynthForgeFaceAnalysisOutput`):
+                The model's outputs (any object with ``depth`` (B,h,w)).
+            target_sizes, paddings, affines (*optional*):
+                Each row's image size, padding and map to its image, as in
+                `post_process_semantic_segmentation`.
+
+        Returns:
+            `list[dict[str, torch.Tensor]]`: ``{"predicted_depth": (H,W)}`` per row, in the units of the
+            model's depth (metres for the SB).
+
+        Example:
+
+        ```python
+        >>> import numpy as np
+        >>> import torch
+        >>> from synthforge_hf.models.synthforge import SynthForgeFaceAnalysisOutput, SynthForgeImageProcessor
+        >>> outputs = SynthForgeFaceAnalysisOutput(depth=torch.full((1, 32, 32), 0.5))  # 0.5 m everywhere
+        >>> processor = SynthForgeImageProcessor(size=32)
+        >>> faces = processor(np.zeros((40, 60, 3), np.uint8), boxes=[[(10, 5, 30, 25)]])
+        >>> (depth,) = processor.post_process_depth_estimation(
+        ...     outputs, faces["original_sizes"], affines=faces["affines"]
+        ... )
+        >>> depth["predicted_depth"].shape, round(float(depth["predicted_depth"].max()), 3)
+        (torch.Size([40, 60]), 0.5)
+        >>> float(depth["predicted_depth"][39, 59])  # outside the face's crop
+        0.0
+
+        ```
+        """
         depth = outputs.depth[:, None]
         windows = self._windows(depth, target_sizes, paddings, affines, _first_channel)
         if windows is None:
@@ -414,11 +660,45 @@ class SynthForgeImageProcessor(BaseImageProcessor):
         ]
 
     def post_process_face_windows(self, outputs, target_sizes, affines) -> list[dict]:
-        """Per row, its class ids and depth over just the window of its image that its crop covers:
-        ``{"window": (top, left, bottom, right), "segmentation": (h,w), "predicted_depth": (h,w),
-        "covered": (h,w) bool}`` (0 where not covered). The maps of `post_process_semantic_segmentation`
-        and `post_process_depth_estimation` without the rest of the image around them: what a photo with
-        several faces needs, at a cost that follows the faces, not the photo."""
+        """Per row, its class ids and depth over just the window of its image that its crop covers.
+
+        The maps of `post_process_semantic_segmentation` and `post_process_depth_estimation` without the
+        rest of the image around them: what a photo with several faces needs, at a cost that follows the
+        faces, not the photo (`synthforge_hf.analysis.PhotoAnalyser` pastes them into the photo).
+
+        Args:
+            outputs (`SynthForgeFaceAnalysisOutput`):
+                The model's outputs (any object with ``logits`` and ``depth``).
+            target_sizes (`np.ndarray` or `torch.Tensor` of shape `(B, 2)`):
+                The (height, width) of each row's image (``original_sizes`` from `preprocess`).
+            affines (`np.ndarray` or `torch.Tensor` of shape `(B, 2, 3)`):
+                The affines from model-input pixels to image pixels (``affines`` from `preprocess`).
+
+        Returns:
+            `list[dict]`: per row ``{"window": (top, left, bottom, right), "segmentation": (h,w),
+            "predicted_depth": (h,w), "covered": (h,w) bool}`` (0 where not covered); rows ``top:bottom``
+            and columns ``left:right`` of the image.
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from synthforge_hf.models.synthforge import (
+        ...     SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+        ... )
+        >>> model = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).eval()
+        >>> processor = SynthForgeImageProcessor(size=32)
+        >>> photo = torch.zeros(3, 120, 160, dtype=torch.uint8)  # channels-first works too
+        >>> faces = processor(photo, boxes=[[(20, 20, 60, 60), (90, 30, 140, 80)]], return_tensors="pt")
+        >>> with torch.no_grad():
+        ...     outputs = model(faces["pixel_values"])
+        >>> windows = processor.post_process_face_windows(outputs, faces["original_sizes"], faces["affines"])
+        >>> top, left, bottom, right = windows[1]["window"]
+        >>> len(windows), windows[1]["segmentation"].shape == (bottom - top, right - left)
+        (2, True)
+
+        ```
+        """
         segmentation = self._windows(outputs.logits, target_sizes, None, affines, _class_ids)
         depth = self._windows(outputs.depth[:, None], target_sizes, None, affines, _first_channel)
         if segmentation is None:

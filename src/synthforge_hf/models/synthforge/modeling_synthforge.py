@@ -27,15 +27,41 @@ class SynthForgeModelOutput(ModelOutput):
 class SynthForgeFaceAnalysisOutput(ModelOutput):
     """Predictions of all tasks.
 
+    What `SynthForgeForFaceAnalysis.forward` returns; the image processor's ``post_process_*`` methods
+    map its fields back into the input images.
+
     Args:
-        loss: the weighted total loss (when targets are given).
-        logits: (B, num_labels, H, W) segmentation logits.
-        depth: (B, H, W) depth, in the units of the training targets (metres for SynthForge data).
-        heatmaps: (B, num_landmarks, H/4, W/4) keypoint heatmaps of the last hourglass stack.
-        landmarks: (B, num_landmarks, 2) keypoints decoded from ``heatmaps`` (`decode_heatmaps`), in
-            input pixels (pixel centres at i + 0.5).
-        features: (B, feature_channels, H, W) shared features.
-        losses: each task's unweighted loss (when targets are given).
+        loss (`torch.FloatTensor` of shape `()`, *optional*):
+            The weighted total loss (when targets are given).
+        logits (`torch.FloatTensor` of shape `(B, num_labels, H, W)`):
+            Segmentation logits.
+        depth (`torch.FloatTensor` of shape `(B, H, W)`):
+            Depth, in the units of the training targets (metres for SynthForge data).
+        heatmaps (`torch.FloatTensor` of shape `(B, num_landmarks, H/4, W/4)`):
+            Keypoint heatmaps of the last hourglass stack.
+        landmarks (`torch.FloatTensor` of shape `(B, num_landmarks, 2)`):
+            Keypoints decoded from ``heatmaps`` (`decode_heatmaps`), in input pixels (pixel centres at
+            i + 0.5).
+        features (`torch.FloatTensor` of shape `(B, feature_channels, H, W)`):
+            Shared features.
+        losses (`dict[str, torch.Tensor]`, *optional*):
+            Each task's unweighted loss (when targets are given): ``segmentation``, ``depth``,
+            ``heatmap`` and, in training, ``ssl``.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from synthforge_hf.models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
+    >>> model = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).eval()
+    >>> with torch.no_grad():
+    ...     out = model(torch.zeros(1, 3, 32, 32))
+    >>> type(out).__name__, out.loss, list(out.keys())
+    ('SynthForgeFaceAnalysisOutput', None, ['logits', 'depth', 'heatmaps', 'landmarks', 'features'])
+    >>> out.heatmaps.shape, out.landmarks.shape
+    (torch.Size([1, 68, 8, 8]), torch.Size([1, 68, 2]))
+
+    ```
     """
 
     loss: torch.FloatTensor | None = None
@@ -329,7 +355,31 @@ class SynthForgePreTrainedModel(CheckedLoadingMixin, PreTrainedModel):
 
 
 class SynthForgeModel(SynthForgePreTrainedModel):
-    """The feature encoder alone: pixels -> (B, feature_channels, H, W) features."""
+    """The feature encoder alone: pixels -> (B, feature_channels, H, W) features.
+
+    The UNet encoder of `SynthForgeForFaceAnalysis` (its ``synthforge`` attribute), which
+    `transformers.AutoModel` loads from an SB folder. Its ``forward(pixel_values, return_dict=None)``
+    returns a `SynthForgeModelOutput` with ``features``, or ``(features,)`` with ``return_dict=False``.
+
+    Args:
+        config (`SynthForgeConfig`):
+            The SB's configuration; the encoder reads ``num_channels``, ``encoder_channels``,
+            ``feature_channels``, ``lean_up_blocks``, ``normalization`` and ``norm_groups``.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from synthforge_hf.models.synthforge import SynthForgeConfig, SynthForgeModel
+    >>> encoder = SynthForgeModel(SynthForgeConfig.tiny())
+    >>> encoder(torch.zeros(2, 3, 32, 32)).features.shape
+    torch.Size([2, 16, 32, 32])
+    >>> encoder.save_pretrained("encoder")
+    >>> SynthForgeModel.from_pretrained("encoder").config.feature_channels
+    16
+
+    ```
+    """
 
     def __init__(self, config: SynthForgeConfig):
         super().__init__(config)
@@ -381,11 +431,57 @@ class SynthForgeForFaceAnalysis(SynthForgePreTrainedModel):
         return_dict: bool | None = None,
         **kwargs,
     ) -> SynthForgeFaceAnalysisOutput:
-        """Args:
-        pixel_values: (B,3,H,W) images normalised by `SynthForgeImageProcessor`.
-        labels: (B,H,W) class ids; depth: (B,H,W) metres (0 = no depth); landmarks: (B,K,2) pixels.
-            Any target given adds its loss; in training, the SSL loss is added too.
-        ssl_generator: seeds the random affine maps of the SSL loss.
+        """Predict the segmentation, depth and landmarks of face images, and the losses of given targets.
+
+        Any target given adds its loss (segmentation cross-entropy ignoring
+        ``config.semantic_loss_ignore_index``, L1 over the pixels with depth, MSE of every hourglass
+        stack's heatmaps against Gaussians at the landmarks); in training mode the SSL loss is added
+        too. ``loss`` is their sum weighted by the config's ``*_loss_weight``.
+
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(B, 3, H, W)`):
+                Images normalised by `SynthForgeImageProcessor` (pass ``return_tensors="pt"``).
+            labels (`torch.LongTensor` of shape `(B, H, W)`, *optional*):
+                Target class ids.
+            depth (`torch.FloatTensor` of shape `(B, H, W)`, *optional*):
+                Target depth in metres (0 = no depth).
+            landmarks (`torch.FloatTensor` of shape `(B, K, 2)`, *optional*):
+                Target landmarks in input pixels.
+            ssl_generator (`torch.Generator`, *optional*):
+                Seeds the random affine maps of the SSL loss.
+            return_dict (`bool`, *optional*):
+                `False` returns the output's fields as a tuple.
+            kwargs (*optional*):
+                Ignored, except a collated batch's ``segmentation`` and ``landmarks_2d``, which are
+                refused (`TypeError`) so they are not silently dropped: pass them as ``labels`` and
+                ``landmarks``.
+
+        Returns:
+            `SynthForgeFaceAnalysisOutput` or `tuple`: ``logits`` (B,num_labels,H,W), ``depth`` (B,H,W),
+            ``heatmaps`` (B,K,H/4,W/4), ``landmarks`` (B,K,2) and ``features``; with targets also
+            ``loss`` and ``losses``.
+
+        Example:
+
+        ```python
+        >>> import numpy as np
+        >>> import torch
+        >>> from synthforge_hf.models.synthforge import (
+        ...     SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+        ... )
+        >>> model = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny()).eval()
+        >>> processor = SynthForgeImageProcessor(size=32)
+        >>> inputs = processor(np.zeros((48, 40, 3), np.uint8), return_tensors="pt")
+        >>> with torch.no_grad():
+        ...     out = model(inputs["pixel_values"])
+        >>> out.logits.shape, out.depth.shape, out.landmarks.shape
+        (torch.Size([1, 20, 32, 32]), torch.Size([1, 32, 32]), torch.Size([1, 68, 2]))
+        >>> targets = {"labels": torch.zeros(1, 32, 32, dtype=torch.long), "depth": torch.ones(1, 32, 32)}
+        >>> out = model(inputs["pixel_values"], **targets, landmarks=torch.full((1, 68, 2), 16.0))
+        >>> out.loss.shape, sorted(out.losses)
+        (torch.Size([]), ['depth', 'heatmap', 'segmentation'])
+
+        ```
         """
         misnamed = {"segmentation": "labels", "landmarks_2d": "landmarks"}.keys() & kwargs.keys()
         if misnamed:

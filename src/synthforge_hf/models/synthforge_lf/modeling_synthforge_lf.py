@@ -39,7 +39,35 @@ class SynthForgeLabelFinetuneModel(CheckedLoadingMixin, PreTrainedModel):
     """A frozen SB (``self.backbone``, loaded from ``config.backbone``) and a small trainable head.
 
     The LF checkpoint holds only the head; `from_pretrained` loads the SB it refers to (or takes one
-    given as ``backbone=``).
+    given as ``backbone=``). The SB stays frozen and in eval mode (``train()`` leaves it so); the head
+    (GroupNorm, as LF trains on few real images) is a conv block on the SB's heatmaps (keypoints) or a
+    UNet on its class probabilities (segmentation) or its depth (depth), each with the SB's features
+    when ``use_features``.
+
+    Args:
+        config (`SynthForgeLabelFinetuneConfig`):
+            The LF configuration.
+        backbone (`SynthForgeForFaceAnalysis`, *optional*):
+            The SB; default: one built from ``config.backbone_config`` (with fresh weights, which
+            `from_pretrained` replaces by those of ``config.backbone``).
+
+    Example:
+
+    ```python
+    >>> from synthforge_hf.models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
+    >>> from synthforge_hf.models.synthforge_lf import (
+    ...     SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
+    ... )
+    >>> sb = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny())
+    >>> sb.save_pretrained("sb")
+    >>> config = SynthForgeLabelFinetuneConfig(backbone="sb", backbone_config=sb.config.to_dict())
+    >>> model = SynthForgeLabelFinetuneModel(config, backbone=sb)  # keypoints: 68 points
+    >>> model.save_pretrained("lf")  # the head only
+    >>> loaded = SynthForgeLabelFinetuneModel.from_pretrained("lf")  # loads the SB from "sb" too
+    >>> sum(p.requires_grad for p in loaded.backbone.parameters()), loaded.backbone.training
+    (0, False)
+
+    ```
     """
 
     config_class = SynthForgeLabelFinetuneConfig
@@ -105,6 +133,53 @@ class SynthForgeLabelFinetuneModel(CheckedLoadingMixin, PreTrainedModel):
         return_dict: bool | None = None,
         **kwargs,
     ) -> SynthForgeLabelFinetuneOutput:
+        """Run the frozen SB, then the head of the config's task; with its target, also the loss.
+
+        The keypoint loss is the SB's heatmap loss (MSE against Gaussians at the landmarks, weighted
+        100) and its points are decoded as the SB's; segmentation uses cross-entropy ignoring
+        ``config.semantic_loss_ignore_index``; depth, L1 over the pixels with depth.
+
+        Args:
+            pixel_values (`torch.FloatTensor` of shape `(B, 3, H, W)`):
+                Images normalised by `SynthForgeImageProcessor` (pass ``return_tensors="pt"``).
+            labels (`torch.LongTensor` of shape `(B, H, W)`, *optional*):
+                Target class ids (segmentation).
+            landmarks (`torch.FloatTensor` of shape `(B, K, 2)`, *optional*):
+                Target landmarks in input pixels (keypoints).
+            depth (`torch.FloatTensor` of shape `(B, H, W)`, *optional*):
+                Target depth in metres, 0 = no depth (depth).
+            return_dict (`bool`, *optional*):
+                `False` returns the output's fields as a tuple.
+            kwargs (*optional*):
+                Ignored.
+
+        Returns:
+            `SynthForgeLabelFinetuneOutput` or `tuple`: ``logits`` (B,C,H,W) for segmentation;
+            ``landmarks`` (B,K,2) input pixels and ``heatmaps`` (B,K,H/4,W/4) for keypoints; ``depth``
+            (B,H,W) for depth; ``loss`` when the task's target is given.
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from synthforge_hf.models.synthforge import SynthForgeConfig
+        >>> from synthforge_hf.models.synthforge_lf import (
+        ...     SynthForgeLabelFinetuneConfig, SynthForgeLabelFinetuneModel
+        ... )
+        >>> sb_config = SynthForgeConfig.tiny().to_dict()
+        >>> lapa = SynthForgeLabelFinetuneModel(
+        ...     SynthForgeLabelFinetuneConfig(backbone_config=sb_config, task="segmentation", num_outputs=11)
+        ... )
+        >>> out = lapa(torch.zeros(2, 3, 32, 32), labels=torch.zeros(2, 32, 32, dtype=torch.long))
+        >>> out.logits.shape, out.loss.shape
+        (torch.Size([2, 11, 32, 32]), torch.Size([]))
+        >>> points = SynthForgeLabelFinetuneModel(SynthForgeLabelFinetuneConfig(backbone_config=sb_config))
+        >>> out = points(torch.zeros(1, 3, 32, 32))
+        >>> out.landmarks.shape, out.heatmaps.shape, out.loss
+        (torch.Size([1, 68, 2]), torch.Size([1, 68, 8, 8]), None)
+
+        ```
+        """
         with torch.no_grad():
             sb = self.backbone(pixel_values)
         task = self.config.task

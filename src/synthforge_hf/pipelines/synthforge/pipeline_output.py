@@ -15,19 +15,49 @@ from diffusers.utils import BaseOutput
 class SynthForgePipelineOutput(BaseOutput):
     """Images with exact annotations.
 
+    What `SynthForgePipeline.__call__` returns: the rendered images and, for every sample, the labels
+    its 3D head gives (no human in the loop) and the parameters that regenerate it. With
+    ``output_type="pil"`` the images are PIL images and everything else numpy arrays; with ``"np"``
+    everything is numpy; with ``"pt"`` everything is a torch tensor. ``return_dict=False`` gives the
+    same fields as a tuple, in this order.
+
     Args:
-        images: list of PIL images, or an array/tensor (B,H,W,3) / (B,3,H,W) in [0,1].
-        segmentation: (B,H,W) class ids of `synthforge_hf.constants.SEGMENTATION_CLASSES` (0 = background).
-        landmarks_2d: (B,68,2) iBUG-68 pixel coordinates (x right, y down; pixel centres at i + 0.5).
-        landmarks_3d: (B,68,3) camera coordinates in metres (x right, y down, z forward).
-        landmark_visibility: (B,68) True where the landmark is in the image and not self-occluded.
-        depth: (B,H,W) metres along the optical axis, 0 on background.
-        parameters: everything needed to regenerate each sample: ``seed``, ``shape``, ``expression``,
-            ``pose``, ``yaw``, ``pitch``, ``fov``, ``latents`` and the EG3D ``camera`` vector (B,25).
-        generator_outputs: what the image backend adds per sample (empty for the mesh renderer). Next3D:
-            ``depth`` (B,H,W) its own rendered depth in metres, ``image_raw`` (B,3,64,64) its neural
-            rendering, and the alignment residuals ``landmark_depth_error`` and ``depth_residual`` (B,)
-            in metres (see `synthforge_hf.generators.next3d.alignment`).
+        images (`list[PIL.Image.Image]`, `np.ndarray` or `torch.Tensor`):
+            The images: a list of PIL images (``"pil"``), a (B,H,W,3) array in [0,1] (``"np"``) or a
+            (B,3,H,W) tensor in [0,1] (``"pt"``).
+        segmentation (`np.ndarray` or `torch.Tensor` of shape `(B, H, W)`):
+            Class ids of `synthforge_hf.constants.SEGMENTATION_CLASSES` (0 = background).
+        landmarks_2d (`np.ndarray` or `torch.Tensor` of shape `(B, 68, 2)`):
+            iBUG-68 pixel coordinates (x right, y down; pixel centres at i + 0.5).
+        landmarks_3d (`np.ndarray` or `torch.Tensor` of shape `(B, 68, 3)`):
+            Camera coordinates in metres (x right, y down, z forward).
+        landmark_visibility (`np.ndarray` or `torch.Tensor` of shape `(B, 68)`, bool):
+            True where the landmark is in the image and not self-occluded.
+        depth (`np.ndarray` or `torch.Tensor` of shape `(B, H, W)`):
+            Metres along the optical axis, 0 on background.
+        parameters (`dict[str, np.ndarray | torch.Tensor]`):
+            Everything needed to regenerate each sample: ``seed``, ``shape``, ``expression``, ``pose``,
+            ``yaw``, ``pitch``, ``fov``, ``latents`` and the EG3D ``camera`` vector (B,25).
+        generator_outputs (`dict[str, np.ndarray | torch.Tensor]`, *optional*, defaults to `{}`):
+            What the image backend adds per sample (empty for the mesh renderer). Next3D: ``depth``
+            (B,H,W) its own rendered depth in metres, ``image_raw`` (B,3,64,64) its neural rendering, and
+            the alignment residuals ``landmark_depth_error`` and ``depth_residual`` (B,) in metres (see
+            `synthforge_hf.generators.next3d.alignment`).
+
+    Example:
+
+    ```python
+    >>> from synthforge_hf import SynthForgePipeline
+    >>> pipe = SynthForgePipeline.from_default_head()
+    >>> out = pipe(seeds=[0, 1], resolution=32, output_type="np")
+    >>> out.images.shape, out.segmentation.shape, out.depth.dtype
+    ((2, 32, 32, 3), (2, 32, 32), dtype('float32'))
+    >>> out.landmarks_2d.shape, out.landmarks_3d.shape, out.landmark_visibility.dtype
+    ((2, 68, 2), (2, 68, 3), dtype('bool'))
+    >>> out.parameters["seed"].tolist(), out.parameters["camera"].shape, out.generator_outputs
+    ([0, 1], (2, 25), {})
+
+    ```
     """
 
     images: list[PIL.Image.Image] | np.ndarray | torch.Tensor

@@ -39,10 +39,39 @@ def relative_face_yaw(pose: torch.Tensor, cameras: Cameras) -> torch.Tensor:
 class SynthForgePipeline(DiffusionPipeline):
     """Generates face images with segmentation, depth and 68 2D/3D landmarks.
 
-    Components:
-        head_model: a `ParametricHeadModel` (FLAME, ICT-FaceKit or the embedded default head).
-        face_generator: a `FaceGenerator` backend that makes the image (the mesh renderer or Next3D).
-        annotator: a `FaceAnnotator` that rasterizes the posed head into exact labels.
+    A `diffusers.DiffusionPipeline` of three components: a parametric head is posed with each sample's
+    shape, expression and pose, the annotator rasterizes it into exact labels, and the image backend
+    paints the image. Each sample is a pure function of its seed. The pipeline saves and loads as any
+    diffusers pipeline (`save_pretrained` / `from_pretrained`: a folder or a Hub id), moves with ``to``,
+    and supports `enable_model_cpu_offload`.
+
+    Args:
+        head_model (`ParametricHeadModel`):
+            The head: FLAME, ICT-FaceKit or the embedded default head.
+        face_generator (`FaceGenerator`):
+            The backend that makes the image: the mesh renderer or Next3D.
+        annotator (`FaceAnnotator`):
+            Rasterizes the posed head into exact labels.
+        sampling_ranges (`dict`, *optional*):
+            `SamplingRanges` fields for the parameters a call does not give (default: the paper's
+            ranges); kept in the configuration.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from synthforge_hf import SynthForgePipeline
+    >>> pipe = SynthForgePipeline.from_default_head()  # offline: the embedded head and the mesh renderer
+    >>> out = pipe(num_samples=2, resolution=32, generator=torch.Generator().manual_seed(0))
+    >>> out.images[0].size, out.segmentation.shape, out.landmarks_2d.shape, out.depth.shape
+    ((32, 32), (2, 32, 32), (2, 68, 2), (2, 32, 32))
+    >>> pipe.save_pretrained("my-pipeline")  # safetensors and configurations
+    >>> again = SynthForgePipeline.from_pretrained("my-pipeline")  # or a Hub id
+    >>> seeds = out.parameters["seed"].tolist()
+    >>> bool((again(seeds=seeds, resolution=32).segmentation == out.segmentation).all())
+    True
+
+    ```
     """
 
     # The order `__call__` runs them: the head is posed, the annotator rasterizes it, the backend paints it.
@@ -71,10 +100,48 @@ class SynthForgePipeline(DiffusionPipeline):
         generator_dir: str | Path | None = None,
         **sampling_ranges,
     ) -> SynthForgePipeline:
-        """A pipeline from its components, each given or named with its folder: ``head`` a
-        `ParametricHeadModel` or "default" / "flame" / "ict-facekit" (see `assets.load_head`),
-        ``generator`` a `FaceGenerator` or "mesh" / "next3d" (see `assets.load_generator`), ``annotator``
-        a `FaceAnnotator` (default: its defaults); ``sampling_ranges`` are `SamplingRanges` fields."""
+        """A pipeline from its components, each given or named with its folder.
+
+        The way to build a pipeline from the head and image backend files a user has (the FLAME files,
+        the ICT-FaceKit folder, a Next3D component made by ``synthforge convert-next3d``); what
+        ``synthforge generate --head ... --generator ...`` does.
+
+        Args:
+            head (`ParametricHeadModel` or `str`, *optional*, defaults to `"default"`):
+                The head itself, or its name: "default" (embedded, no folder), "flame" or "ict-facekit"
+                (read from ``head_dir``; see `assets.load_head`).
+            generator (`FaceGenerator` or `str`, *optional*, defaults to `"mesh"`):
+                The image backend itself, or its name: "mesh" (the mesh renderer; its defaults, or the
+                component in ``generator_dir``) or "next3d" (a converted component in ``generator_dir``;
+                see `assets.load_generator`).
+            annotator (`FaceAnnotator`, *optional*):
+                The annotator (default: a `FaceAnnotator` with its defaults).
+            head_dir (`str` or `Path`, *optional*):
+                The folder of the named head: the FLAME files or the ICT-FaceKit folder.
+            generator_dir (`str` or `Path`, *optional*):
+                The folder of the named image backend's component, or a saved pipeline (its
+                ``face_generator/`` is read).
+            **sampling_ranges:
+                `SamplingRanges` fields (e.g. ``yaw=0.0``); the others keep their defaults.
+
+        Returns:
+            `SynthForgePipeline`: the pipeline, on the CPU.
+
+        Example:
+
+        ```python
+        >>> from synthforge_hf import FaceAnnotator, SynthForgePipeline
+        >>> pipe = SynthForgePipeline.from_assets(
+        ...     "default", "mesh", annotator=FaceAnnotator(rasterizer="zbuffer"), shape=1.0, fov=(15.0, 20.0)
+        ... )
+        >>> pipe.sampling_ranges
+        SamplingRanges(shape=1.0, expression=2.0, yaw=0.8, pitch=0.8, fov=(15.0, 20.0), jaw_open=0.0)
+        >>> type(pipe.head_model).__name__, type(pipe.face_generator).__name__
+        ('ParametricHeadModel', 'MeshFaceGenerator')
+        >>> # With the FLAME files: SynthForgePipeline.from_assets("flame", head_dir="path/to/flame")
+
+        ```
+        """
         return cls(
             head_model=load_head(head, head_dir),
             face_generator=load_generator(generator, generator_dir),
@@ -84,7 +151,32 @@ class SynthForgePipeline(DiffusionPipeline):
 
     @classmethod
     def from_default_head(cls, rasterizer: str = "auto", **sampling_ranges) -> SynthForgePipeline:
-        """The offline default: the embedded procedural head rendered by the mesh backend."""
+        """The offline default: the embedded procedural head rendered by the mesh backend.
+
+        Needs no download and no file: `from_assets` with the "default" head and the "mesh" generator.
+
+        Args:
+            rasterizer (`str`, *optional*, defaults to `"auto"`):
+                The annotator's rasterizer backend: "auto" (PyTorch3D on CUDA, the PyTorch z-buffer
+                elsewhere), "zbuffer", "open3d" or "pytorch3d" (see `FaceAnnotator`).
+            **sampling_ranges:
+                `SamplingRanges` fields (e.g. ``yaw=0.0``); the others keep their defaults.
+
+        Returns:
+            `SynthForgePipeline`: the pipeline, on the CPU.
+
+        Example:
+
+        ```python
+        >>> from synthforge_hf import SynthForgePipeline
+        >>> pipe = SynthForgePipeline.from_default_head(rasterizer="zbuffer", expression=0.5)
+        >>> pipe.annotator.config.rasterizer, pipe.sampling_ranges.expression
+        ('zbuffer', 0.5)
+        >>> pipe(seeds=[7], resolution=32).images[0].size
+        (32, 32)
+
+        ```
+        """
         return cls.from_assets(annotator=FaceAnnotator(rasterizer=rasterizer), **sampling_ranges)
 
     def enable_model_cpu_offload(
@@ -223,18 +315,64 @@ class SynthForgePipeline(DiffusionPipeline):
     ) -> SynthForgePipelineOutput | tuple:
         """Generate annotated samples.
 
+        Each sample's parameters are drawn from its own seed within the pipeline's `SamplingRanges`;
+        the parameters given here replace the drawn ones. Explicit values are checked first: non-finite
+        numbers, a field of view outside (0, 180) degrees, a yaw beyond half a turn, a pitch at or past
+        the poles and seeds outside 0 to 2**63 - 1 are refused (`ValueError` naming the argument).
+
         Args:
-            num_samples: how many samples; inferred from explicit parameters or ``seeds`` if omitted.
-            shape, expression, pose: explicit head parameters (B, num_shape), (B, num_expression), (B, 15).
-            yaw, pitch: (B,) camera offsets in radians (EG3D orbit; see `rendering.cameras.orbit_cam2world`);
-                a number applies to every sample.
-            fov: (B,) field of view in degrees (EG3D convention), or one number.
-            latents: (B, latent_dim) appearance latents of the image backend.
-            resolution: output size in pixels (square).
-            generator: a `torch.Generator` or one per sample; each sample gets its own seed from it.
-            seeds: explicit per-sample seeds (instead of ``generator``): sample i depends only on seeds[i].
-            batch_size: samples rendered together.
-            output_type: "pil" (images as PIL, labels as numpy), "np" or "pt".
+            num_samples (`int`, *optional*):
+                How many samples; inferred from explicit parameters or ``seeds`` if omitted (1 if none).
+            shape (`torch.Tensor` of shape `(B, num_shape)`, *optional*):
+                Explicit shape coefficients of the head.
+            expression (`torch.Tensor` of shape `(B, num_expression)`, *optional*):
+                Explicit expression coefficients of the head.
+            pose (`torch.Tensor` of shape `(B, 15)`, *optional*):
+                Explicit axis-angle rotations of (global, neck, jaw, left_eye, right_eye).
+            yaw (`torch.Tensor` of shape `(B,)` or `float`, *optional*):
+                Camera yaw offsets in radians (EG3D orbit; see `rendering.cameras.orbit_cam2world`); a
+                number applies to every sample.
+            pitch (`torch.Tensor` of shape `(B,)` or `float`, *optional*):
+                Camera pitch offsets in radians, as ``yaw``.
+            fov (`torch.Tensor` of shape `(B,)` or `float`, *optional*):
+                Field of view in degrees (EG3D convention), or one number.
+            latents (`torch.Tensor` of shape `(B, latent_dim)`, *optional*):
+                Appearance latents of the image backend.
+            resolution (`int`, *optional*, defaults to 256):
+                Output size in pixels (square).
+            generator (`torch.Generator` or `list[torch.Generator]`, *optional*):
+                A generator, or one per sample; each sample gets its own seed from it.
+            seeds (`list[int]`, *optional*):
+                Explicit per-sample seeds (instead of ``generator``): sample i depends only on seeds[i].
+            batch_size (`int`, *optional*, defaults to 16):
+                Samples rendered together.
+            output_type (`str`, *optional*, defaults to `"pil"`):
+                "pil" (images as PIL, labels as numpy), "np" or "pt".
+            return_dict (`bool`, *optional*, defaults to `True`):
+                Return a `SynthForgePipelineOutput`; `False` returns its fields as a tuple.
+
+        Returns:
+            `SynthForgePipelineOutput` or `tuple`: the images with their segmentation (B,H,W), 2D and 3D
+            landmarks (B,68,2) and (B,68,3), landmark visibility (B,68), depth (B,H,W), the parameters
+            that regenerate each sample, and what the image backend adds.
+
+        Example:
+
+        ```python
+        >>> import torch
+        >>> from synthforge_hf import SynthForgePipeline
+        >>> pipe = SynthForgePipeline.from_default_head()
+        >>> out = pipe(num_samples=3, resolution=32, generator=torch.Generator().manual_seed(0))
+        >>> len(out.images), out.segmentation.shape, out.landmark_visibility.shape
+        (3, (3, 32, 32), (3, 68))
+        >>> frontal = pipe(seeds=[5, 6], yaw=0.0, pitch=0.0, fov=18.0, resolution=32, output_type="pt")
+        >>> frontal.images.shape, frontal.images.dtype, frontal.parameters["fov"].tolist()
+        (torch.Size([2, 3, 32, 32]), torch.float32, [18.0, 18.0])
+        >>> images, segmentation, *labels = pipe(seeds=[5], resolution=32, return_dict=False)
+        >>> len(images), segmentation.shape
+        (1, (1, 32, 32))
+
+        ```
         """
         explicit = {"shape": shape, "expression": expression, "pose": pose, "latents": latents}
         cameras = {"yaw": yaw, "pitch": pitch, "fov": fov}

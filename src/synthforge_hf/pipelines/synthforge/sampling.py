@@ -13,8 +13,44 @@ MAX_SEED = 2**63 - 1
 
 @dataclass
 class SamplingRanges:
-    """Defaults follow the SynthForge paper: iid U(-2,2) shape and expression coefficients, zero pose,
-    camera yaw and pitch offsets U(-0.8,0.8) rad, FOV U(12,27) degrees."""
+    """How widely `SynthForgePipeline` samples each parameter that a call does not give.
+
+    Each sample draws its parameters from its own seed (`sample_parameters`), uniformly within these
+    ranges. Defaults follow the SynthForge paper: iid U(-2,2) shape and expression coefficients, zero
+    pose, camera yaw and pitch offsets U(-0.8,0.8) rad, FOV U(12,27) degrees. A pipeline keeps its ranges
+    in its configuration (``sampling_ranges`` in model_index.json), so a saved pipeline samples the same.
+
+    Args:
+        shape (`float`, *optional*, defaults to 2.0):
+            Shape coefficients are U(-shape, shape).
+        expression (`float`, *optional*, defaults to 2.0):
+            Expression coefficients are U(-expression, expression), intersected with the head's
+            ``expression_bounds`` when it has them (ICT-FaceKit's blendshape weights: U(0, min(r, 1))).
+        yaw (`float`, *optional*, defaults to 0.8):
+            Camera yaw offsets are U(-yaw, yaw) radians.
+        pitch (`float`, *optional*, defaults to 0.8):
+            Camera pitch offsets are U(-pitch, pitch) radians.
+        fov (`tuple[float, float]`, *optional*, defaults to (12.0, 27.0)):
+            The field of view is U(fov[0], fov[1]) degrees.
+        jaw_open (`float`, *optional*, defaults to 0.0):
+            The jaw's opening rotation (axis-angle x of the jaw joint, ``pose[6]``) is U(0, jaw_open)
+            radians; 0 leaves the jaw joint at rest (the expression still shapes the mouth).
+
+    Example:
+
+    ```python
+    >>> from synthforge_hf import SamplingRanges, SynthForgePipeline
+    >>> SamplingRanges()
+    SamplingRanges(shape=2.0, expression=2.0, yaw=0.8, pitch=0.8, fov=(12.0, 27.0), jaw_open=0.0)
+    >>> pipe = SynthForgePipeline.from_default_head(yaw=0.0, pitch=0.0)  # frontal cameras only
+    >>> pipe.sampling_ranges.yaw, pipe.sampling_ranges.fov
+    (0.0, (12.0, 27.0))
+    >>> yaw = pipe(seeds=[0, 1], resolution=32, output_type="np").parameters["yaw"]
+    >>> yaw.shape, bool((yaw == 0).all())
+    ((2,), True)
+
+    ```
+    """
 
     shape: float = 2.0
     expression: float = 2.0
