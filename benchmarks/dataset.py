@@ -11,9 +11,7 @@ Target: writing costs <= 10% of generation time. Writes benchmarks/results/datas
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the CLI does; must pre
 
 import torch  # noqa: E402
 from datasets import load_dataset
+from recording import write_result
 from torch.utils.data import DataLoader
 
 from synthforge_hf.data.generate import generate_dataset
@@ -86,7 +85,6 @@ def main() -> None:
         "stream_batches_samples_per_second": round(args.num_samples / batch_seconds, 1),
         "batches": batches,
         "torch_threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
     }
     print(
         f"{args.resolution} px: pipeline {result['pipeline_samples_per_second']} samples/s, job "
@@ -94,8 +92,7 @@ def main() -> None:
         f"{result['kib_per_sample']} KiB/sample; streaming {result['stream_rows_per_second']} rows/s, "
         f"{result['stream_batches_samples_per_second']} samples/s as torch batches"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_result(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
-import platform
 import resource
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import torch
+from recording import write_result
 
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 
@@ -110,18 +109,11 @@ def main() -> None:
         "benchmark": "mesh backend, default head, all annotations, output_type=np",
         "rasterizer": pipe.annotator.config.rasterizer,
         "device": str(args.device),
-        "machine": {
-            "threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "gpu": torch.cuda.get_device_name() if torch.device(args.device).type == "cuda" else None,
-        },
+        "threads": torch.get_num_threads(),
         "load_average_1min": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_result(args.out, report)
     print(f"wrote {args.out}")
 
 

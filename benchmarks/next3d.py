@@ -18,8 +18,6 @@ Writes benchmarks/results/next3d.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import resource
 import sys
 import tempfile
@@ -27,6 +25,7 @@ import time
 from pathlib import Path
 
 import torch
+from recording import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -124,17 +123,11 @@ def main() -> None:
     }
     if args.device.startswith("cuda"):
         row["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor()
     report = {
         "benchmark": "Next3D: bare forward vs pipeline with all annotations",
-        "machine": {
-            "device": args.device,
-            "device_name": device_name,
-            "threads": torch.get_num_threads(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "compiled": args.compile,
-        },
+        "device": args.device,
+        "threads": torch.get_num_threads(),
+        "compiled": args.compile,
         "results": [row],
     }
     print(
@@ -142,8 +135,7 @@ def main() -> None:
         f"annotated {row['annotated_images_per_second']} img/s, "
         f"annotation overhead {row['annotation_overhead_percent']}%"
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_result(args.out, report)
     print(f"wrote {args.out}")
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from recording import write_result
 
 from synthforge_hf import SynthForgePipeline
 from synthforge_hf.data.framing import crop_box, crop_face, landmark_box, measure_framing
@@ -198,7 +199,7 @@ def main() -> None:
             results["label_finetuning"] = label_finetuning(args.model, Path(work), args.lf_steps)
     (args.out / "generated.json").write_text(json.dumps(generated, indent=1))
     (args.out / "real-faces.json").write_text(json.dumps(results["real_landmarks_box"], indent=1))
-    (args.out / "summary.json").write_text(json.dumps({"model": args.model, **results}, indent=1))
+    write_result(args.out / "summary.json", {"model": args.model, **results})
     print(json.dumps(results, indent=1))
 
 

@@ -30,12 +30,12 @@ Prints the figures and writes benchmarks/results/realism.json. Targets: >= 95% f
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from recording import write_result
 
 from synthforge_hf.data.shards import sample_seed
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
@@ -311,8 +311,7 @@ def main() -> None:
             for b in report["by_view"]
         )
     )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_result(args.out, report)
     print(f"wrote {args.out}")
 
 

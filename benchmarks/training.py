@@ -1,7 +1,8 @@
 """Training throughput, peak memory and inference latency of the SB configurations.
 
-    python benchmarks/training.py [--configs tiny small paper] [--steps 10] [--device cpu]
+    python benchmarks/training.py [--configs tiny small base paper] [--steps 10] [--device cpu]
         [--normalization batch group] [--memory-formats channels_last contiguous] [--precisions bf16 no]
+        [--official-code DIR]
     python benchmarks/training.py --data outputs/faces --configs paper --batch-size 32 --steps 20 \
         [--num-workers 4] [--precisions bf16] [--torch-compile]
 
@@ -10,6 +11,12 @@ backward + AdamW step with all losses and the SSL loss, on random inputs of the 
 image size), peak memory (RSS on CPU, allocated on CUDA), and inference latency per 256 px image
 (batch 1), and the forward FLOPs of that image in total and per part (encoder, heads), which do not
 depend on the machine or its load. Target: < 150 ms for `tiny` on CPU.
+`base` is the project's default network, `paper` the same design at the paper network's widths. With
+``--official-code DIR`` (a checkout of synthforge-train; none of its code is kept here) the official
+MultiModal network, built by that code as its Lightning module sets it up, is timed with the same
+harness as ``official``: its step is forward + backward + AdamW on the sum of its outputs' means (no SSL
+pass, which the official code makes by running the whole network again), beside ``base`` and ``paper``
+timed the same way (``loss: outputs``), so all three compare at equal work.
 With ``--data``, the real loop instead (`train_sb` on a make-dataset folder: decoding and augmenting in
 DataLoader workers, pinned memory on CUDA): samples/s and the share of each step spent waiting for
 batches, from the run's own ``time/data`` and ``time/step`` records (the first two steps left out).
@@ -22,16 +29,19 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import resource
 import statistics
+import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import torch
+from recording import write_result
 from torch.utils.flop_counter import FlopCounterMode
 
+from synthforge_hf.constants import LANDMARK_GROUPS
 from synthforge_hf.models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
 
 
@@ -66,6 +76,100 @@ def forward_gflops(model: SynthForgeForFaceAnalysis, image: torch.Tensor) -> dic
     }
     total = round(counter.get_total_flops() / 1e9, 2)
     return {"forward_gflops_256px": total, "forward_gflops_by_part": parts}
+
+
+def official_network(code: Path) -> torch.nn.Module:
+    """synthforge-train's MultiModal network from its own code: backbone UNet(3, 64), segmentation
+    UNet(64, 20), depth UNet(64, 1) and the 2-stack StackedHGNetV2 on the 64-channel features, with the
+    settings of its Lightning module's ``setup`` (68 points, 9 edge groups, 64 px heatmaps)."""
+    sys.path.insert(0, str(code))
+    from synthforge_train.src.models import StackedHGNetV2, UNet
+
+    closed = {"right_eye", "left_eye", "outer_lip", "inner_lip"}
+    edges = tuple((group in closed, tuple(points)) for group, points in LANDMARK_GROUPS.items())
+    config = types.SimpleNamespace(out_height=64, out_width=64, use_AAM=True, width=256, height=256)
+    keypoints = StackedHGNetV2(
+        config=config,
+        classes_num=[68, len(edges), 68],
+        edge_info=edges,
+        nstack=2,
+        add_coord=False,
+        x_in_channel=64,
+        in_channel=64,
+        skip_pre=False,
+    )
+    return OfficialNetwork(UNet(3, 64), UNet(64, 20), UNet(64, 1), keypoints)
+
+
+class OfficialNetwork(torch.nn.Module):
+    """The official parts in one module: ``forward`` gives every output, as the training step uses them."""
+
+    def __init__(self, backbone, segmentation, depth, keypoints):
+        super().__init__()
+        self.backbone, self.segmentation, self.depth, self.keypoints = (
+            backbone,
+            segmentation,
+            depth,
+            keypoints,
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
+        features = self.backbone(pixel_values)
+        outputs = [self.segmentation(features), self.depth(features), self.keypoints(features)]
+        return _tensors(outputs)
+
+
+def _tensors(value) -> list[torch.Tensor]:
+    """Every tensor in a nest of lists, tuples and dicts (the hourglass returns several)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value
+    return [t for item in items for t in _tensors(item)]
+
+
+def outputs_loss(outputs) -> torch.Tensor:
+    """The same work for every network: the sum of its outputs' means."""
+    return sum(t.float().mean() for t in _tensors(outputs))
+
+
+def equal_work_benchmark(name: str, model: torch.nn.Module, steps: int, batch_size: int, device) -> dict:
+    """Forward + backward + AdamW on ``outputs_loss`` at 256 px, and 256 px inference, for any network."""
+    torch.manual_seed(0)
+    model = model.to(device, memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    pixels = torch.randn(batch_size, 3, 256, 256, device=device).contiguous(memory_format=torch.channels_last)
+    model.train()
+    for step in range(steps + 2):  # two warm-up steps
+        if step == 2:
+            synchronize(device)
+            start = time.perf_counter()
+        outputs_loss(model(pixels)).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    synchronize(device)
+    train_seconds = time.perf_counter() - start
+    model.eval()
+    image = pixels[:1]
+    with torch.inference_mode():
+        for _ in range(2):
+            model(image)
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(5):
+            model(image)
+        synchronize(device)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(image)
+    return {
+        "config": name,
+        "loss": "outputs",
+        "parameters_millions": round(sum(p.numel() for p in model.parameters()) / 1e6, 3),
+        "forward_gflops_256px": round(counter.get_total_flops() / 1e9, 2),
+        "train_image_size": 256,
+        "batch_size": batch_size,
+        "train_samples_per_second": round(steps * batch_size / train_seconds, 2),
+        "inference_ms_256px": round((time.perf_counter() - start) / 5 * 1000, 1),
+    }
 
 
 def benchmark(
@@ -189,6 +293,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data", type=Path, help="a make-dataset folder: time the real training loop on it")
+    parser.add_argument(
+        "--official-code",
+        type=Path,
+        help="a synthforge-train checkout: time its network beside base and paper",
+    )
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader workers (with --data)")
     parser.add_argument("--torch-compile", action="store_true", help="torch.compile the model (with --data)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "training.json")
@@ -207,15 +316,7 @@ def main() -> None:
                 f"{100 * row['data_loading_share']:.1f}% of a step, peak {row['peak_memory_mib']} MiB"
             )
         out = args.out.with_name("training-loop.json") if args.out.name == "training.json" else args.out
-        loop_device = "cuda" if torch.cuda.is_available() else "cpu"
-        result = {
-            "device": torch.cuda.get_device_name()
-            if loop_device == "cuda"
-            else platform.processor() or "cpu",
-            "results": rows,
-        }
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2))
+        write_result(out, {"device": "cuda" if torch.cuda.is_available() else "cpu", "results": rows})
         return
     rows = []
     variants = itertools.product(args.configs, args.normalization, args.memory_formats, args.precisions)
@@ -229,15 +330,17 @@ def main() -> None:
         )
         variant = f"{normalization} norm, {memory_format}, precision {precision}"
         print(f"{name} ({variant}): {row['parameters_millions']} M params, {speed}, {memory}")
-    result = {
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else platform.processor() or "cpu",
-        "torch_threads": torch.get_num_threads(),
-        "results": rows,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    if args.official_code is not None:
+        networks = {
+            "official": official_network(args.official_code),
+            "base": SynthForgeForFaceAnalysis(SynthForgeConfig()),
+            "paper": SynthForgeForFaceAnalysis(SynthForgeConfig.paper()),
+        }
+        for name, network in networks.items():
+            row = equal_work_benchmark(name, network, args.steps, args.batch_size, device)
+            rows.append(row)
+            print(f"{name} (equal work): {row}")
+    write_result(args.out, {"device": str(device), "torch_threads": torch.get_num_threads(), "results": rows})
     print(f"wrote {args.out}")
 
 

@@ -22,6 +22,7 @@ from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 from synthforge_hf.visualization import colorize_depth, colorize_segmentation, draw_landmarks
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "model"  # made by make_model.sh
+EXAMPLE_PHOTOS = sorted((Path(__file__).resolve().parent / "examples").glob("*.jpg"))  # public domain
 MIN_FACE_FRACTION = 0.02  # below this share of face pixels: "no face found"
 DISPLAY_SIZE = 512
 
@@ -131,6 +132,16 @@ def build_demo(model_id: str | None = None, pipeline_id: str | None = None) -> g
             gr.Button("Analyse", variant="primary", elem_id="analyse").click(
                 analyser, inputs=photo, outputs=[overlay, parsing, depth, download], api_name="analyse"
             )
+            if analyser.photos is not None:
+                gr.Examples(
+                    examples=[[str(path)] for path in EXAMPLE_PHOTOS],
+                    inputs=photo,
+                    outputs=[overlay, parsing, depth, download],
+                    fn=analyser,
+                    cache_examples=True,
+                    cache_mode="lazy",  # each example is analysed once, when first chosen
+                    label="Example photo (public domain)",
+                )
         with gr.Tab("Generate"):
             with gr.Row():
                 with gr.Column():

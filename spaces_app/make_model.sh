@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the Space's default model (spaces_app/model): the `small` synthetic backbone trained on
 # faces of the embedded default head (a graphics baseline, not Next3D data), its card and its figures.
-# Its figures land in spaces_app/model/figures.json and the card.
+# Its figures land in benchmarks/results/reference-model/ (rendered into the README and the card).
 # Usage: bash spaces_app/make_model.sh [WORK_DIR]   (from the repository root, with .venv installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,8 @@ $BIN/synthforge make-dataset --out "$WORK/data" --num-train 8000 --num-validatio
 $BIN/synthforge train-sb --data "$WORK/data" --output-dir "$WORK/sb" --config small --max-steps 2600 \
     --batch-size 16 --learning-rate 2e-3 --warmup-steps 50 --eval-steps 650 --eval-samples 100 \
     --save-steps 100 --num-workers 1 --mixed-precision bf16
-$BIN/python benchmarks/real_faces.py --model "$WORK/sb" --out "$WORK/figures"
+FIGURES=benchmarks/results/reference-model
+$BIN/python benchmarks/real_faces.py --model "$WORK/sb" --out "$FIGURES"
 rm -rf spaces_app/model
 # The weights and a processor that frames real faces as the training data did; no code files (the
 # package is the code; `synthforge push` writes it into the folder it sends).
@@ -19,13 +20,13 @@ $BIN/python - "$WORK" <<'PY'
 import json, pathlib, sys
 from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
 work = sys.argv[1]
-framing = json.load(open(f"{work}/figures/summary.json"))["framing"]
+framing = json.load(open("benchmarks/results/reference-model/summary.json"))["framing"]
 model = SynthForgeForFaceAnalysis.from_pretrained(f"{work}/sb")
 model.save_pretrained("spaces_app/model")
 SynthForgeImageProcessor(size=model.config.image_size, framing=framing).save_pretrained("spaces_app/model")
 for code in pathlib.Path("spaces_app/model").glob("*.py"):
     code.unlink()
 PY
-cp "$WORK/figures/summary.json" spaces_app/model/figures.json
 $BIN/synthforge model-card spaces_app/model --repo-id synthforge/synthforge-sb-small-default-head \
-    --training-data default-head --eval "$WORK/figures/generated.json" --eval "$WORK/figures/real-faces.json"
+    --training-data default-head --eval "$FIGURES/generated.json" --eval "$FIGURES/real-faces.json"
+$BIN/python benchmarks/tables.py

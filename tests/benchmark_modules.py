@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:  # the scripts import their helpers (recording.py) as `python` runs them
+    sys.path.append(str(BENCHMARKS))
 
 
 def load_benchmark(filename: str) -> ModuleType:

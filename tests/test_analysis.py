@@ -30,6 +30,7 @@ REFERENCE_MODEL = Path(__file__).resolve().parents[1] / "spaces_app" / "model"
 pytestmark = pytest.mark.skipif(not REAL_FACES.is_dir(), reason="../shared/real-faces is not here")
 
 
+@pytest.mark.slow
 def test_analyse_command_finds_and_places_the_labelled_faces(tmp_path):
     """A fresh process, as a user runs it: each labelled face of the test photos has a result whose
     box overlaps its points' box, with landmarks near the labels (inner 51 points; the model gives
@@ -72,7 +73,7 @@ def test_given_boxes_are_analysed_and_maps_stay_inside_their_crops():
     expected = np.zeros((120, 200), dtype=bool)
     expected[15:75, 5:65] = expected[25:85, 125:185] = True
     assert np.array_equal(result.parsing > 0, expected)
-    inputs = processor(photo, boxes=[[(20, 30, 50, 60)]])
+    inputs = processor(photo, boxes=[[(20, 30, 50, 60)]], return_tensors="pt")
     with torch.no_grad():
         direct = processor.post_process_landmarks(model(inputs["pixel_values"]), affines=inputs["affines"])
     # A batch of two and a batch of one take different float paths through the convolutions; a wrong crop or
@@ -101,6 +102,7 @@ def _analyse(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_bad_photo_is_reported_and_the_others_analysed(tmp_path):
     """One unreadable photo in a batch: a line naming it, the photos after it still analysed, and the
     command's status 1 with the count at the end."""
@@ -121,6 +123,7 @@ def test_a_bad_photo_is_reported_and_the_others_analysed(tmp_path):
     assert not (tmp_path / "out" / "broken.json").exists()
 
 
+@pytest.mark.slow
 def test_results_never_overwrite_the_photo_or_the_users_files(tmp_path):
     """`analyse d/photo.png --out d` would write d/photo.png: refused, the photo kept byte for byte; a
     file of the user's where a result would go is kept; results of an earlier run are replaced."""

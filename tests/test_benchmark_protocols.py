@@ -213,7 +213,7 @@ def test_lf_batches_are_the_crops_evaluate_scores(tmp_path):
     left, top, right, bottom = _crop_square((*(points.min(0) + 0.5), *(points.max(0) + 0.5)))
     by_hand = (points + 0.5 - [left, top]) * SIZE / (right - left)
     np.testing.assert_allclose(batch["landmarks"][0].numpy(), by_hand, atol=1e-4)
-    crop = processor([sample["image"]], boxes=[[sample["box"]]])["pixel_values"]
+    crop = processor([sample["image"]], boxes=[[sample["box"]]], return_tensors="pt")["pixel_values"]
     assert torch.equal(batch["pixel_values"], crop)
     # LaPa: the labels in the crop are the labels nearest to each crop pixel's centre (0 outside).
     _, labels = _lapa_folder(tmp_path / "lapa")
@@ -278,6 +278,7 @@ def test_unscorable_samples_are_reported_not_scored(tiny_sb, tmp_path):
     assert result["nme"] == pytest.approx(np.mean([row["nme"] for row in result["per_image"]]))
 
 
+@pytest.mark.slow
 def test_nothing_to_score_is_one_line_and_a_failed_exit(tiny_sb, tmp_path):
     _bad_300w(tmp_path / "bad", good=0)
     args = ["evaluate", "--model", str(tiny_sb), "--benchmark", "300w", "--split", "common", "--data"]

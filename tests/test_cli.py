@@ -11,6 +11,7 @@ from synthforge_hf.data.features import SEGMENTATION_PALETTE
 from synthforge_hf.visualization import colorize_segmentation, sheet_header_height
 
 
+@pytest.mark.slow
 def test_generate_writes_samples_annotations_and_contact_sheet(tmp_path, capsys):
     out = tmp_path / "demo"
     assert (
@@ -110,6 +111,7 @@ def test_options_come_from_the_dataclasses():
         main(["generate", "--head", "mannequin", "--out", "unused"])
 
 
+@pytest.mark.slow
 def test_generate_with_ict_facekit(assets_dir, tmp_path):
     out = tmp_path / "ict"
     args = ["generate", "--head", "ict-facekit", "--head-dir", str(assets_dir / "ict-facekit" / "FaceXModel")]
@@ -165,6 +167,7 @@ def test_every_option_of_every_command_has_help(monkeypatch):
         (["import-official", "{empty}", "--out", "{empty}/out"], "annotations not found"),
     ],
 )
+@pytest.mark.slow
 def test_bad_files_are_one_line_errors_in_a_fresh_process(tmp_path, args, words):
     """What a user sees: one line naming the file or folder, no traceback (unless asked for)."""
     import os

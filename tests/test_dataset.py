@@ -208,6 +208,7 @@ def _indices(directory: Path) -> list[int]:
     )
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_has_every_index_once(tmp_path):
     out = tmp_path / "killed"
     command = [
@@ -248,6 +249,7 @@ def test_sigkill_mid_run_then_resume_has_every_index_once(tmp_path):
     assert (out / "README.md").exists()
 
 
+@pytest.mark.slow
 def test_make_dataset_limit_run(tmp_path, capsys):
     out = tmp_path / "limited"
     args = [
@@ -302,6 +304,7 @@ def test_official_release_with_a_corrupt_image_is_named(pipe, tmp_path):
     assert not (tmp_path / "out" / "data" / "train-00000-of-00001.parquet").exists()
 
 
+@pytest.mark.slow
 def test_two_processes_share_the_shards(tmp_path):
     """`torchrun` (what `accelerate launch` starts) with 2 CPU processes: each makes its own shards."""
     out = tmp_path / "two"

@@ -82,6 +82,7 @@ def test_fingerprint_is_stable_and_names_the_changed_part(pipe):
     "make_other, changed",
     [(_other_weights, "face_generator.weights"), (_other_config, "face_generator.config")],
 )
+@pytest.mark.slow
 def test_resume_with_another_pipeline_is_refused_and_changes_nothing(dataset, make_other, changed):
     before = _files(dataset)
     with pytest.raises(FolderError, match=rf"pipeline_sha256\.{changed} differ.*use another --out") as caught:

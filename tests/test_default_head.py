@@ -40,6 +40,7 @@ def test_every_segmentation_class_is_present(head):
     assert present == set(range(1, 20))
 
 
+@pytest.mark.slow
 def test_neutral_mesh_is_mirror_symmetric_with_swapped_labels(head):
     v = head.v_template
     mirrored = v * torch.tensor([-1.0, 1.0, 1.0])
@@ -131,6 +132,7 @@ def test_blink_half_closes_the_eye_at_2_and_closes_it_at_4(head):
     assert torch.allclose(lmk[1:, 42:48], lmk[:1, 42:48].expand(2, 6, 3))  # the other eye stays open
 
 
+@pytest.mark.slow
 def test_random_heads_stay_valid(head):
     generator = torch.Generator().manual_seed(0)
     shape = torch.rand(64, head.num_shape, generator=generator) * 4 - 2
@@ -293,6 +295,7 @@ def _brow_edge_fraction(points: np.ndarray, is_brow: np.ndarray, landmarks: np.n
     return float(np.mean(fractions))
 
 
+@pytest.mark.slow
 def test_brow_landmarks_run_along_the_brows_upper_edge_as_on_flame(head, assets_dir, flame_template):
     # Reference: FLAME's official segmentation texture under its 68-point embedding puts the brow
     # landmarks near the brow's upper edge (300W's convention: 0.09 down the brow); the old head had them on

@@ -53,6 +53,7 @@ def centre_box(rgb: np.ndarray) -> list:
     return [((width / 2 - half, height / 2 - half, width / 2 + half, height / 2 + half), 1.0)]
 
 
+@pytest.mark.slow
 def test_the_detector_finds_the_labelled_faces_and_few_others(detector, photos):
     assert sum(len(labelled) for _, _, labelled in photos) == 43
     recall, false = recall_and_false(detector.detect, photos)
@@ -85,6 +86,7 @@ def processor_detect(image) -> list:
     return [(tuple(box), score) for box, score in zip(boxes.tolist(), scores.tolist(), strict=True)]
 
 
+@pytest.mark.slow
 def test_grey_16_bit_float_rgba_and_pil_inputs_give_the_boxes_of_rgb8(detector, photos):
     """The detector takes PIL images and uint8 RGB; the processor's detect_faces any image it reads."""
     _, rgb, _ = max(photos, key=lambda photo: len(photo[2]))
@@ -190,6 +192,7 @@ def test_matching_is_greedy_by_score_and_counts_duplicates_as_false():
     np.testing.assert_allclose(box_iou(detected[:2], labelled), [[1, 0], [9 / 11, 0]])
 
 
+@pytest.mark.slow
 def test_converted_boxes_match_the_landmark_box_of_generated_faces(detector):
     from synthforge_hf.data.shards import sample_seed
     from synthforge_hf.pipelines.synthforge import SynthForgePipeline
@@ -214,7 +217,7 @@ def test_the_processor_detects_and_crops_every_face_when_no_boxes_are_given(dete
     processor = SynthForgeImageProcessor(size=64)
     chosen = sorted(photos, key=lambda photo: len(photo[2]))[-2:]
     images = [np.zeros((120, 160, 3), np.uint8)] + [rgb for _, rgb, _ in chosen]
-    inputs = processor(images, do_detect_faces=True)
+    inputs = processor(images, do_detect_faces=True, return_tensors="pt")
     expected_boxes, expected_rows = [], []
     for index, rgb in enumerate(images):
         faces = detector.detect(rgb)
@@ -222,13 +225,15 @@ def test_the_processor_detects_and_crops_every_face_when_no_boxes_are_given(dete
         if faces:
             boxes = [box for box, _ in faces]
             expected_boxes += boxes
-            expected_rows.append(processor(rgb, boxes=[boxes])["pixel_values"])
+            expected_rows.append(processor(rgb, boxes=[boxes], return_tensors="pt")["pixel_values"])
             assert inputs["image_indices"].tolist().count(index) == len(faces)
     assert inputs["image_indices"].tolist() == sorted(inputs["image_indices"].tolist())
     np.testing.assert_allclose(inputs["boxes"].numpy(), np.array(expected_boxes), atol=1e-4)
     assert torch.equal(inputs["pixel_values"], torch.cat(expected_rows))
     assert inputs["detection_scores"].shape == (len(expected_boxes),)
-    blank = processor(images[0], do_detect_faces=True)
+    blank = processor(images[0], do_detect_faces=True, return_tensors="pt")
     assert blank["pixel_values"].shape == (0, 3, 64, 64) and blank["affines"].shape == (0, 2, 3)
-    whole = processor(images[1])  # off by default: one padded row per image, as pipelines expect
+    whole = processor(
+        images[1], return_tensors="pt"
+    )  # off by default: one padded row per image, as pipelines expect
     assert whole["pixel_values"].shape == (1, 3, 64, 64) and "boxes" not in whole

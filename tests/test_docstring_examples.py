@@ -24,6 +24,7 @@ MODULES = (
     "synthforge_hf.models.synthforge.configuration_synthforge",
     "synthforge_hf.models.synthforge.modeling_synthforge",
     "synthforge_hf.models.synthforge.image_processing_synthforge",
+    "synthforge_hf.models.synthforge.post_processing_synthforge",
     "synthforge_hf.models.synthforge_lf.configuration_synthforge_lf",
     "synthforge_hf.models.synthforge_lf.modeling_synthforge_lf",
     "synthforge_hf.analysis",
@@ -52,14 +53,14 @@ DOCUMENTED = (
     "synthforge_hf.models.synthforge.image_processing_synthforge:SynthForgeImageProcessor",
     "synthforge_hf.models.synthforge.image_processing_synthforge:SynthForgeImageProcessor.preprocess",
     "synthforge_hf.models.synthforge.image_processing_synthforge:SynthForgeImageProcessor.detect_faces",
-    "synthforge_hf.models.synthforge.image_processing_synthforge:"
-    "SynthForgeImageProcessor.post_process_landmarks",
-    "synthforge_hf.models.synthforge.image_processing_synthforge:"
-    "SynthForgeImageProcessor.post_process_semantic_segmentation",
-    "synthforge_hf.models.synthforge.image_processing_synthforge:"
-    "SynthForgeImageProcessor.post_process_depth_estimation",
-    "synthforge_hf.models.synthforge.image_processing_synthforge:"
-    "SynthForgeImageProcessor.post_process_face_windows",
+    "synthforge_hf.models.synthforge.post_processing_synthforge:"
+    "SynthForgePostProcessingMixin.post_process_landmarks",
+    "synthforge_hf.models.synthforge.post_processing_synthforge:"
+    "SynthForgePostProcessingMixin.post_process_semantic_segmentation",
+    "synthforge_hf.models.synthforge.post_processing_synthforge:"
+    "SynthForgePostProcessingMixin.post_process_depth_estimation",
+    "synthforge_hf.models.synthforge.post_processing_synthforge:"
+    "SynthForgePostProcessingMixin.post_process_face_windows",
     "synthforge_hf.models.synthforge_lf.configuration_synthforge_lf:SynthForgeLabelFinetuneConfig",
     "synthforge_hf.models.synthforge_lf.modeling_synthforge_lf:SynthForgeLabelFinetuneModel",
     "synthforge_hf.models.synthforge_lf.modeling_synthforge_lf:SynthForgeLabelFinetuneModel.forward",

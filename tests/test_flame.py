@@ -264,6 +264,7 @@ def flame_on_real_files(tmp_path_factory, assets_dir, flame_template):
     return deca, ringnet
 
 
+@pytest.mark.slow
 def test_both_landmark_formats_agree(flame_on_real_files):
     deca, ringnet = flame_on_real_files
     assert deca.contour_face_idx.shape == (79, 17)

@@ -157,6 +157,7 @@ print(json.dumps({"errors": errors, "grew_mb": (peak - start) / 1024}))
 """
 
 
+@pytest.mark.slow
 def test_hostile_sizes_are_refused_before_allocating(tmp_path):
     names = _write_hostile_files(tmp_path)
     assert all((tmp_path / name).stat().st_size < 1_000_000 for name in names)

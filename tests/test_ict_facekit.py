@@ -35,6 +35,7 @@ def _landmark_vertices(head):
     return corners[torch.arange(68), head.landmark_bary.argmax(1)]
 
 
+@pytest.mark.slow
 def test_reads_the_folder_in_metres_in_the_shared_head_frame(ict, ict_dir):
     index = json.loads((ict_dir / "vertex_indices.json").read_text())
     present = [n for n in index["expressions"] if (ict_dir / f"{n}.obj").exists()]
@@ -130,6 +131,7 @@ def test_missing_folder_says_where_to_get_it(tmp_path):
         load_ict_facekit(tmp_path / "FaceXModel")
 
 
+@pytest.mark.slow
 def test_bad_target_and_unknown_expression(ict_dir, tmp_path):
     folder = _copy_folder(ict_dir, tmp_path / "bad", skip=("identity001.obj",))
     (folder / "identity001.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")

@@ -71,7 +71,9 @@ def test_size_is_a_dict_and_old_int_size_configs_load(tmp_path):
     resized = F.interpolate(
         square[None], size=(128, 128), mode="bilinear", antialias=True, align_corners=False
     )
-    torch.testing.assert_close(old(photo)["pixel_values"], (resized - 0.5) / 0.5, atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        old(photo, return_tensors="pt")["pixel_values"], (resized - 0.5) / 0.5, atol=1e-5, rtol=0
+    )
     SynthForgeImageProcessor(size=40, framing=FRAMING, do_pad=False, ignore_index=0).save_pretrained(
         tmp_path / "new"
     )
@@ -92,7 +94,7 @@ def test_pixels_by_hand_and_per_call_overrides():
     processor = SynthForgeImageProcessor(size=8)
     # 1 x 2, padded below to 2 x 2 (PIL: a (1,2,3) array would read channels-first, as transformers reads it)
     image = Image.fromarray(np.array([[[10] * 3, [200] * 3]], dtype=np.uint8))
-    out = processor(image, do_resize=False)
+    out = processor(image, do_resize=False, return_tensors="pt")
     expected = np.array([[10 / 255 * 2 - 1, 200 / 255 * 2 - 1], [-1.0, -1.0]], dtype=np.float32)
     np.testing.assert_allclose(out["pixel_values"][0].numpy(), np.stack([expected] * 3), atol=1e-6)
     assert out["paddings"].tolist() == [[0, 0]] and out["original_sizes"].tolist() == [[1, 2]]
@@ -100,20 +102,31 @@ def test_pixels_by_hand_and_per_call_overrides():
     plain = processor(image, do_resize=False, do_normalize=False, return_tensors="np")["pixel_values"]
     assert isinstance(plain, np.ndarray)
     np.testing.assert_allclose(plain[0, 0], [[10 / 255, 200 / 255], [0, 0]], atol=1e-7)
-    raw = processor(image, do_resize=False, do_rescale=False, do_normalize=False)["pixel_values"]
+    raw = processor(image, do_resize=False, do_rescale=False, do_normalize=False, return_tensors="pt")[
+        "pixel_values"
+    ]
     assert raw[0, 0].tolist() == [[10.0, 200.0], [0.0, 0.0]]
-    halves = processor(image, do_resize=False, image_mean=[0, 0, 0], image_std=[2, 2, 2])["pixel_values"]
+    halves = processor(
+        image, do_resize=False, image_mean=[0, 0, 0], image_std=[2, 2, 2], return_tensors="pt"
+    )["pixel_values"]
     np.testing.assert_allclose(halves[0, 0].numpy(), [[5 / 255, 100 / 255], [0, 0]], atol=1e-7)
-    nearest = processor(image, size=4, resample=0, do_normalize=False, do_rescale=False)["pixel_values"]
+    nearest = processor(image, size=4, resample=0, do_normalize=False, do_rescale=False, return_tensors="pt")[
+        "pixel_values"
+    ]
     assert nearest[0, 0].tolist() == [[10.0, 10.0, 200.0, 200.0]] * 2 + [[0.0] * 4] * 2
-    assert processor(image)["pixel_values"].shape == (1, 3, 8, 8)  # the overrides did not stick
+    assert processor(image, return_tensors="pt")["pixel_values"].shape == (
+        1,
+        3,
+        8,
+        8,
+    )  # the overrides did not stick
     assert processor.size == {"height": 8, "width": 8} and processor.do_normalize
     with pytest.raises(ValueError, match="image_std must not contain zeros"):
-        processor(image, image_std=[0, 0, 0])
+        processor(image, image_std=[0, 0, 0], return_tensors="pt")
     with pytest.raises(ValueError, match="image_mean needs 1 or 3 values"):
-        processor(image, image_mean=[0.5, 0.5])
+        processor(image, image_mean=[0.5, 0.5], return_tensors="pt")
     with pytest.raises(ValueError, match="cannot be batched"):
-        processor([image, np.zeros((5, 5, 3), np.uint8)], do_resize=False)
+        processor([image, np.zeros((5, 5, 3), np.uint8)], do_resize=False, return_tensors="pt")
 
 
 def test_a_face_crop_samples_the_photo_through_its_affine():
@@ -122,19 +135,21 @@ def test_a_face_crop_samples_the_photo_through_its_affine():
     # filter's discrete weights move it by up to ~0.05 px).
     processor = SynthForgeImageProcessor(size=128, framing=FRAMING, do_normalize=False)
     # Box 40 x 50 centred at (170, 125): a 100 px crop centred at (170, 125) + (0.1, -0.2) * 50.
-    out = processor(photo, boxes=[[(150, 100, 190, 150)]])
+    out = processor(photo, boxes=[[(150, 100, 190, 150)]], return_tensors="pt")
     scale = 100 / 128
     np.testing.assert_allclose(out["affines"][0].numpy(), [[scale, 0, 125], [0, scale, 65]], atol=1e-12)
     centres = (np.arange(128) + 0.5) * scale
     pixels = out["pixel_values"][0].numpy()
     np.testing.assert_allclose(pixels[0], np.broadcast_to(125 + centres, (128, 128)), atol=1e-3)
     np.testing.assert_allclose(pixels[1], np.broadcast_to(65 + centres[:, None], (128, 128)), atol=1e-3)
-    shrunk = processor(photo, boxes=[[(150, 100, 190, 150)]], size=64)["pixel_values"][0, 0].numpy()
+    shrunk = processor(photo, boxes=[[(150, 100, 190, 150)]], size=64, return_tensors="pt")["pixel_values"][
+        0, 0
+    ].numpy()
     np.testing.assert_allclose(
         shrunk, np.broadcast_to(125 + (np.arange(64) + 0.5) * 100 / 64, (64, 64)), atol=0.06
     )
     # A fractional box: the pixels follow the affine exactly, not a rounded crop.
-    fractional = processor(photo, boxes=[[(150.3, 100.7, 190.9, 150.2)]])
+    fractional = processor(photo, boxes=[[(150.3, 100.7, 190.9, 150.2)]], return_tensors="pt")
     affine = fractional["affines"][0].numpy()
     np.testing.assert_allclose(
         affine[:, 2], face_crop_box((150.3, 100.7, 190.9, 150.2), 0.5, (0.1, -0.2))[:2]
@@ -145,7 +160,7 @@ def test_a_face_crop_samples_the_photo_through_its_affine():
         atol=1e-3,
     )
     # Past the photo's corner the crop is black.
-    corner = processor(photo, boxes=[[(0, 0, 40, 40)]])["pixel_values"][0, 2].numpy()
+    corner = processor(photo, boxes=[[(0, 0, 40, 40)]], return_tensors="pt")["pixel_values"][0, 2].numpy()
     assert corner[0, 0] == 0 and corner[-1, -1] == pytest.approx(1.0)
 
 
@@ -157,7 +172,7 @@ def test_landmarks_round_trip_through_two_faces_of_one_image_and_a_second_image(
     ]
     boxes = [[(40.5, 60.25, 100.0, 130.0), (200.0, 20.0, 260.0, 90.0)], [(10.0, 10.0, 80.0, 85.0)]]
     processor = SynthForgeImageProcessor(size=64)
-    inputs = processor(photos, boxes=boxes)
+    inputs = processor(photos, boxes=boxes, return_tensors="pt")
     assert inputs["pixel_values"].shape == (3, 3, 64, 64) and "paddings" not in inputs
     assert inputs["image_indices"].tolist() == [0, 0, 1]
     assert inputs["original_sizes"].tolist() == [[240, 320], [240, 320], [100, 90]]
@@ -179,7 +194,7 @@ def test_landmarks_round_trip_through_two_faces_of_one_image_and_a_second_image(
 def test_segmentation_and_depth_are_pasted_into_the_face_region_of_the_photo():
     processor = SynthForgeImageProcessor(size=32, framing={"box_fraction": 0.5, "offset": [0, 0]})
     inputs = processor(
-        np.zeros((120, 160, 3), np.uint8), boxes=[[(40, 30, 80, 70)]]
+        np.zeros((120, 160, 3), np.uint8), boxes=[[(40, 30, 80, 70)]], return_tensors="pt"
     )  # crop (20, 10, 100, 90)
     logits = torch.zeros(1, 20, 32, 32)
     logits[0, 7] = 1.0
@@ -204,7 +219,7 @@ def test_segmentation_and_depth_are_pasted_into_the_face_region_of_the_photo():
 
 def test_padding_paddings_and_affines_routes_agree():
     processor = SynthForgeImageProcessor(size=32)
-    inputs = processor([np.zeros((50, 30, 3), np.uint8), np.zeros((20, 45), np.uint8)])
+    inputs = processor([np.zeros((50, 30, 3), np.uint8), np.zeros((20, 45), np.uint8)], return_tensors="pt")
     assert inputs["paddings"].tolist() == [[0, 10], [12, 0]]
     torch.manual_seed(0)
     outputs = _fake_outputs(2, 32, landmarks=torch.rand(2, 68, 2) * 32, logits=torch.randn(2, 20, 32, 32))
@@ -235,9 +250,9 @@ def test_sixteen_bit_images_keep_their_tones():
     rng = np.random.default_rng(0)
     eight_bit = rng.integers(0, 256, size=(40, 40), dtype=np.uint8)
     sixteen_bit = eight_bit.astype(np.uint16) * 257
-    expected = processor(np.repeat(eight_bit[..., None], 3, axis=-1))["pixel_values"]
+    expected = processor(np.repeat(eight_bit[..., None], 3, axis=-1), return_tensors="pt")["pixel_values"]
     for image in (Image.fromarray(sixteen_bit), sixteen_bit, sixteen_bit[..., None]):
-        got = processor(image)["pixel_values"]
+        got = processor(image, return_tensors="pt")["pixel_values"]
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
@@ -248,7 +263,7 @@ def test_framing_module_crops_with_the_processor():
     np.testing.assert_array_equal(crop_box(np.array(box), framing), face_crop_box(box, 0.55, (-0.01, -0.14)))
     crop, to_photo = crop_face(Image.fromarray(photo), crop_box(np.array(box), framing), 48)
     processor = SynthForgeImageProcessor(size=48, framing=framing.to_dict(), do_normalize=False)
-    inputs = processor(photo, boxes=[[box]])
+    inputs = processor(photo, boxes=[[box]], return_tensors="pt")
     np.testing.assert_allclose(to_photo, inputs["affines"][0].numpy())
     pixels = inputs["pixel_values"][0].permute(1, 2, 0).numpy() * 255
     assert np.abs(np.asarray(crop, dtype=np.float64) - pixels).max() <= 0.5 + 1e-3  # uint8 rounding only
@@ -268,7 +283,7 @@ def test_bad_boxes_and_framing_give_clear_errors():
     ]
     for boxes, message in cases:
         with pytest.raises(ValueError, match=message):
-            processor(image, boxes=boxes)
+            processor(image, boxes=boxes, return_tensors="pt")
     for framing in (
         {"box_fraction": 0, "offset": [0, 0]},
         {"box_fraction": 0.5},
@@ -277,13 +292,13 @@ def test_bad_boxes_and_framing_give_clear_errors():
         with pytest.raises(ValueError, match="framing"):
             SynthForgeImageProcessor(framing=framing)
     with pytest.raises(ValueError, match="empty image"):
-        processor(np.zeros((0, 5, 3), np.uint8))
+        processor(np.zeros((0, 5, 3), np.uint8), return_tensors="pt")
 
 
 def test_without_padding_the_whole_image_is_stretched_and_maps_back_exactly():
     photo = _coordinate_photo(30, 50)
     stretched = SynthForgeImageProcessor(size=64, do_pad=False, do_normalize=False)
-    inputs = stretched(photo)
+    inputs = stretched(photo, return_tensors="pt")
     assert inputs["paddings"].tolist() == [[0, 0]]
     np.testing.assert_allclose(inputs["affines"][0].numpy(), [[50 / 64, 0, 0], [0, 30 / 64, 0]], atol=1e-12)
     # Bilinear enlargement reproduces the coordinate ramps between the outer source pixel centres.
@@ -297,13 +312,15 @@ def test_without_padding_the_whole_image_is_stretched_and_maps_back_exactly():
     np.testing.assert_allclose(
         pixels[1][inside_y], np.broadcast_to(y[inside_y, None], (inside_y.sum(), 64)), atol=1e-3
     )
-    per_call = SynthForgeImageProcessor(size=64, do_normalize=False)(photo, do_pad=False)
+    per_call = SynthForgeImageProcessor(size=64, do_normalize=False)(photo, do_pad=False, return_tensors="pt")
     assert torch.equal(per_call["pixel_values"], inputs["pixel_values"])
     assert torch.equal(per_call["affines"], inputs["affines"])
     # Landmarks: through the affines, and through target_sizes with the processor's do_pad=False.
     truth = np.random.default_rng(4).uniform((0, 0), (50, 30), size=(68, 2))
     in_input = truth * [64 / 50, 64 / 30]  # the stretch, by hand
-    np.testing.assert_allclose(stretched(photo, landmarks=truth)["landmarks"][0].numpy(), in_input, atol=1e-4)
+    np.testing.assert_allclose(
+        stretched(photo, landmarks=truth, return_tensors="pt")["landmarks"][0].numpy(), in_input, atol=1e-4
+    )
     outputs = _fake_outputs(1, 64, landmarks=torch.tensor(in_input[None], dtype=torch.float32))
     for route in ({"affines": inputs["affines"]}, {"target_sizes": [(30, 50)]}):
         back = stretched.post_process_landmarks(outputs, **route)[0].numpy()
@@ -324,30 +341,32 @@ def test_channels_first_last_torch_and_4d_batches_give_identical_pixels():
     rng = np.random.default_rng(5)
     processor = SynthForgeImageProcessor(size=16)
     hwc = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
-    expected = processor(Image.fromarray(hwc))["pixel_values"]
+    expected = processor(Image.fromarray(hwc), return_tensors="pt")["pixel_values"]
     chw = np.ascontiguousarray(hwc.transpose(2, 0, 1))
     for image in (hwc, chw, torch.from_numpy(hwc), torch.from_numpy(chw)):
-        assert torch.equal(processor(image)["pixel_values"], expected)
+        assert torch.equal(processor(image, return_tensors="pt")["pixel_values"], expected)
     flipped = hwc[:, ::-1]
-    pair = torch.cat([expected, processor(flipped)["pixel_values"]])
+    pair = torch.cat([expected, processor(flipped, return_tensors="pt")["pixel_values"]])
     for batch in (np.stack([hwc, flipped]), torch.from_numpy(np.stack([chw, flipped.transpose(2, 0, 1)]))):
-        assert torch.equal(processor(batch)["pixel_values"], pair)
+        assert torch.equal(processor(batch, return_tensors="pt")["pixel_values"], pair)
     gray = rng.integers(0, 256, (20, 30), dtype=np.uint8)
-    expected_gray = processor(Image.fromarray(gray))["pixel_values"]
+    expected_gray = processor(Image.fromarray(gray), return_tensors="pt")["pixel_values"]
     for image in (gray, gray[None], gray[..., None], torch.from_numpy(gray[None])):
-        assert torch.equal(processor(image)["pixel_values"], expected_gray)
+        assert torch.equal(processor(image, return_tensors="pt")["pixel_values"], expected_gray)
     # Both ends could be channels: read channels-first as transformers does, unless input_data_format says.
     small = rng.integers(0, 256, (3, 5, 3), dtype=np.uint8)
-    as_first = processor(np.ascontiguousarray(small.transpose(1, 2, 0)))["pixel_values"]
-    assert torch.equal(processor(small)["pixel_values"], as_first)
-    assert torch.equal(processor(small, input_data_format="channels_first")["pixel_values"], as_first)
-    as_last = processor(small, input_data_format="channels_last")["pixel_values"]
-    assert torch.equal(as_last, processor(Image.fromarray(small))["pixel_values"])
+    as_first = processor(np.ascontiguousarray(small.transpose(1, 2, 0)), return_tensors="pt")["pixel_values"]
+    assert torch.equal(processor(small, return_tensors="pt")["pixel_values"], as_first)
+    assert torch.equal(
+        processor(small, input_data_format="channels_first", return_tensors="pt")["pixel_values"], as_first
+    )
+    as_last = processor(small, input_data_format="channels_last", return_tensors="pt")["pixel_values"]
+    assert torch.equal(as_last, processor(Image.fromarray(small), return_tensors="pt")["pixel_values"])
     assert not torch.equal(as_last, as_first)
     with pytest.raises(ValueError, match="input_data_format must be"):
-        processor(hwc, input_data_format="channels_middle")
+        processor(hwc, input_data_format="channels_middle", return_tensors="pt")
     with pytest.raises(ValueError, match="cannot tell the channels"):
-        processor(np.zeros((2, 5, 5, 5), np.uint8))
+        processor(np.zeros((2, 5, 5, 5), np.uint8), return_tensors="pt")
 
 
 def test_a_segmentation_map_and_landmarks_land_where_their_pixel_lands():
@@ -358,7 +377,7 @@ def test_a_segmentation_map_and_landmarks_land_where_their_pixel_lands():
     labels = np.zeros((30, 50), np.uint8)
     labels[3, 7] = 5
     processor = SynthForgeImageProcessor(size=100, resample=0, do_normalize=False)
-    inputs = processor(image, segmentation_maps=labels, landmarks=np.array([[7.5, 3.5]]))
+    inputs = processor(image, segmentation_maps=labels, landmarks=np.array([[7.5, 3.5]]), return_tensors="pt")
     np.testing.assert_allclose(inputs["affines"][0].numpy(), [[0.5, 0, 0], [0, 0.5, -10]])
     expected = np.zeros((100, 100), np.int64)
     expected[:20] = expected[80:] = 255  # outside the image: ignore_index
@@ -367,7 +386,9 @@ def test_a_segmentation_map_and_landmarks_land_where_their_pixel_lands():
     np.testing.assert_array_equal(inputs["labels"][0].numpy(), expected)
     assert torch.equal(inputs["pixel_values"][0, 0] == 1, torch.from_numpy(expected == 5))
     assert inputs["landmarks"].dtype == torch.float32 and inputs["landmarks"].tolist() == [[[15.0, 27.0]]]
-    background = processor(image, segmentation_maps=Image.fromarray(labels), ignore_index=0)["labels"][0]
+    background = processor(
+        image, segmentation_maps=Image.fromarray(labels), ignore_index=0, return_tensors="pt"
+    )["labels"][0]
     np.testing.assert_array_equal(background.numpy(), np.where(expected == 255, 0, expected))
     # A batch: maps as one (B,H,W) tensor, points as one (B,N,2) array; rows stay aligned.
     second = np.zeros((30, 50), np.uint8)
@@ -375,6 +396,7 @@ def test_a_segmentation_map_and_landmarks_land_where_their_pixel_lands():
         [image, image],
         segmentation_maps=torch.from_numpy(np.stack([labels, second])),
         landmarks=np.array([[[7.5, 3.5]], [[0.0, 0.0]]]),
+        return_tensors="pt",
     )
     np.testing.assert_array_equal(both["labels"][0].numpy(), expected)
     assert int((both["labels"][1] == 5).sum()) == 0
@@ -389,7 +411,7 @@ def test_each_face_gets_its_own_map_crop_and_points():
     rng = np.random.default_rng(6)
     points = [rng.uniform((40, 30), (80, 70), (68, 2)), rng.uniform((0, 0), (40, 40), (68, 2))]
     image = np.zeros((120, 160, 3), np.uint8)
-    inputs = processor(image, boxes=boxes, segmentation_maps=labels, landmarks=[points])
+    inputs = processor(image, boxes=boxes, segmentation_maps=labels, landmarks=[points], return_tensors="pt")
     first, second = inputs["labels"].numpy()
     # Model-input pixel (0, 0) samples photo (21.25, 11.25): cell (1, 2); pixel (31, 31) (98.75, 88.75).
     assert first[0, 0] == 1 * 16 + 2 and first[31, 31] == 8 * 16 + 9
@@ -401,7 +423,7 @@ def test_each_face_gets_its_own_map_crop_and_points():
     outputs = _fake_outputs(2, 32, landmarks=inputs["landmarks"])
     back = processor.post_process_landmarks(outputs, affines=inputs["affines"])
     np.testing.assert_allclose(np.stack([b.numpy() for b in back]), np.stack(points), atol=1e-3)
-    one = processor(image, boxes=[boxes[0][:1]], landmarks=[points[0]])["landmarks"]
+    one = processor(image, boxes=[boxes[0][:1]], landmarks=[points[0]], return_tensors="pt")["landmarks"]
     assert torch.equal(one, inputs["landmarks"][:1])
     cases = [
         ({"landmarks": [points[:1]]}, r"landmarks\[0\] must be 2 \(N,2\) point arrays, one per face box"),
@@ -413,9 +435,9 @@ def test_each_face_gets_its_own_map_crop_and_points():
     ]
     for arguments, message in cases:
         with pytest.raises(ValueError, match=message):
-            processor(image, boxes=boxes, **arguments)
+            processor(image, boxes=boxes, **arguments, return_tensors="pt")
     with pytest.raises(ValueError, match="landmarks of different shapes"):
-        processor([image, image], landmarks=[points[0], points[1][:5]])
+        processor([image, image], landmarks=[points[0], points[1][:5]], return_tensors="pt")
 
 
 def test_a_flipped_image_gives_flipped_pixels_labels_and_landmarks():
@@ -427,9 +449,13 @@ def test_a_flipped_image_gives_flipped_pixels_labels_and_landmarks():
     processor = SynthForgeImageProcessor(size=48, framing={"box_fraction": 0.5, "offset": [0, -0.1]})
     box, mirror_box = (10.0, 5.0, 34.0, 33.0), (26.0, 5.0, 50.0, 33.0)
     for route, mirror_route in (({}, {}), ({"boxes": [[box]]}, {"boxes": [[mirror_box]]})):
-        plain = processor(image, segmentation_maps=labels, landmarks=[points], **route)
+        plain = processor(image, segmentation_maps=labels, landmarks=[points], **route, return_tensors="pt")
         flipped = processor(
-            image[:, ::-1], segmentation_maps=labels[:, ::-1], landmarks=[mirrored], **mirror_route
+            image[:, ::-1],
+            segmentation_maps=labels[:, ::-1],
+            landmarks=[mirrored],
+            **mirror_route,
+            return_tensors="pt",
         )
         torch.testing.assert_close(flipped["pixel_values"], plain["pixel_values"].flip(-1), atol=1e-5, rtol=0)
         assert torch.equal(flipped["labels"], plain["labels"].flip(-1))
@@ -442,7 +468,7 @@ def test_labels_round_trip_through_the_post_processing():
     rng = np.random.default_rng(8)
     labels = rng.integers(0, 20, (30, 50))
     processor = SynthForgeImageProcessor(size={"height": 60, "width": 100}, do_pad=False)
-    inputs = processor(np.zeros((30, 50, 3), np.uint8), segmentation_maps=labels)
+    inputs = processor(np.zeros((30, 50, 3), np.uint8), segmentation_maps=labels, return_tensors="pt")
     logits = F.one_hot(inputs["labels"], 20).permute(0, 3, 1, 2).float()
     back = processor.post_process_semantic_segmentation(_fake_outputs(1, 60, logits=logits), [(30, 50)])[0]
     np.testing.assert_array_equal(back.numpy(), labels)
@@ -457,7 +483,7 @@ def test_labels_and_landmarks_are_the_models_targets():
     labels[10:30, 5:25] = 3
     points = np.random.default_rng(9).uniform((0, 0), (30, 40), (68, 2))
     with torch.no_grad():
-        out = model(**processor(image, segmentation_maps=labels, landmarks=points))
+        out = model(**processor(image, segmentation_maps=labels, landmarks=points, return_tensors="pt"))
     assert set(out.losses) == {"segmentation", "heatmap"} and torch.isfinite(out.loss)
 
 
@@ -470,7 +496,7 @@ def test_unknown_keyword_arguments_are_refused():
         with pytest.raises(TypeError, match="'do_center_crop'"):  # a transformers option this one lacks
             call(image, do_center_crop=True)
     with pytest.raises(TypeError, match="positional"):  # options are keyword-only
-        processor(image, None, None, None, False)
+        processor(image, None, None, None, False, return_tensors="pt")
 
 
 PIPELINE_SCRIPT = """
@@ -517,7 +543,7 @@ def saved_sb(tmp_path_factory):
     photo = Image.fromarray(np.random.default_rng(3).integers(0, 256, (70, 50, 3), dtype=np.uint8))
     photo.save(root / "face.png")
     with torch.no_grad():
-        outputs = model(**processor(photo))
+        outputs = model(**processor(photo, return_tensors="pt"))
     labels = processor.post_process_semantic_segmentation(outputs, [(70, 50)])[0].numpy()
     depth = processor.post_process_depth_estimation(outputs, [(70, 50)])[0]["predicted_depth"].numpy()
     return root, labels, depth
@@ -533,6 +559,7 @@ def test_saved_config_maps_both_pipeline_auto_classes(saved_sb):
 
 
 @pytest.mark.parametrize("route", ["package", "remote"])
+@pytest.mark.slow
 def test_transformers_pipelines_on_a_saved_sb_in_a_fresh_process(saved_sb, route):
     root, labels, depth = saved_sb
     for name in ("labels.npy", "depth.npy"):
@@ -551,3 +578,10 @@ def test_transformers_pipelines_on_a_saved_sb_in_a_fresh_process(saved_sb, route
     assert result.returncode == 0, result.stderr[-3000:]
     np.testing.assert_array_equal(np.load(root / "labels.npy"), labels)  # every pixel has one label
     np.testing.assert_allclose(np.load(root / "depth.npy"), depth, atol=1e-5)
+
+
+def test_return_tensors_defaults_to_numpy_as_transformers_processors_do():
+    processor = SynthForgeImageProcessor(size=16)
+    image = np.zeros((10, 12, 3), np.uint8)
+    assert isinstance(processor(image)["pixel_values"], np.ndarray)
+    assert isinstance(processor(image, return_tensors="pt")["pixel_values"], torch.Tensor)

@@ -90,6 +90,7 @@ def test_labels_do_not_depend_on_the_appearance(pipe):
     assert np.array_equal(first.depth, second.depth)
 
 
+@pytest.mark.slow
 def test_each_appearance_field_changes_the_image(pipe):
     base = torch.full((1, pipe.face_generator.latent_dim), 0.7)
     reference = _frontal(pipe, n=1, latents=base).images

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 import yaml
 from huggingface_hub import ModelCard
@@ -81,6 +82,7 @@ def test_card_without_evaluation_says_so(tmp_path):
     assert card.data.eval_results is None and "Not evaluated yet" in card.text
 
 
+@pytest.mark.slow
 def test_model_card_command_in_a_fresh_process_for_sb_and_lf(tmp_path):
     """What a user runs: nothing registered beforehand, no trust_remote_code prompt."""
     import subprocess

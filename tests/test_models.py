@@ -21,13 +21,8 @@ from synthforge_hf.models.synthforge import (
     SynthForgeImageProcessor,
     SynthForgeModel,
 )
-from synthforge_hf.models.synthforge.modeling_synthforge import (
-    UNet,
-    decode_heatmaps,
-    gaussian_heatmaps,
-    modulate_heatmaps,
-    norm_layer,
-)
+from synthforge_hf.models.synthforge.heatmaps import decode_heatmaps, gaussian_heatmaps, modulate_heatmaps
+from synthforge_hf.models.synthforge.modeling_synthforge import UNet, norm_layer
 from synthforge_hf.training.augment import affine_matrices, affine_warp, horizontal_flip
 
 
@@ -158,6 +153,7 @@ def test_lean_up_blocks_narrow_before_upsampling(lean, first_in, second_out):
     assert unet(torch.randn(2, 3, 20, 28)).shape == (2, 5, 20, 28)
 
 
+@pytest.mark.slow
 def test_a_configuration_saved_before_lean_up_blocks_loads_the_wide_layout(tmp_path):
     torch.manual_seed(0)
     wide = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny(lean_up_blocks=False)).eval()
@@ -200,7 +196,7 @@ def test_processor_maps_outputs_back_to_the_original_image():
     processor = SynthForgeImageProcessor(size=64)
     image = np.zeros((100, 50, 3), dtype=np.uint8)  # tall: padded left and right by 25
     image[20:30, 10:20] = 255
-    inputs = processor(Image.fromarray(image))
+    inputs = processor(Image.fromarray(image), return_tensors="pt")
     assert inputs["pixel_values"].shape == (1, 3, 64, 64)
     assert inputs["paddings"].tolist() == [[0, 25]] and inputs["original_sizes"].tolist() == [[100, 50]]
     # The bright square lands at (x + 25, y) * 0.64 in the model input.
@@ -223,10 +219,10 @@ def test_processor_accepts_grayscale_and_rgba_and_rejects_bad_shapes():
     processor = SynthForgeImageProcessor(size=32)
     gray = np.full((40, 40), 128, dtype=np.uint8)
     rgba = np.zeros((20, 30, 4), dtype=np.uint8)
-    out = processor([gray, Image.fromarray(rgba, "RGBA")])
+    out = processor([gray, Image.fromarray(rgba, "RGBA")], return_tensors="pt")
     assert out["pixel_values"].shape == (2, 3, 32, 32)
     with pytest.raises(ValueError, match="image"):
-        processor(np.zeros((4, 4, 5), dtype=np.uint8))
+        processor(np.zeros((4, 4, 5), dtype=np.uint8), return_tensors="pt")
 
 
 def _batch():
@@ -272,6 +268,7 @@ def test_affine_warp_moves_landmarks_with_the_image():
         assert abs(centre[0] - x) < 0.1 and abs(centre[1] - y) < 0.1
 
 
+@pytest.mark.slow
 def test_saved_folder_loads_with_remote_code_alone(model, tmp_path):
     """The folder carries its code (auto_map): it loads where synthforge_hf cannot be imported."""
     import json
@@ -397,7 +394,7 @@ def test_segmentation_loss_ignores_the_pixels_outside_the_image(model):
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 64, 3), dtype=np.uint8))
     labels = np.random.default_rng(1).integers(0, 20, (32, 64))
     processor = SynthForgeImageProcessor(size=64)
-    inputs = processor(photo, segmentation_maps=[labels])
+    inputs = processor(photo, segmentation_maps=[labels], return_tensors="pt")
     assert (inputs["labels"] == 255).float().mean() == 0.5  # the top and bottom quarters are padding
     with torch.no_grad():
         out = model(inputs["pixel_values"], labels=inputs["labels"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from synthforge_hf.constants import CLASS_ID
@@ -61,6 +62,7 @@ def _points_on_faces(vertices: torch.Tensor, faces: torch.Tensor, count: int, se
     return (vertices[chosen] * weights[..., None]).sum(1)
 
 
+@pytest.mark.slow
 def test_fit_recovers_a_known_correction(flame_template, torch_device):
     """Synthetic 'NeRF' observations made from the mesh moved by a known affine map: dense points on the
     moved surface (and empty space around it) and the moved mesh's depth; the fit must find the map."""

@@ -71,6 +71,7 @@ def test_conversion_is_bit_exact_and_runs_nothing(snapshot, original, tmp_path, 
     fresh.load_state_dict(weights, strict=True)
 
 
+@pytest.mark.slow
 def test_converted_generator_renders_like_the_original(snapshot, original, assets_dir, flame_template):
     converted = load_next3d_checkpoint(  # the depth pass is SynthForge's option, not in the checkpoint
         snapshot, assets_dir / "flame" / "uv_face_eye_mask.png", depth_image_resolution=32
@@ -86,6 +87,7 @@ def test_converted_generator_renders_like_the_original(snapshot, original, asset
     assert torch.equal(a.image, b.image) and torch.equal(a.image_depth, b.image_depth)
 
 
+@pytest.mark.slow
 def test_whole_pipeline_from_a_flame_folder_and_the_cli(snapshot, tmp_path, flame_template, assets_dir):
     flame_dir = flame_folder(tmp_path / "flame", flame_template, assets_dir)
     code = main(["convert-next3d", str(snapshot), str(tmp_path / "pipe"), "--flame-dir", str(flame_dir)])
@@ -117,6 +119,7 @@ def test_whole_pipeline_from_a_flame_folder_and_the_cli(snapshot, tmp_path, flam
     assert len(os.listdir(tmp_path / "samples" / "images")) == 2
 
 
+@pytest.mark.slow
 def test_a_converted_component_runs_with_a_flame_folder(snapshot, tmp_path, flame_template, assets_dir):
     convert_next3d(
         snapshot, tmp_path / "component", uv_face_mask=assets_dir / "flame" / "uv_face_eye_mask.png"
@@ -205,6 +208,7 @@ def test_a_truncated_checkpoint_is_refused(tmp_path, original, assets_dir, monke
         load_next3d_checkpoint(truncated, assets_dir / "flame" / "uv_face_eye_mask.png")
 
 
+@pytest.mark.slow
 def test_conversion_fits_and_saves_the_alignment(snapshot, tmp_path, flame_template, assets_dir):
     flame_dir = flame_folder(tmp_path / "flame", flame_template, assets_dir)
     convert_next3d(

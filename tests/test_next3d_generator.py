@@ -109,6 +109,7 @@ def test_topology_buffers_follow_the_official_formulas(flame_template):
         generator.set_topology(torch.zeros(10, 3), uvs, torch.zeros(10, 3))
 
 
+@pytest.mark.slow
 def test_orthographic_rasterizers_agree_and_keep_the_faces_turned_to_the_view(flame_template):
     vertices = _template_vertices(flame_template)
     faces = torch.from_numpy(flame_template.faces).long()
@@ -163,6 +164,7 @@ def test_mouth_box_by_hand():
     assert mouth_boxes(landmarks, 64) == [(34, 48, 24, 38)]
 
 
+@pytest.mark.slow
 def test_texture_reaches_only_the_front_plane(pipe, flame_template, torch_device):
     generator = pipe.face_generator.next3d
     head = pipe.head_model(batch_size=1)
@@ -180,6 +182,7 @@ def test_texture_reaches_only_the_front_plane(pipe, flame_template, torch_device
     torch.testing.assert_close(everywhere[:, 0], front[:, 0])
 
 
+@pytest.mark.slow
 def test_generation_is_seeded_per_sample_and_batch_independent(pipe):
     first = pipe(seeds=[3, 11], resolution=48, output_type="pt")
     again = pipe(seeds=[3, 11], resolution=48, output_type="pt")
@@ -200,6 +203,7 @@ def test_generation_is_seeded_per_sample_and_batch_independent(pipe):
     assert torch.equal(changed.segmentation, first.segmentation)  # on the same mesh: the same labels
 
 
+@pytest.mark.slow
 def test_saved_pipeline_reloads_and_regenerates(pipe, tmp_path, torch_device):
     pipe.face_generator.set_alignment(torch.eye(3) * 1.01, torch.tensor([0.0, 0.01, 0.0]), (2.0, 1.0))
     try:
@@ -249,6 +253,7 @@ def test_bad_options_are_named():
         )
 
 
+@pytest.mark.slow
 def test_dataset_keeps_the_residuals_and_rejects_by_them(pipe, tmp_path):
     from datasets import load_dataset
 
@@ -293,6 +298,7 @@ def test_rejecting_by_residuals_needs_a_backend_that_reports_them(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_the_space_generates_with_a_converted_next3d_pipeline(pipe, tmp_path):
     pytest.importorskip("gradio", reason="the Space needs the `space` extra (gradio)")
     from .test_space import _app_module
@@ -306,6 +312,7 @@ def test_the_space_generates_with_a_converted_next3d_pipeline(pipe, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(panels, again, strict=True))
 
 
+@pytest.mark.slow
 def test_compiled_networks_give_the_same_image_and_state_dict(flame_dir, flame_template, torch_device):
     generator = random_next3d(flame_template, flame_dir / "uv_face_eye_mask.png").to(torch_device)
     vertices = _template_vertices(flame_template).to(torch_device)
@@ -321,6 +328,7 @@ def test_compiled_networks_give_the_same_image_and_state_dict(flame_dir, flame_t
 
 
 @pytest.mark.parametrize("device_given", [True, pytest.param(False, marks=pytest.mark.gpu)])
+@pytest.mark.slow
 def test_model_cpu_offload_moves_next3d_in_and_out(flame_dir, flame_template, torch_device, device_given):
     """Offload hooks the component with parameters (Next3D): it runs where the pipeline executes and
     is back on the CPU after the call, while the FLAME head, whose buffers the annotator and Next3D

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from synthforge_hf.generators.next3d.ops import make_filter
@@ -52,6 +53,7 @@ def _small(seed=0):
     ).eval()
 
 
+@pytest.mark.slow
 def test_condition_drives_the_output_and_unreached_layers_do_not():
     net = _small()
     condition, ws = torch.randn(2, 3, 16, 16), torch.randn(2, net.num_ws, 8)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from synthforge_hf.generators.next3d.superresolution import SuperresolutionHybrid8XDC
 
 
+@pytest.mark.slow
 def test_layout_and_forward():
     torch.manual_seed(0)
     sr = SuperresolutionHybrid8XDC(channels=32, sr_num_fp16_res=4).eval()

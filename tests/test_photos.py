@@ -40,9 +40,9 @@ def test_a_photo_reads_upright_whatever_its_exif_orientation(tmp_path, orientati
 def test_the_processor_reads_pil_photos_upright(tmp_path, orientation):
     upright = _picture()
     processor = SynthForgeImageProcessor(size=32)
-    expected = processor(upright)
+    expected = processor(upright, return_tensors="pt")
     image = Image.open(save_with_orientation(upright, orientation, tmp_path / "photo.png"))
-    given = processor(image)
+    given = processor(image, return_tensors="pt")
     assert given["original_sizes"].tolist() == [[30, 50]]
     np.testing.assert_array_equal(given["pixel_values"].numpy(), expected["pixel_values"].numpy())
 
@@ -62,6 +62,7 @@ def test_faces_of_a_sideways_phone_photo_are_found_where_they_are(tmp_path):
     assert nearest.max() < 6.0  # pixels: the same faces, at the same places of the upright photo
 
 
+@pytest.mark.slow
 def test_a_photo_too_large_is_refused_from_its_header(tmp_path):
     """A 13000 x 13000 PNG of a few hundred kilobytes (169 MB decoded) is refused before decoding:
     the process's peak memory does not grow by the decoded size."""
@@ -87,6 +88,7 @@ def test_a_photo_too_large_is_refused_from_its_header(tmp_path):
     assert int(grown.split()[1]) < 50_000  # kilobytes, against the 169,000 decoding would take
 
 
+@pytest.mark.slow
 def test_analysing_a_large_photo_costs_memory_by_its_faces(tmp_path):
     """A 12-megapixel photo with seven faces: what the analysis adds to the process's peak memory stays
     far below one photo-sized float map per face (about 1 GB each for 20 classes), the cost of mapping

@@ -147,6 +147,7 @@ def test_save_and_reload_gives_identical_outputs(pipe, tmp_path, torch_device):
     assert loaded.sampling_ranges == pipe.sampling_ranges
 
 
+@pytest.mark.slow
 def test_a_saved_pipeline_loads_in_a_fresh_process(pipe, tmp_path, torch_device):
     """What a user does: `from_pretrained` in a new interpreter, nothing imported beforehand."""
     pipe.save_pretrained(tmp_path / "pipe")

@@ -122,7 +122,7 @@ def _models(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_publish_everything_with_cards_and_backbone_reference(pipe, tmp_path, hub):
-    from huggingface_hub import ModelCard
+    from huggingface_hub import ModelCard, SpaceCard
 
     from synthforge_hf.hub.publish import Target, publish
 
@@ -148,25 +148,23 @@ def test_publish_everything_with_cards_and_backbone_reference(pipe, tmp_path, hu
         hub.repos["me/sb"]
     )
     assert json.loads(hub.repos["me/lf-300w"]["config.json"])["backbone"] == "me/sb"  # not a local path
+    assert {"modeling_synthforge.py", "image_processing_synthforge.py", "crop_geometry.py"} <= set(
+        hub.repos["me/sb"]
+    )  # the package's model code, for trust_remote_code
     card = ModelCard(hub.repos["me/sb"]["README.md"].decode())
     assert card.data.datasets == ["me/faces"]
     space_files = set(hub.repos["me/synthforge-space"])
     assert {"README.md", "app.py", "requirements.txt", "packages.txt"} <= space_files
     model_files = {f"model/{p.name}" for p in (space / "model").iterdir()}  # the default model goes along
+    example_files = {f"examples/{p.name}" for p in (space / "examples").iterdir()}  # and the example photos
     package_files = {f for f in space_files if f.startswith("synthforge_hf/")}  # the package, beside app.py
     assert {"synthforge_hf/__init__.py", "synthforge_hf/hub/templates/model_card.md"} <= package_files
-    assert (
-        {"model/config.json", "model/model.safetensors"}
-        <= model_files
-        == space_files
-        - package_files
-        - {
-            "README.md",
-            "app.py",
-            "requirements.txt",
-            "packages.txt",
-        }
-    )
+    assert "examples/astronaut.jpg" in example_files
+    assert {"model/config.json", "model/model.safetensors"} <= model_files
+    app_files = {"README.md", "app.py", "requirements.txt", "packages.txt"}
+    assert model_files | example_files == space_files - package_files - app_files
+    space_card = SpaceCard(hub.repos["me/synthforge-space"]["README.md"].decode())
+    assert space_card.data.models == ["me/sb"] and space_card.data.datasets == ["me/faces"]
     assert hub.repos["me/synthforge-space"]["requirements.txt"].decode() == space_requirements()
     assert hub.repos["me/synthforge-space"]["packages.txt"].decode().split() == ["libusb-1.0-0"]
     with pytest.raises(ValueError, match="FOLDER:user/name"):

@@ -85,6 +85,7 @@ def test_interpolate_reproduces_a_linear_function_of_position(backend):
 
 
 @pytest.mark.parametrize("backend", [Open3DRasterizer, PyTorch3DRasterizer, ZBufferRasterizer])
+@pytest.mark.slow
 def test_backface_culling_is_exact_on_the_watertight_default_head(backend, torch_device):
     from synthforge_hf.head.default_head import build_default_head
 

@@ -130,6 +130,7 @@ def landmark_crops(reference):
     )
 
 
+@pytest.mark.slow
 def test_evaluate_in_a_fresh_process_equals_the_nme_by_hand(folder_300w, landmark_crops, tmp_path):
     out = tmp_path / "eval.json"
     command = [sys.executable, "-m", "synthforge_hf.cli", "evaluate", "--model", str(MODEL)]
@@ -149,6 +150,7 @@ def test_evaluate_in_a_fresh_process_equals_the_nme_by_hand(folder_300w, landmar
     assert result["nme"] < NME_BOUND < _nme(mean_shape, target).mean() < _nme(centre, target).mean()
 
 
+@pytest.mark.slow
 def test_bounding_box_files_frame_the_crops(folder_300w, reference, landmark_crops, tmp_path):
     results = {}
     for boxes in ("ground-truth", "detector"):

@@ -40,6 +40,7 @@ def validation_faces():
     return pipe(seeds=seeds, resolution=128, output_type="pt")
 
 
+@pytest.mark.slow
 def test_landmarks_on_fresh_generated_faces(validation_faces):
     model = SynthForgeForFaceAnalysis.from_pretrained(MODEL).eval()
     with torch.no_grad():
@@ -52,6 +53,7 @@ def test_landmarks_on_fresh_generated_faces(validation_faces):
     assert errors.mean() < 0.09 and np.median(errors) < 0.085
 
 
+@pytest.mark.slow
 def test_pushed_it_loads_in_a_fresh_process_without_the_package(tmp_path):
     """The folder as `synthforge push` sends it carries the installed package's code: a process that
     cannot import synthforge_hf loads it remotely."""
@@ -87,7 +89,6 @@ def test_the_repository_keeps_no_copy_of_the_model_code():
     assert sorted(p.name for p in MODEL.iterdir()) == [
         "README.md",
         "config.json",
-        "figures.json",
         "model.safetensors",
         "preprocessor_config.json",
     ]
@@ -110,10 +111,3 @@ def test_the_space_uses_it_unless_told_otherwise(monkeypatch, validation_faces):
     record = json.loads(Path(app.Analyser(app.default_model_id())(face)[3]).read_text())
     target = validation_faces.landmarks_2d[:1].numpy() * 2
     assert nme(np.asarray(record["faces"][0]["landmarks_68"])[None], target)[0] < 0.15
-
-
-def test_recorded_figures_match_the_card():
-    figures = json.loads((MODEL / "figures.json").read_text())
-    card = (MODEL / "README.md").read_text()
-    assert f"{round(figures['generated']['nme'], 5)}" in card
-    assert f"{round(figures['real_landmarks_box']['nme_inner51'], 5)}" in card

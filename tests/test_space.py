@@ -115,6 +115,7 @@ def test_generate_tab(client):
     assert Image.open(depth).size == (512, 512) and Image.open(landmarks).size == (512, 512)
 
 
+@pytest.mark.slow
 def test_page_in_a_headless_browser(model_dir, tmp_path):
     demo = _app_module().build_demo(str(model_dir))
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)

@@ -33,6 +33,7 @@ def test_requirements_are_the_projects_own_and_name_no_unpublished_package():
     assert "synthforge-hf" not in _requirement_names(committed)
 
 
+@pytest.mark.slow
 def test_requirements_resolve_with_pip(tmp_path):
     """pip itself reads the file (markers, specifiers) and finds every requirement met in this
     environment, with no index: the file is one pip can install from."""
@@ -56,6 +57,7 @@ def test_requirements_resolve_with_pip(tmp_path):
     assert "Would install" not in result.stdout  # nothing missing
 
 
+@pytest.mark.slow
 def test_the_staged_space_runs_its_own_copy_of_the_package(tmp_path):
     """`python app.py` in the staged folder, as a Space starts it (launch() stood in for by a print):
     synthforge_hf comes from the folder, and the default model beside the app is found."""

@@ -23,6 +23,8 @@ from synthforge_hf.training.sb import SBTrainingArguments, build_config, evaluat
 
 from .processes import run_cli_in_processes
 
+pytestmark = pytest.mark.slow  # the whole file: see CONTRIBUTING.md, "Tests"
+
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory, torch_device):

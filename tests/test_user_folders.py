@@ -12,6 +12,8 @@ from datasets import load_dataset
 
 from .official_release import write_official_release
 
+pytestmark = pytest.mark.slow  # the whole file: see CONTRIBUTING.md, "Tests"
+
 SMALL = ["--limit", "2", "--shard-size", "2", "--resolution", "24", "--no-progress"]
 
 

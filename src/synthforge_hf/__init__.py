@@ -1,13 +1,16 @@
 """SynthForge for the Hugging Face ecosystem: annotated synthetic faces and face-analysis models.
 
 Public classes are imported lazily, so ``import synthforge_hf`` stays cheap; diffusers finds pipeline
-components as attributes of this package.
+components as attributes of this package. Importing it registers the ``face-analysis`` task with
+transformers' ``pipeline()`` (when transformers' pipelines load; see `synthforge_hf.registration`).
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from . import registration as _registration
 
 __version__ = "0.1.0"
 
@@ -27,9 +30,12 @@ _EXPORTS = {
     "SynthForgePipeline": "synthforge_hf.pipelines.synthforge",
     "SynthForgePipelineOutput": "synthforge_hf.pipelines.synthforge",
     "SamplingRanges": "synthforge_hf.pipelines.synthforge",
+    "FaceAnalysisPipeline": "synthforge_hf.analysis_pipeline",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
+
+_registration.install()
 
 
 def __getattr__(name: str) -> Any:

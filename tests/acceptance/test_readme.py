@@ -1,7 +1,8 @@
-"""Every example of the README, run in a fresh process as a user runs it: in a work folder laid out like
-the checkout (``.venv``, ``spaces_app/``, ``dataset_scripts/``, ``benchmarks/``), with the user's files
+"""Every example of the README and of the pages it links (docs/, CONTRIBUTING.md), run in a fresh process as
+a user runs it: in a work folder laid out like the checkout (``.venv``, ``spaces_app/``,
+``dataset_scripts/``, ``benchmarks/``), with the user's files
 made by the tests (photos from ../shared/real-faces, a FLAME folder in ``~/flame``, a Next3D-format
-checkpoint, a 300W-format folder), in README order so that later examples use what earlier ones made.
+checkpoint, a 300W-format folder), in reading order so that later examples use what earlier ones made.
 
 Long jobs run at small sizes: each route names its (old -> new) replacements, and each old text must
 still be in the README. Pushes go to a recording Hub (tests/recording_hub.py) loaded at start-up of the
@@ -27,6 +28,8 @@ from PIL import Image
 
 from ..browser import analyse_in_browser
 from .readme import Example, Route, readme_examples, route_of
+
+pytestmark = pytest.mark.slow  # the whole file: see CONTRIBUTING.md, "Tests"
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -70,7 +73,27 @@ ROUTES = [
             "data/faces-accelerate/README.md",
         ),
     ),
+    Route(
+        ".venv/bin/synthforge make-dataset --out outputs/faces-small --limit 64",
+        "bash",
+        replace=(("--limit 64", "--limit 8"),),
+        files=("outputs/faces-small/README.md",),
+    ),
     Route("from datasets import load_dataset", "python"),
+    Route(
+        "from PIL import Image\nfrom synthforge_hf.analysis import PhotoAnalyser",
+        "python",
+        replace=(
+            (
+                "face.box, face.landmarks.shape",
+                "assert len(result.faces) == 1 and face.landmarks.shape == (68, 2)\n"
+                "left, top, right, bottom = face.box\n"
+                "x = face.landmarks[:, 0]\n"
+                "assert (x > left - 20).all() and (x < right + 20).all() and x.std() > (right - left) / 6",
+            ),
+        ),
+        files=("outputs/astronaut-analysis.png",),
+    ),
     Route(
         "import synthforge_hf.models.synthforge",
         "python",
@@ -78,14 +101,35 @@ ROUTES = [
             (
                 'affines=inputs["affines"])\n',
                 'affines=inputs["affines"])\n'
-                'assert len(parsing) == len(inputs["boxes"]) == len(inputs["detection_scores"]) > 1\n',
+                'assert len(parsing) == len(inputs["boxes"]) == len(inputs["detection_scores"]) == 1\n',
             ),
         ),
     ),
     Route(
+        "import synthforge_hf  # registers the",
+        "python",
+        replace=(
+            (
+                'faces[0]["box"], faces[0]["score"], faces[0]["landmarks"].shape, faces[0]["mask"].size',
+                'assert len(faces) == 1 and faces[0]["landmarks"].shape == (68, 2)\n'
+                'assert faces[0]["mask"].size == (512, 330) and faces[0]["score"] > 0',
+            ),
+            (
+                "batch_size=8)",
+                "batch_size=8)\nassert [len(f) for f in batched] == [1] * 4\n"
+                'assert abs(batched[3][0]["landmarks"] - faces[0]["landmarks"]).max() < 0.05',
+            ),
+        ),
+    ),
+    Route(
+        ".venv/bin/synthforge export-onnx",
+        "bash",
+        files=("outputs/onnx/model.onnx", "outputs/onnx/preprocessor_config.json"),
+    ),
+    Route(
         ".venv/bin/synthforge analyse",
         "bash",
-        files=("outputs/analysis/group.json", "outputs/analysis/portrait.png"),
+        files=("outputs/analysis/astronaut.json", "outputs/analysis/astronaut.png"),
     ),
     Route(
         ".venv/bin/synthforge make-dataset --out outputs/faces --num-train 20000",
@@ -96,7 +140,7 @@ ROUTES = [
                 "--num-train 16 --num-validation 4 --resolution 64",
             ),
             (
-                "--config paper --max-steps 50000",
+                "--config base --max-steps 50000",
                 "--config tiny --max-steps 2 --batch-size 4 --eval-samples 4",
             ),
             ("--output-dir runs/lf-300w", "--output-dir runs/lf-300w --max-steps 2 --batch-size 4"),
@@ -156,6 +200,17 @@ ROUTES = [
         replace=(('.to("cuda")', '.to("{device}")'), ("resolution=512", "resolution=64")),
     ),
     Route("synthforge make-dataset", "check", why=MENTION),
+    Route("synthforge push", "check", why=MENTION),
+    Route("synthforge analyse", "check", why=MENTION),
+    Route("synthforge analyse PHOTO... --model DIR --out DIR", "check", why=MENTION),
+    Route("synthforge convert-next3d --blend all", "check", why=MENTION),
+    Route(
+        "synthforge generate --num-samples 8 --out out/",
+        "bash",
+        replace=(("--num-samples 8", "--num-samples 2 --resolution 64"),),
+        files=("out/contact_sheet.png",),
+    ),
+    Route("synthforge generate --help", "bash"),
     Route("synthforge evaluate --out", "check", why=MENTION),
     Route("synthforge convert-next3d", "check", why=MENTION),
     Route(
@@ -191,7 +246,7 @@ ROUTES = [
         why="a 66-minute job: only parsed here; its commands are the CPU recipe's, run above at small sizes",
     ),
     Route("python benchmarks/", "help", why="benchmarks take minutes to hours: each script parses --help"),
-    Route("python spaces_app/app.py", "space"),
+    Route(".venv/bin/python spaces_app/app.py", "space"),
     Route(
         "synthforge generate --head flame --head-dir ~/flame --num-samples 8",
         "bash",
@@ -214,7 +269,13 @@ ROUTES = [
         files=("out-component/contact_sheet.png",),
     ),
 ]
-EXACT_MENTIONS = {"synthforge make-dataset", "synthforge evaluate --out", "synthforge convert-next3d"}
+EXACT_MENTIONS = {
+    "synthforge make-dataset",
+    "synthforge evaluate --out",
+    "synthforge convert-next3d",
+    "synthforge push",
+    "synthforge analyse",
+}
 EXAMPLES = readme_examples()
 
 
@@ -379,7 +440,7 @@ def _space(work: Path, timeout: int) -> None:
         server.wait(timeout=30)
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: f"line{e.line}")
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: f"{e.page.replace('/', '-')}:line{e.line}")
 def test_readme_example(example: Example, work: Path):
     route = _route(example)
     if route.run == "check":

@@ -21,6 +21,7 @@ COMMANDS = {
     "train-lf": ("synthforge_hf.cli.training", "train_lf_main"),
     "evaluate": ("synthforge_hf.cli.training", "evaluate_main"),
     "analyse": ("synthforge_hf.cli.analyse", "analyse_main"),
+    "export-onnx": ("synthforge_hf.cli.export", "export_onnx_main"),
     "push-dataset": ("synthforge_hf.cli.hub", "push_dataset_main"),
     "push": ("synthforge_hf.cli.hub", "push_main"),
     "model-card": ("synthforge_hf.cli.hub", "model_card_main"),

@@ -240,3 +240,15 @@ class AnalyseArguments:
     out: Path = option("folder for PHOTO.png and PHOTO.json")
     device: str = option("auto (CUDA when present, else the CPU), cpu, cuda", default="auto")
     no_progress: bool = option("no progress bar", default=False)
+
+
+@dataclass(kw_only=True)
+class ExportOnnxArguments:
+    """`synthforge export-onnx`."""
+
+    model: str = option("a saved SB folder or Hub id")
+    out: Path = option("the .onnx file to write (config.json and preprocessor_config.json go beside it)")
+    opset: int = option("the ONNX opset", default=18)
+
+    def __post_init__(self) -> None:
+        require_positive(self, "opset")

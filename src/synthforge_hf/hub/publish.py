@@ -75,7 +75,8 @@ def publish(
             results[target.repo_id] = push_folder(staging, target.repo_id, "model", MODEL_PATTERNS, **common)
     if space is not None:
         with tempfile.TemporaryDirectory(prefix="synthforge-space-") as staging:
-            stage_space(space.folder, staging)
+            sb_models = [t.repo_id for t in models if _model_type(t.folder) == "synthforge"]
+            stage_space(space.folder, staging, sb_models, [dataset.repo_id] if dataset else [])
             results[space.repo_id] = push_folder(
                 staging, space.repo_id, "space", STAGED_SPACE_PATTERNS, **common
             )
@@ -105,6 +106,10 @@ def _check_folders(dataset: Target | None, models: list[Target], space: Target |
         files_to_upload(target.folder, MODEL_PATTERNS)
     if space is not None:
         files_to_upload(space.folder, SPACE_PATTERNS)
+
+
+def _model_type(folder: Path) -> str | None:
+    return json.loads((folder / "config.json").read_text()).get("model_type")
 
 
 def _point_backbone_at_repo(folder: Path, repo_of: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ import shutil
 from importlib import metadata
 from pathlib import Path
 
+from huggingface_hub import SpaceCard
 from packaging.requirements import Requirement
 
 from ..io.safe_write import refuse_symlink
@@ -53,9 +54,13 @@ def package_source() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def stage_space(app_folder: str | Path, staging: str | Path) -> Path:
+def stage_space(
+    app_folder: str | Path, staging: str | Path, models: list[str] = (), datasets: list[str] = ()
+) -> Path:
     """Copy the app's files (`SPACE_PATTERNS`) from ``app_folder`` into ``staging`` (a new or empty
-    folder), add the package source as ``synthforge_hf/`` and write ``requirements.txt``."""
+    folder), add the package source as ``synthforge_hf/`` and write ``requirements.txt``. The README's
+    metadata lists ``models`` and ``datasets`` (the Hub repos pushed with it) where they are given, so the
+    Hub links the Space to them."""
     app_folder, staging = Path(app_folder), Path(staging)
     staging.mkdir(parents=True, exist_ok=True)
     if any(staging.iterdir()):
@@ -73,4 +78,9 @@ def stage_space(app_folder: str | Path, staging: str | Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
     (staging / "requirements.txt").write_text(space_requirements())
+    if models or datasets:
+        card = SpaceCard.load(staging / "README.md")
+        card.data.models = list(models) or card.data.models
+        card.data.datasets = list(datasets) or card.data.datasets
+        card.save(staging / "README.md")
     return staging

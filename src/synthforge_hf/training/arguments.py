@@ -66,15 +66,15 @@ class SBTrainingArguments(TrainingArguments):
         default="tiny",
     )
     backbone_lr_scale: float = option("learning-rate factor of the feature encoder", default=1.0)
-    eval_steps: int = option("validate every N steps", default=200)
+    eval_steps: int = option("validate every N steps (0: only after the last step)", default=200)
     eval_samples: int = option("validation samples per evaluation", default=64)
     augment: bool = option("label-consistent augmentations", default=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require_finite(self, "backbone_lr_scale")
-        refuse_negative(self, "backbone_lr_scale")
-        require_positive(self, "eval_steps", "eval_samples")
+        refuse_negative(self, "backbone_lr_scale", "eval_steps")
+        require_positive(self, "eval_samples")
 
 
 @dataclass(kw_only=True)

@@ -12,14 +12,8 @@ from transformers.utils import ModelOutput
 
 from ..synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis
 from ..synthforge.checked_loading import CheckedLoadingMixin
-from ..synthforge.modeling_synthforge import (
-    ConvBlock,
-    UNet,
-    decode_heatmaps,
-    gaussian_heatmaps,
-    init_module,
-    norm_layer,
-)
+from ..synthforge.heatmaps import decode_heatmaps, gaussian_heatmaps
+from ..synthforge.modeling_synthforge import ConvBlock, UNet, init_module, norm_layer
 from .configuration_synthforge_lf import SynthForgeLabelFinetuneConfig
 
 

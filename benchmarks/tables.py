@@ -1,0 +1,193 @@
+"""The figures the README, docs/benchmarks.md and CONTRIBUTING.md quote, rendered from the JSON files the
+benchmarks wrote under benchmarks/results/ (their one home).
+
+    python benchmarks/tables.py          # rewrite the generated blocks of those pages
+    python benchmarks/tables.py --check  # exit 1 if a page disagrees with the results
+
+A generated block sits between ``<!-- NAME: ... -->`` and ``<!-- end NAME -->``; tests/test_documentation.py
+checks every block against its rendering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PAGES = (ROOT / "README.md", ROOT / "docs" / "benchmarks.md", ROOT / "CONTRIBUTING.md")
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _measured(record: dict) -> str:
+    """Where and when a record was measured, for the line under its table."""
+    machine = record["machine"]
+    where = f"{machine['cores']} cores of {machine['cpu']}" + (
+        f", {machine['gpu']}" if machine["gpu"] else ""
+    )
+    return f"Measured {record['date']} on {where} by `{record['command']}`."
+
+
+def _table(name: str, command: str, header: list[str], rows: Callable[[dict], list[list]]) -> str:
+    """The markdown table of the results file ``name`` (``rows`` gives its cells), with where and when it
+    was measured; a line saying which command makes it while the file is missing."""
+    record = _load(name)
+    if record is None:
+        return f"No results yet: run `{command}`."
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows(record)]
+    return "\n".join(lines) + "\n\n" + _measured(record)
+
+
+def _reference_rows(record: dict) -> list[list]:
+    parts = [
+        ("fresh generated validation faces", "generated"),
+        ("the same, predicting the mean shape (for scale)", "generated_mean_shape"),
+        ("real faces, cropped from their labelled points' box", "real_landmarks_box"),
+        ("real faces, cropped from dlib's detector box", "real_detector_box"),
+    ]
+    rows = [
+        [name, record[key]["samples"], _percent(record[key]["nme"]), _percent(record[key]["nme_inner51"])]
+        for name, key in parts
+    ]
+    finetuning = record.get("label_finetuning")
+    if finetuning:
+        sb, lf = finetuning["sb"], finetuning["sb_plus_lf"]
+        name = (
+            f"real test faces: the SB / with an LF head trained on {finetuning['train_faces']} other faces "
+            f"({finetuning['lf_steps']} steps)"
+        )
+        rows.append([name, sb["samples"], f"{_percent(sb['nme'])} / {_percent(lf['nme'])}", ""])
+    return rows
+
+
+def _realism_rows(record: dict) -> list[list]:
+    cnn = record["cnn_found_fraction"]
+    return [
+        [
+            f"all {record['num_samples']}",
+            _percent(record["found_fraction"]),
+            "" if cnn is None else _percent(cnn),
+            _percent(record["nme_inner_median"]),
+        ],
+        [
+            f"near-frontal ({record['frontal_count']})",
+            _percent(record["frontal_found_fraction"]),
+            "",
+            _percent(record["frontal_nme_inner_median"]),
+        ],
+    ]
+
+
+def reference_model() -> str:
+    return _table(
+        "reference-model/summary.json",
+        "bash spaces_app/make_model.sh",
+        ["faces", "count", "NME, 68 points", "NME, 51 inner points"],
+        _reference_rows,
+    )
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "results-table": reference_model,
+    "reference-model": reference_model,
+    "generation": lambda: _table(
+        "generation.json",
+        "python benchmarks/generation.py",
+        ["resolution", "samples/s", "CPU ms a sample", "peak RSS"],
+        lambda record: [
+            [
+                f"{r['resolution']} px",
+                r["samples_per_second"],
+                r["cpu_ms_per_sample"],
+                f"{r['peak_rss_mib']} MiB",
+            ]
+            for r in record["results"]
+        ],
+    ),
+    "analysis-memory": lambda: _table(
+        "analysis-memory.json",
+        "python benchmarks/analysis_memory.py",
+        ["photo", "faces (found)", "peak RSS", "seconds"],
+        lambda record: [
+            [
+                f"{r['megapixels']:g} MP ({r['size'][0]}x{r['size'][1]})",
+                f"{r['faces']} ({r['faces_found']})",
+                f"{r['peak_rss_mib']} MiB",
+                r["seconds"],
+            ]
+            for r in record["runs"]
+        ],
+    ),
+    "realism": lambda: _table(
+        "realism.json",
+        "python benchmarks/realism.py",
+        [
+            "faces",
+            "found by dlib's HOG detector",
+            "by its CNN detector",
+            "dlib's points, median inner-51 NME",
+        ],
+        _realism_rows,
+    ),
+    "training": lambda: _table(
+        "training.json",
+        "python benchmarks/training.py",
+        ["config", "parameters", "GFLOP a 256 px image", "train samples/s", "inference ms a 256 px image"],
+        lambda record: [
+            [
+                r["config"] + (" (equal work)" if r.get("loss") == "outputs" else ""),
+                f"{r['parameters_millions']} M",
+                r["forward_gflops_256px"],
+                f"{r['train_samples_per_second']} ({r['train_image_size']} px)",
+                r["inference_ms_256px"],
+            ]
+            for r in record["results"]
+        ],
+    ),
+    "test-tiers": lambda: _table(
+        "test-tiers.json",
+        "python benchmarks/test_tiers.py",
+        ["tier", "tests", "minutes"],
+        lambda record: [[t["tier"], t["passed"], t["minutes"]] for t in record["tiers"]],
+    ),
+}
+BLOCK = re.compile(r"(<!-- (?P<name>[\w-]+): [^\n]*-->\n)(?P<body>.*?)(<!-- end (?P=name) -->)", re.DOTALL)
+
+
+def render(text: str) -> str:
+    """``text`` with each generated block's body replaced by its rendering."""
+    return BLOCK.sub(lambda m: f"{m.group(1)}{BLOCKS[m.group('name')]()}\n{m.group(4)}", text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only check that the pages agree")
+    args = parser.parse_args()
+    stale = []
+    for page in PAGES:
+        text = page.read_text()
+        if render(text) != text:
+            stale.append(page)
+            if not args.check:
+                page.write_text(render(text))
+    for page in stale:
+        verb = "disagrees with" if args.check else "rewritten from"
+        print(f"{page.relative_to(ROOT)}: {verb} benchmarks/results")
+    sys.exit(1 if args.check and stale else 0)
+
+
+if __name__ == "__main__":
+    main()
