@@ -1,6 +1,6 @@
 """Peak memory and time of `synthforge analyse` on large photos: 1, 12 and 48 megapixels, with 1 and 7 faces.
 
-    python benchmarks/analysis_memory.py [--megapixels 1 12 48] [--model spaces_app/model]
+    python benchmarks/analysis_memory.py [--megapixels 1 12 48] [--model DIR]   (default: the reference model)
 
 Each photo is a real group photo of ../shared/real-faces (seven labelled faces), or one face cropped from
 it, enlarged to the size (a JPEG, as a camera writes). Each run is a fresh `synthforge analyse` process
@@ -21,6 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 from recording import RESULTS, write_result
+
+from synthforge_hf.constants import REFERENCE_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP_PHOTO = ROOT.parent / "shared" / "real-faces" / "2008_004176.jpg"
@@ -50,7 +52,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--megapixels", type=float, nargs="+", default=[1, 12, 48])
-    parser.add_argument("--model", default=str(ROOT / "spaces_app" / "model"))
+    parser.add_argument("--model", default=str(REFERENCE_MODEL))
     parser.add_argument("--out", type=Path, default=RESULTS / "analysis-memory.json")
     args = parser.parse_args()
     if not GROUP_PHOTO.exists():

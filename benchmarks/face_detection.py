@@ -46,7 +46,7 @@ from synthforge_hf.data.framing import landmark_box
 from synthforge_hf.data.shards import sample_seed
 from synthforge_hf.evaluation.detection import box_iou, match_faces
 from synthforge_hf.evaluation.readers import DlibLandmarkXML
-from synthforge_hf.models.synthforge.face_detection import BoxConversion, FaceDetector, dlib_boxes
+from synthforge_hf.models.synthforge.face_detection import BoxConversion, FaceDetector
 
 REAL_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "real-faces"
 IOU = 0.4
@@ -61,16 +61,7 @@ def dlib_hog(upsample: int) -> Detect:
 
 
 def dlib_mmod(upsample: int) -> Detect:
-    import dlib
-    import face_recognition_models
-
-    detector = dlib.cnn_face_detection_model_v1(face_recognition_models.cnn_face_detector_model_location())
-
-    def detect(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        found = detector(np.ascontiguousarray(rgb), upsample)  # dlib misreads strided views
-        return dlib_boxes([d.rect for d in found]), np.array([d.confidence for d in found], dtype=np.float64)
-
-    return detect
+    return FaceDetector(upsample=upsample, model="cnn").detect_dlib_boxes
 
 
 def opencv_haar(cascade: str) -> Detect:

@@ -1,6 +1,6 @@
 """onnxruntime against PyTorch on the CPU: latency of the exported SB at batch 1 and 8.
 
-    python benchmarks/onnx_runtime.py [--model spaces_app/model] [--repeats 10]
+    python benchmarks/onnx_runtime.py [--model DIR] [--repeats 10]     (default: the reference model)
 
 Exports the model (`synthforge_hf.onnx_export.export_onnx`) to a temporary folder, then times the same
 inputs through `onnxruntime.InferenceSession` and through the PyTorch model (`torch.inference_mode`), the
@@ -22,6 +22,7 @@ import onnxruntime
 import torch
 from recording import RESULTS, write_result
 
+from synthforge_hf.constants import REFERENCE_MODEL
 from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis
 from synthforge_hf.onnx_export import export_onnx
 
@@ -42,7 +43,7 @@ def median_ms(run, argument, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(ROOT / "spaces_app" / "model"))
+    parser.add_argument("--model", default=str(REFERENCE_MODEL))
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", type=Path, default=RESULTS / "onnx-runtime.json")
     args = parser.parse_args()

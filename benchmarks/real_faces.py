@@ -8,7 +8,7 @@ into the photo. Generated faces: fresh validation samples of the embedded defaul
 of make-dataset's validation split). NME is the mean point error over the inter-ocular distance
 (outer eye corners), over all 68 points and over the 51 inner points (17-67).
 
-    python benchmarks/real_faces.py --model spaces_app/model --out benchmarks/results/real-faces
+    python benchmarks/real_faces.py --model runs/sb --out benchmarks/results/real-faces
 
 With ``--lf-steps``, also Stage II in miniature: an LF keypoint head trained on the 18 training faces
 (dlib's 300W-style labels; a 300W-format folder of the photos' face regions, which `train-lf` and

@@ -157,6 +157,29 @@ BLOCKS: dict[str, Callable[[], str]] = {
             for r in record["results"]
         ],
     ),
+    "face-detection": lambda: _table(
+        "face_detection.json",
+        "python benchmarks/face_detection.py",
+        [
+            "detector",
+            "real faces found",
+            "false",
+            "s a photo",
+            "turned faces found at 0 / 45 / 60 / 75 degrees",
+        ],
+        lambda record: [
+            [
+                r["candidate"],
+                f"{r['found']}/{r['faces']}",
+                r["false"],
+                round(r["wall_s_per_photo"], 2),
+                " / ".join(
+                    _percent(b["found"]) for b in r["generated_by_yaw"] if b["yaw_degrees"] in (0, 45, 60, 75)
+                ),
+            ]
+            for r in record["results"]
+        ],
+    ),
     "test-tiers": lambda: _table(
         "test-tiers.json",
         "python benchmarks/test_tiers.py",

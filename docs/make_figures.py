@@ -15,6 +15,7 @@ from PIL import Image
 
 from synthforge_hf import SynthForgePipeline
 from synthforge_hf.analysis import PhotoAnalyser
+from synthforge_hf.constants import REFERENCE_MODEL
 from synthforge_hf.io.images import open_photo
 from synthforge_hf.visualization import colorize_depth, colorize_segmentation, draw_landmarks
 
@@ -45,7 +46,7 @@ def analysed_photo(width: int) -> Image.Image:
     photo = open_photo(ROOT / "spaces_app" / "examples" / "astronaut.jpg")
     with torch.no_grad():
         picture = Image.fromarray(
-            PhotoAnalyser.from_pretrained(ROOT / "spaces_app" / "model")(photo).picture(photo)
+            PhotoAnalyser.from_pretrained(REFERENCE_MODEL)(photo).picture(photo)
         )
     return picture.resize((width, round(picture.height * width / picture.width)), Image.Resampling.LANCZOS)
 

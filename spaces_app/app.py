@@ -1,6 +1,6 @@
 """SynthForge Space: analyse a face photo with the SB / LF models, or generate an annotated face.
 
-python spaces_app/app.py                       # the reference model in spaces_app/model
+python spaces_app/app.py                       # the reference model shipped with synthforge-hf
 SYNTHFORGE_MODEL=runs/sb python spaces_app/app.py   # another SB folder or Hub id
 """
 
@@ -17,11 +17,11 @@ import torch
 
 import synthforge_hf.models.synthforge  # noqa: F401 (registers the Auto classes)
 from synthforge_hf.analysis import PhotoAnalyser, whole_image_box
+from synthforge_hf.constants import REFERENCE_MODEL
 from synthforge_hf.io.images import as_rgb8, open_photo
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 from synthforge_hf.visualization import colorize_depth, colorize_segmentation, draw_landmarks
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "model"  # made by make_model.sh
 EXAMPLE_PHOTOS = sorted((Path(__file__).resolve().parent / "examples").glob("*.jpg"))  # public domain
 MIN_FACE_FRACTION = 0.02  # below this share of face pixels: "no face found"
 DISPLAY_SIZE = 512
@@ -110,8 +110,8 @@ class Generator:
 
 
 def default_model_id() -> str | None:
-    """$SYNTHFORGE_MODEL, else the reference model shipped beside the app (if present)."""
-    return os.environ.get("SYNTHFORGE_MODEL") or (str(DEFAULT_MODEL) if DEFAULT_MODEL.is_dir() else None)
+    """$SYNTHFORGE_MODEL, else the reference model shipped with the package."""
+    return os.environ.get("SYNTHFORGE_MODEL") or str(REFERENCE_MODEL)
 
 
 def build_demo(model_id: str | None = None, pipeline_id: str | None = None) -> gr.Blocks:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the Space's default model (spaces_app/model): the `small` synthetic backbone trained on
+# Regenerates the reference model shipped with the package (src/synthforge_hf/reference_model): the `small` synthetic backbone trained on
 # faces of the embedded default head (a graphics baseline, not Next3D data), its card and its figures.
 # Its figures land in benchmarks/results/reference-model/ (rendered into the README and the card).
 # Usage: bash spaces_app/make_model.sh [WORK_DIR]   (from the repository root, with .venv installed)
@@ -13,7 +13,8 @@ $BIN/synthforge train-sb --data "$WORK/data" --output-dir "$WORK/sb" --config sm
     --save-steps 100 --num-workers 1 --mixed-precision bf16
 FIGURES=benchmarks/results/reference-model
 $BIN/python benchmarks/real_faces.py --model "$WORK/sb" --out "$FIGURES"
-rm -rf spaces_app/model
+MODEL=src/synthforge_hf/reference_model
+rm -rf "$MODEL"
 # The weights and a processor that frames real faces as the training data did; no code files (the
 # package is the code; `synthforge push` writes it into the folder it sends).
 $BIN/python - "$WORK" <<'PY'
@@ -22,11 +23,13 @@ from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis, SynthForg
 work = sys.argv[1]
 framing = json.load(open("benchmarks/results/reference-model/summary.json"))["framing"]
 model = SynthForgeForFaceAnalysis.from_pretrained(f"{work}/sb")
-model.save_pretrained("spaces_app/model")
-SynthForgeImageProcessor(size=model.config.image_size, framing=framing).save_pretrained("spaces_app/model")
-for code in pathlib.Path("spaces_app/model").glob("*.py"):
+model.save_pretrained("src/synthforge_hf/reference_model")
+SynthForgeImageProcessor(size=model.config.image_size, framing=framing).save_pretrained(
+    "src/synthforge_hf/reference_model"
+)
+for code in pathlib.Path("src/synthforge_hf/reference_model").glob("*.py"):
     code.unlink()
 PY
-$BIN/synthforge model-card spaces_app/model --repo-id synthforge/synthforge-sb-small-default-head \
+$BIN/synthforge model-card "$MODEL" --repo-id synthforge/synthforge-sb-small-default-head \
     --training-data default-head --eval "$FIGURES/generated.json" --eval "$FIGURES/real-faces.json"
 $BIN/python benchmarks/tables.py

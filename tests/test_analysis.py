@@ -4,11 +4,15 @@ the labels, maps pasted only inside the faces' crops, and bad input refused."""
 from __future__ import annotations
 
 import json
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image
@@ -26,37 +30,70 @@ from synthforge_hf.models.synthforge import (
 pytest.importorskip("dlib", reason="face detection needs dlib-bin (the `detect` extra)")
 
 REAL_FACES = Path(__file__).resolve().parents[2] / "shared" / "real-faces"
-REFERENCE_MODEL = Path(__file__).resolve().parents[1] / "spaces_app" / "model"
 pytestmark = pytest.mark.skipif(not REAL_FACES.is_dir(), reason="../shared/real-faces is not here")
 
 
 @pytest.mark.slow
-def test_analyse_command_finds_and_places_the_labelled_faces(tmp_path):
-    """A fresh process, as a user runs it: each labelled face of the test photos has a result whose
-    box overlaps its points' box, with landmarks near the labels (inner 51 points; the model gives
-    about 0.085 there; the mean shape placed in each true landmark box gives 0.21)."""
-    faces = DlibLandmarkXML(REAL_FACES / "testing_with_face_landmarks.xml")
-    photos = sorted({face["path"] for face in faces})
-    command = [sys.executable, "-m", "synthforge_hf.cli", "analyse", *map(str, photos)]
-    command += ["--model", str(REFERENCE_MODEL), "--out", str(tmp_path / "out"), "--no-progress"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+def test_analyse_a_folder_with_the_default_model_finds_and_places_the_labelled_faces(tmp_path):
+    """A fresh process, as a user runs it: `synthforge analyse ../shared/real-faces` with no --model writes
+    one table in which each labelled face has a row whose box overlaps its points' box, with landmarks near
+    the labels (inner 51 points; the mean shape placed in each true landmark box gives 0.21)."""
+    command = [sys.executable, "-m", "synthforge_hf.cli", "analyse", str(REAL_FACES), "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "analysis" / "faces.jsonl").read_text().splitlines()]
+    assert {Path(row["photo"]).name for row in rows} == {p.name for p in REAL_FACES.glob("*.jpg")}
+    assert pq.read_table(tmp_path / "analysis" / "faces.parquet").num_rows == len(rows)
+    assert not list((tmp_path / "analysis").glob("*.png"))  # pictures only on request
+    labelled = [
+        face
+        for xml in ("testing_with_face_landmarks.xml", "training_with_face_landmarks.xml")
+        for face in DlibLandmarkXML(REAL_FACES / xml)
+    ]
     errors, found = [], 0
-    for face in faces:
-        record = json.loads((tmp_path / "out" / f"{Path(face['path']).stem}.json").read_text())
+    for face in labelled:
         truth = np.asarray(face["landmarks"]) + 0.5  # pixel centres at i + 0.5, as the model's
         box = landmark_box(truth)
-        matches = [f for f in record["faces"] if box_iou(f["box"], box)[0, 0] > 0.4]
+        same_photo = [r for r in rows if Path(r["photo"]).name == Path(face["path"]).name and r["box"]]
+        matches = [r for r in same_photo if box_iou(r["box"], box)[0, 0] > 0.4]
         if matches:
             found += 1
             points = np.asarray(matches[0]["landmarks_68"])
             inter_ocular = np.linalg.norm(truth[36] - truth[45])
             errors.append(np.linalg.norm(points[17:] - truth[17:], axis=-1).mean() / inter_ocular)
-        picture = Image.open(tmp_path / "out" / f"{Path(face['path']).stem}.png")
-        width, height = face["image"].size
-        assert picture.size == (3 * width, height)
-    assert found >= 0.9 * len(faces)
+    assert found >= 0.9 * len(labelled)
     assert float(np.mean(errors)) < 0.15
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_without_analysing_a_photo_twice(tmp_path):
+    """kill -9 while the table is being written, then the same command: every photo's rows once, equal
+    to an uninterrupted run's."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for path in sorted(REAL_FACES.glob("*.jpg")):
+        shutil.copy(path, photos / path.name)
+    command = [sys.executable, "-m", "synthforge_hf.cli", "analyse", "photos", "--batch-size", "1"]
+    command += ["--no-progress"]
+    subprocess.run(
+        [*command, "--out", "straight"], check=True, capture_output=True, cwd=tmp_path, timeout=600
+    )
+    straight = (tmp_path / "straight" / "faces.jsonl").read_text().splitlines()
+    killed = subprocess.Popen([*command, "--out", "killed"], cwd=tmp_path, stderr=subprocess.DEVNULL)
+    table = tmp_path / "killed" / "faces.jsonl"
+    deadline = time.monotonic() + 300
+    while not (table.exists() and table.read_text().count("\n") >= 3) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    partial = table.read_text().count("\n")
+    assert 0 < partial < len(straight)  # it was stopped part way
+    result = subprocess.run([*command, "--out", "killed"], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "done before" in result.stdout and not result.stdout.startswith("0 faces in 0")
+    resumed = table.read_text().splitlines()
+    key = lambda line: (json.loads(line)["photo"], json.loads(line)["face_index"])  # noqa: E731
+    assert sorted(resumed, key=key) == sorted(straight, key=key)
 
 
 def test_given_boxes_are_analysed_and_maps_stay_inside_their_crops():
@@ -111,7 +148,9 @@ def test_a_bad_photo_is_reported_and_the_others_analysed(tmp_path):
     for name in ("a.png", "c.png"):
         Image.fromarray(photo).save(tmp_path / name)
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
-    result = _analyse("a.png", "broken.jpg", "c.png", "--model", str(model), "--out", "out", cwd=tmp_path)
+    result = _analyse(
+        "a.png", "broken.jpg", "c.png", "--model", str(model), "--out", "out", "--pictures", cwd=tmp_path
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "Loading weights" not in result.stderr and "it/s" not in result.stderr  # --no-progress: no bar
     lines = result.stderr.strip().splitlines()
@@ -121,6 +160,9 @@ def test_a_bad_photo_is_reported_and_the_others_analysed(tmp_path):
         assert json.loads((tmp_path / "out" / f"{stem}.json").read_text())["image_size"] == [80, 60]
         assert Image.open(tmp_path / "out" / f"{stem}.png").size == (240, 60)
     assert not (tmp_path / "out" / "broken.json").exists()
+    rows = {json.loads(line)["photo"]: json.loads(line) for line in (tmp_path / "out" / "faces.jsonl").open()}
+    assert rows["broken.jpg"]["error"].startswith("broken.jpg: not a readable image") and len(rows) == 3
+    assert not (tmp_path / "out" / "faces.parquet").exists()  # written once every photo is done
 
 
 @pytest.mark.slow
@@ -132,14 +174,14 @@ def test_results_never_overwrite_the_photo_or_the_users_files(tmp_path):
     folder.mkdir()
     Image.fromarray(np.full((40, 40, 3), 90, dtype=np.uint8)).save(folder / "photo.png")
     original = (folder / "photo.png").read_bytes()
-    result = _analyse("d/photo.png", "--model", str(model), "--out", "d", cwd=tmp_path)
+    result = _analyse("d/photo.png", "--model", str(model), "--out", "d", "--pictures", cwd=tmp_path)
     assert result.returncode == 1
     assert "d/photo.png: the result would overwrite the photo itself; use another --out" in result.stderr
     assert (folder / "photo.png").read_bytes() == original and not (folder / "photo.json").exists()
 
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "photo.json").write_text('{"mine": true}')
-    result = _analyse("d/photo.png", "--model", str(model), "--out", "out", cwd=tmp_path)
+    result = _analyse("d/photo.png", "--model", str(model), "--out", "out", "--pictures", cwd=tmp_path)
     assert (
         result.returncode == 1
         and "out/photo.json exists and is not a result of synthforge analyse" in result.stderr
@@ -148,7 +190,7 @@ def test_results_never_overwrite_the_photo_or_the_users_files(tmp_path):
 
     (tmp_path / "out" / "photo.json").unlink()
     for _ in range(2):  # the second run replaces the first run's results
-        result = _analyse("d/photo.png", "--model", str(model), "--out", "out", cwd=tmp_path)
+        result = _analyse("d/photo.png", "--model", str(model), "--out", "out", "--pictures", cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((tmp_path / "out" / "photo.json").read_text())["photo"] == "d/photo.png"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from synthforge_hf.constants import REFERENCE_MODEL
 from synthforge_hf.data.framing import landmark_box
 from synthforge_hf.evaluation.detection import box_iou
 from synthforge_hf.evaluation.readers import DlibLandmarkXML
@@ -21,7 +22,7 @@ from synthforge_hf.evaluation.readers import DlibLandmarkXML
 pytest.importorskip("dlib", reason="face detection needs dlib-bin (the `detect` extra)")
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT / "spaces_app" / "model"
+REFERENCE = REFERENCE_MODEL
 REAL_FACES = ROOT.parent / "shared" / "real-faces"
 GROUP = REAL_FACES / "2008_001322.jpg"  # three labelled faces
 pytestmark = [

@@ -67,6 +67,7 @@ DOCUMENTED = (
     "synthforge_hf.analysis:PhotoAnalyser",
     "synthforge_hf.analysis:PhotoAnalyser.from_pretrained",
     "synthforge_hf.analysis:PhotoAnalyser.__call__",
+    "synthforge_hf.analysis:PhotoAnalyser.analyse_photos",
     "synthforge_hf.analysis:PhotoResult",
     "synthforge_hf.analysis:FaceResult",
     "synthforge_hf.data.generate:generate_dataset",

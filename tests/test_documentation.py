@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from synthforge_hf.constants import REFERENCE_MODEL
+
 from .benchmark_modules import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +65,7 @@ def test_rendered_tables_hold_the_numbers_of_the_json(tmp_path, monkeypatch):
 
 def test_the_model_card_quotes_the_reference_models_results():
     summary = json.loads((ROOT / "benchmarks" / "results" / "reference-model" / "summary.json").read_text())
-    card = (ROOT / "spaces_app" / "model" / "README.md").read_text()
+    card = (REFERENCE_MODEL / "README.md").read_text()
     assert f"{round(summary['generated']['nme'], 5)}" in card
     assert f"{round(summary['real_landmarks_box']['nme_inner51'], 5)}" in card
 

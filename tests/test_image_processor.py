@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from synthforge_hf.constants import REFERENCE_MODEL
 from synthforge_hf.data.framing import Framing, crop_box, crop_face
 from synthforge_hf.models.synthforge import (
     SynthForgeConfig,
@@ -27,7 +27,7 @@ from synthforge_hf.models.synthforge import (
 from synthforge_hf.models.synthforge.crop_geometry import face_crop_box
 from synthforge_hf.models.synthforge.image_processing_synthforge import DEFAULT_FRAMING
 
-REFERENCE = Path(__file__).resolve().parents[1] / "spaces_app" / "model"
+REFERENCE = REFERENCE_MODEL
 FRAMING = {"box_fraction": 0.5, "offset": [0.1, -0.2]}
 
 
@@ -49,7 +49,7 @@ def _fake_outputs(count: int, size: int, **fields) -> SynthForgeFaceAnalysisOutp
 def test_size_is_a_dict_and_old_int_size_configs_load(tmp_path):
     assert SynthForgeImageProcessor(size=64).size == {"height": 64, "width": 64}
     assert SynthForgeImageProcessor(size={"height": 48, "width": 32}).size == {"height": 48, "width": 32}
-    # The format the first reference model was saved in (spaces_app/model before this processor).
+    # The format the first reference model was saved in (before this processor).
     old_format = {
         "auto_map": {"AutoImageProcessor": "image_processing_synthforge.SynthForgeImageProcessor"},
         "image_mean": [0.5, 0.5, 0.5],

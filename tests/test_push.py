@@ -155,14 +155,13 @@ def test_publish_everything_with_cards_and_backbone_reference(pipe, tmp_path, hu
     assert card.data.datasets == ["me/faces"]
     space_files = set(hub.repos["me/synthforge-space"])
     assert {"README.md", "app.py", "requirements.txt", "packages.txt"} <= space_files
-    model_files = {f"model/{p.name}" for p in (space / "model").iterdir()}  # the default model goes along
     example_files = {f"examples/{p.name}" for p in (space / "examples").iterdir()}  # and the example photos
     package_files = {f for f in space_files if f.startswith("synthforge_hf/")}  # the package, beside app.py
     assert {"synthforge_hf/__init__.py", "synthforge_hf/hub/templates/model_card.md"} <= package_files
     assert "examples/astronaut.jpg" in example_files
-    assert {"model/config.json", "model/model.safetensors"} <= model_files
+    assert "synthforge_hf/reference_model/model.safetensors" in package_files  # the default model goes along
     app_files = {"README.md", "app.py", "requirements.txt", "packages.txt"}
-    assert model_files | example_files == space_files - package_files - app_files
+    assert example_files == space_files - package_files - app_files
     space_card = SpaceCard(hub.repos["me/synthforge-space"]["README.md"].decode())
     assert space_card.data.models == ["me/sb"] and space_card.data.datasets == ["me/faces"]
     assert hub.repos["me/synthforge-space"]["requirements.txt"].decode() == space_requirements()

@@ -18,12 +18,13 @@ from PIL import Image
 from scipy.io import savemat
 
 from synthforge_hf.cli import main
+from synthforge_hf.constants import REFERENCE_MODEL
 from synthforge_hf.evaluation.readers import DlibLandmarkXML
 from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_FACES = ROOT.parent / "shared" / "real-faces"
-MODEL = ROOT / "spaces_app" / "model"
+MODEL = REFERENCE_MODEL
 FOLDERS = {"training": "afw", "testing": "helen/testset"}  # 18 faces in the train split, 25 in common
 # The reference model's NME here is 0.093; the mean shape of these very faces placed in their crops
 # scores 0.148, points at the crop centre 0.63 (both checked below).

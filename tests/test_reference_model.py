@@ -1,5 +1,6 @@
-"""The reference model shipped in spaces_app/model: it loads in a fresh process, finds landmarks on
-freshly generated faces far better than the mean shape, and serves the Space by default."""
+"""The reference model shipped with the package (synthforge_hf/reference_model): it loads in a fresh
+process, finds landmarks on freshly generated faces far better than the mean shape, and serves the Space
+by default."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ import pytest
 import torch
 from PIL import Image
 
+from synthforge_hf.constants import REFERENCE_MODEL
 from synthforge_hf.data.shards import sample_seed
 from synthforge_hf.evaluation.metrics import nme
 from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis
 from synthforge_hf.models.synthforge.image_processing_synthforge import normalize_pixels
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 
-MODEL = Path(__file__).resolve().parents[1] / "spaces_app" / "model"
+MODEL = REFERENCE_MODEL
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_folder_is_complete_and_small():
@@ -98,7 +101,7 @@ def test_the_space_uses_it_unless_told_otherwise(monkeypatch, validation_faces):
     pytest.importorskip("gradio", reason="the Space needs the `space` extra (gradio)")
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("space_app", MODEL.parent / "app.py")
+    spec = importlib.util.spec_from_file_location("space_app", ROOT / "spaces_app" / "app.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
     monkeypatch.setenv("SYNTHFORGE_MODEL", "me/another-sb")

@@ -60,11 +60,14 @@ def test_requirements_resolve_with_pip(tmp_path):
 @pytest.mark.slow
 def test_the_staged_space_runs_its_own_copy_of_the_package(tmp_path):
     """`python app.py` in the staged folder, as a Space starts it (launch() stood in for by a print):
-    synthforge_hf comes from the folder, and the default model beside the app is found."""
+    synthforge_hf comes from the folder, with the reference model inside it."""
     staged = stage_space(SPACE, tmp_path / "space")
     assert (staged / "synthforge_hf" / "hub" / "templates" / "model_card.md").is_file()
     assert not list(staged.rglob("__pycache__"))
-    assert (staged / "model" / "config.json").is_file() and (staged / "packages.txt").is_file()
+    reference = staged / "synthforge_hf" / "reference_model"
+    weights = {"config.json", "model.safetensors", "preprocessor_config.json"}
+    assert {p.name for p in reference.iterdir()} >= weights
+    assert (staged / "packages.txt").is_file()
     probe = (
         "import gradio, runpy\n"
         "def launch(self, *a, **k):\n"

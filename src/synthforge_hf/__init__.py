@@ -31,6 +31,7 @@ _EXPORTS = {
     "SynthForgePipelineOutput": "synthforge_hf.pipelines.synthforge",
     "SamplingRanges": "synthforge_hf.pipelines.synthforge",
     "FaceAnalysisPipeline": "synthforge_hf.analysis_pipeline",
+    "REFERENCE_MODEL": "synthforge_hf.constants",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -1,6 +1,6 @@
 """Every face in a photo: detect it, crop it as the training data framed faces, run the SB, map back.
 
-    analyser = PhotoAnalyser.from_pretrained("spaces_app/model")
+    analyser = PhotoAnalyser.from_pretrained()              # the reference model, or an SB folder / Hub id
     photo = open_photo("group.jpg")                   # upright RGB, refused before decoding if huge
     result = analyser(photo)                          # result.faces[i].landmarks: (68, 2) photo pixels
     Image.fromarray(result.picture(photo)).save("group-analysis.png")
@@ -13,15 +13,20 @@ Used by `synthforge analyse` and the Space's Analyse tab.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .constants import SEGMENTATION_CLASSES
+from .constants import REFERENCE_MODEL, SEGMENTATION_CLASSES
 from .io.images import MAX_PHOTO_PIXELS, as_rgb8
 from .models.synthforge import SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+from .models.synthforge.face_detection import FaceDetector
 from .visualization import colorize_depth, colorize_segmentation, draw_landmarks
 
 
@@ -99,7 +104,7 @@ class PhotoResult:
                 {
                     "box": [round(v, 2) for v in face.box],
                     "score": None if face.score is None else round(face.score, 4),
-                    "landmarks_68": np.round(face.landmarks, 2).tolist(),
+                    "landmarks_68": np.round(face.landmarks.astype(np.float64), 2).tolist(),
                 }
                 for face in self.faces
             ],
@@ -145,6 +150,9 @@ class PhotoAnalyser:
             Its image processor.
         batch_size (`int`, *optional*, defaults to 16):
             Faces the SB runs on at once.
+        detector (`FaceDetector`, *optional*):
+            The face detector, e.g. ``FaceDetector(model="cnn")`` for faces turned further than the
+            processor's (dlib's HOG detector, at the processor's ``detector_upsample``) finds.
 
     Example:
 
@@ -164,21 +172,29 @@ class PhotoAnalyser:
     """
 
     def __init__(
-        self, model: SynthForgeForFaceAnalysis, processor: SynthForgeImageProcessor, batch_size: int = 16
+        self,
+        model: SynthForgeForFaceAnalysis,
+        processor: SynthForgeImageProcessor,
+        batch_size: int = 16,
+        detector: FaceDetector | None = None,
     ):
         self.model = model.eval()
         self.processor = processor
         self.batch_size = batch_size
+        self.detector = detector
 
     @classmethod
-    def from_pretrained(cls, model_id: str, **kwargs) -> PhotoAnalyser:
+    def from_pretrained(cls, model_id: str | Path = REFERENCE_MODEL, **kwargs) -> PhotoAnalyser:
         """The analyser of an SB folder or Hub id: its model and its image processor.
 
         Args:
-            model_id (`str`):
-                An SB folder (config.json, weights and preprocessor_config.json) or a Hub repo id.
+            model_id (`str` or `Path`, *optional*, defaults to the reference model):
+                An SB folder (config.json, weights and preprocessor_config.json) or a Hub repo id; the
+                reference model shipped with the package (`synthforge_hf.constants.REFERENCE_MODEL`)
+                when not given.
             kwargs (*optional*):
-                Passed to both `from_pretrained` calls (e.g. ``revision``).
+                Passed to both `from_pretrained` calls (e.g. ``revision``), except ``batch_size`` and
+                ``detector``, which are the analyser's.
 
         Returns:
             `PhotoAnalyser`: the analyser, on the CPU.
@@ -199,9 +215,11 @@ class PhotoAnalyser:
 
         ```
         """
+        own = {name: kwargs.pop(name) for name in ("batch_size", "detector") if name in kwargs}
         return cls(
             SynthForgeForFaceAnalysis.from_pretrained(model_id, **kwargs),
             SynthForgeImageProcessor.from_pretrained(model_id, **kwargs),
+            **own,
         )
 
     @torch.no_grad()
@@ -243,37 +261,149 @@ class PhotoAnalyser:
 
         ```
         """
-        rgb = as_rgb8(photo)
+        item = self._prepare(None, as_rgb8(photo), boxes)
+        if item.error is not None:
+            raise item.error
+        for start in range(0, len(item.crops), self.batch_size):
+            self._run([(item, *crop) for crop in item.crops[start : start + self.batch_size]])
+        return item.result()
+
+    @torch.no_grad()
+    def analyse_photos(
+        self, photos: Iterable[tuple[Any, np.ndarray | Exception]], with_maps: bool = True
+    ) -> Iterator[tuple[Any, PhotoResult | Exception]]:
+        """Analyse a stream of photos, their faces batched across photos, and yield the results in order.
+
+        Each photo is read when its turn comes, its faces detected and cropped; the SB runs whenever
+        ``batch_size`` faces wait, so a run over many photos with few faces each keeps the SB's batches
+        full. Only the photos whose faces are still waiting are held in memory.
+
+        Args:
+            photos (`Iterable[tuple[Any, np.ndarray | Exception]]`):
+                ``(key, photo)`` pairs: the photo as an (H, W, 3) uint8 RGB array, or the exception its
+                reading raised (passed through as its result).
+            with_maps (`bool`, *optional*, defaults to `True`):
+                Whether to map each face's parsing and depth back into its photo; without, the
+                results' maps stay zero (never written, so they take no memory) and only the faces are
+                computed.
+
+        Returns:
+            `Iterator[tuple[Any, PhotoResult | Exception]]`: ``(key, result)`` per photo, in order.
+
+        Example:
+
+        ```python
+        >>> import numpy as np
+        >>> from synthforge_hf.analysis import PhotoAnalyser
+        >>> from synthforge_hf.models.synthforge import (
+        ...     SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
+        ... )
+        >>> model = SynthForgeForFaceAnalysis(SynthForgeConfig.tiny())
+        >>> analyser = PhotoAnalyser(model, SynthForgeImageProcessor(size=32))
+        >>> photos = [("a.jpg", np.zeros((48, 64, 3), np.uint8)), ("b.jpg", ValueError("b.jpg: unreadable"))]
+        >>> [(key, type(result).__name__) for key, result in analyser.analyse_photos(photos)]
+        [('a.jpg', 'PhotoResult'), ('b.jpg', 'ValueError')]
+
+        ```
+        """
+        waiting: deque[_Photo] = deque()
+        crops: list[tuple[_Photo, int, torch.Tensor, np.ndarray]] = []
+        for key, photo in photos:
+            if isinstance(photo, Exception):
+                item = _Photo(key, photo)
+            else:
+                item = self._prepare(key, as_rgb8(photo), with_maps=with_maps)
+            waiting.append(item)
+            crops += [(item, *crop) for crop in item.crops]
+            item.crops = []
+            while len(crops) >= self.batch_size:
+                self._run(crops[: self.batch_size])
+                crops = crops[self.batch_size :]
+            while waiting and waiting[0].done:
+                yield waiting[0].key, waiting.popleft().result()
+        for start in range(0, len(crops), self.batch_size):
+            self._run(crops[start : start + self.batch_size])
+        while waiting:
+            yield waiting[0].key, waiting.popleft().result()
+
+    def _prepare(self, key: Any, rgb: np.ndarray, boxes=None, with_maps: bool = True) -> _Photo:
+        """A photo's faces (detected unless ``boxes`` are given) and their model inputs (``crops``)."""
         height, width = rgb.shape[:2]
         if height * width > MAX_PHOTO_PIXELS:
-            raise ValueError(
-                f"the photo has {width}x{height} pixels, more than the {MAX_PHOTO_PIXELS:,} allowed"
-            )
-        if boxes is None:
-            ((boxes, found_scores),) = self.processor.detect_faces(rgb)
-            scores = [float(score) for score in found_scores]
+            message = f"the photo has {width}x{height} pixels, more than the {MAX_PHOTO_PIXELS:,} allowed"
+            return _Photo(key, ValueError(message))
+        if boxes is None and self.detector is not None:
+            found = self.detector.detect(rgb)  # best first, as the processor's detection
+            boxes, scores = [box for box, _ in found], [score for _, score in found]
+        elif boxes is None:
+            ((found, found_scores),) = self.processor.detect_faces(rgb)
+            boxes, scores = [tuple(map(float, b)) for b in found], [float(s) for s in found_scores]
         else:
-            scores = [None] * len(boxes)
-        boxes = [tuple(float(v) for v in box) for box in boxes]
-        parsing = np.zeros((height, width), dtype=np.uint8)
-        depth = np.zeros((height, width), dtype=np.float32)
-        faces = []
+            boxes, scores = [tuple(map(float, b)) for b in boxes], [None] * len(boxes)
+        item = _Photo(key, None, boxes=boxes, scores=scores, size=(height, width), with_maps=with_maps)
+        if boxes:
+            inputs = self.processor(rgb, boxes=[boxes], return_tensors="pt")
+            affines = np.asarray(inputs["affines"])
+            item.crops = [
+                (index, inputs["pixel_values"][index], affines[index]) for index in range(len(boxes))
+            ]
+        return item
+
+    def _run(self, crops: list) -> None:
+        """The SB on a batch of crops from any photos; each photo takes its faces' results."""
         device = next(self.model.parameters()).device
-        for start in range(0, len(boxes), self.batch_size):
-            chunk = boxes[start : start + self.batch_size]
-            inputs = self.processor(rgb, boxes=[chunk], return_tensors="pt")
-            out = self.model(inputs["pixel_values"].to(device))
-            sizes, affines = inputs["original_sizes"], inputs["affines"]
-            points = self.processor.post_process_landmarks(out, affines=affines)
+        out = self.model(torch.stack([pixels for _, _, pixels, _ in crops]).to(device))
+        affines = np.stack([affine for *_, affine in crops])
+        points = self.processor.post_process_landmarks(out, affines=affines)
+        windows = [None] * len(crops)
+        with_maps = [item.with_maps for item, *_ in crops]
+        if any(with_maps):
+            sizes = np.array([item.size for item, *_ in crops])
             windows = self.processor.post_process_face_windows(out, sizes, affines)
-            for k, (box, window) in enumerate(zip(chunk, windows, strict=True)):
-                top, left, bottom, right = window["window"]
-                labels = window["segmentation"].cpu().numpy().astype(np.uint8)
-                free = (
-                    parsing[top:bottom, left:right] == 0
-                )  # faces come best first: keep what a better face labelled
-                take = free & (labels > 0)
-                parsing[top:bottom, left:right][take] = labels[take]
-                depth[top:bottom, left:right][take] = window["predicted_depth"].cpu().numpy()[take]
-                faces.append(FaceResult(box, scores[start + k], points[k].cpu().numpy()))
+        for (item, index, _, _), face_points, window in zip(crops, points, windows, strict=True):
+            item.add(index, face_points.cpu().numpy(), window)
+
+
+@dataclass
+class _Photo:
+    """A photo on its way through `PhotoAnalyser`: its faces, their crops waiting for the SB (``(index,
+    pixels, affine)``), and what comes back for each; or the error that stopped it."""
+
+    key: Any
+    error: Exception | None
+    boxes: list = field(default_factory=list)
+    scores: list = field(default_factory=list)
+    size: tuple[int, int] = (0, 0)
+    with_maps: bool = True
+    crops: list = field(default_factory=list)
+    landmarks: dict = field(default_factory=dict)
+    windows: dict = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.error is not None or len(self.landmarks) == len(self.boxes)
+
+    def add(self, index: int, points: np.ndarray, window: dict | None) -> None:
+        self.landmarks[index] = points
+        if self.with_maps:
+            self.windows[index] = window
+
+    def result(self) -> PhotoResult | Exception:
+        """The faces, best first, with the photo's parsing and depth pasted from their windows (a better
+        face keeps the pixels it labelled; empty, untouched maps without ``with_maps``)."""
+        if self.error is not None:
+            return self.error
+        parsing = np.zeros(self.size, dtype=np.uint8)
+        depth = np.zeros(self.size, dtype=np.float32)
+        for index in sorted(self.windows):
+            window = self.windows[index]
+            top, left, bottom, right = window["window"]
+            labels = window["segmentation"].cpu().numpy().astype(np.uint8)
+            take = (parsing[top:bottom, left:right] == 0) & (labels > 0)
+            parsing[top:bottom, left:right][take] = labels[take]
+            depth[top:bottom, left:right][take] = window["predicted_depth"].cpu().numpy()[take]
+        faces = [
+            FaceResult(box, score, self.landmarks[k])
+            for k, (box, score) in enumerate(zip(self.boxes, self.scores, strict=True))
+        ]
         return PhotoResult(faces, parsing, depth)

@@ -3,7 +3,7 @@
     import synthforge_hf                                   # registers the task (see `registration`)
     from transformers import pipeline
 
-    analyse = pipeline("face-analysis", model="spaces_app/model")
+    analyse = pipeline("face-analysis", model=str(synthforge_hf.REFERENCE_MODEL))  # or an SB folder / Hub id
     faces = analyse("group.jpg")                           # one dict per face, best detection first
     faces[0]["box"], faces[0]["landmarks"].shape           # {"xmin": ...}, (68, 2) photo pixels
 
@@ -22,6 +22,7 @@ from transformers import AutoModelForSemanticSegmentation
 from transformers.pipelines.base import ChunkPipeline
 
 from .io.images import as_rgb8, open_photo
+from .models.synthforge.face_detection import FaceDetector
 
 TASK = "face-analysis"
 
@@ -51,7 +52,7 @@ class FaceAnalysisPipeline(ChunkPipeline):
     ```python
     >>> import synthforge_hf  # registers "face-analysis"
     >>> from transformers import pipeline
-    >>> analyse = pipeline("face-analysis", model="spaces_app/model")  # doctest: +SKIP
+    >>> analyse = pipeline("face-analysis", model=str(synthforge_hf.REFERENCE_MODEL))  # doctest: +SKIP
     >>> analyse(["a.jpg", "b.jpg"], batch_size=8)  # doctest: +SKIP
     ```
     """
@@ -64,13 +65,18 @@ class FaceAnalysisPipeline(ChunkPipeline):
     _load_feature_extractor = False
     _load_tokenizer = False
 
-    def _sanitize_parameters(self, detector_upsample: int | None = None, **kwargs):
-        preprocess = {} if detector_upsample is None else {"detector_upsample": detector_upsample}
-        return preprocess, {}, {}
+    def _sanitize_parameters(self, detector: str | None = None, **kwargs):
+        return ({} if detector is None else {"detector": detector}), {}, {}
 
-    def preprocess(self, image, detector_upsample: int | None = None):
+    def preprocess(self, image, detector: str | None = None):
+        """``detector="cnn"``: dlib's CNN detector (`FaceDetector`), which finds faces turned far away;
+        else the image processor's (dlib's HOG detector)."""
         rgb = _rgb(image)
-        ((boxes, scores),) = self.image_processor.detect_faces(rgb, detector_upsample=detector_upsample)
+        if detector is None:
+            ((boxes, scores),) = self.image_processor.detect_faces(rgb)
+        else:
+            found = FaceDetector(model=detector).detect(rgb)
+            boxes, scores = [box for box, _ in found], [score for _, score in found]
         size = torch.tensor([rgb.shape[:2]])
         if len(boxes) == 0:  # one placeholder row, so the photo still comes out (with no face)
             inputs = self.image_processor(rgb, return_tensors="pt")

@@ -8,6 +8,8 @@ code puts background last, so ``official_id = (our_id - 1) % 20``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 SEGMENTATION_CLASSES: tuple[str, ...] = (
     "background",
     "face",
@@ -123,3 +125,7 @@ HEAD_FRAME_EYE_MIDPOINT = (0.0, 0.0241, 0.0413)
 TRAINING_ARGUMENTS_FILE = "training_args.json"
 
 MAX_SEED = 2**63 - 1  # seeds are non-negative 63-bit integers, as the per-sample seeds are
+# The reference model: the `small` SB trained on the embedded head's faces (spaces_app/make_model.sh),
+# shipped with the package; what `synthforge analyse`, the face-analysis pipeline and the Space use unless
+# told otherwise.
+REFERENCE_MODEL = Path(__file__).resolve().parent / "reference_model"

@@ -1,6 +1,6 @@
 """An SB as an ONNX file, for onnxruntime, transformers.js and other runtimes without PyTorch.
 
-    synthforge export-onnx --model spaces_app/model --out exported/model.onnx
+    synthforge export-onnx --out exported/model.onnx     # the reference model; --model DIR for another SB
 
 The file takes ``pixel_values`` (batch, 3, size, size), the image processor's output, with a dynamic
 batch axis, and gives ``landmarks`` (batch, 68, 2, model-input pixels, decoded as the PyTorch model

@@ -26,6 +26,8 @@ import pytest
 import torch
 from PIL import Image
 
+from synthforge_hf.constants import REFERENCE_MODEL
+
 from ..browser import analyse_in_browser
 from .readme import Example, Route, readme_examples, route_of
 
@@ -129,7 +131,7 @@ ROUTES = [
     Route(
         ".venv/bin/synthforge analyse",
         "bash",
-        files=("outputs/analysis/astronaut.json", "outputs/analysis/astronaut.png"),
+        files=tuple(f"outputs/analysis/{name}" for name in ("faces.jsonl", "faces.parquet", "astronaut.png")),
     ),
     Route(
         ".venv/bin/synthforge make-dataset --out outputs/faces --num-train 20000",
@@ -202,7 +204,7 @@ ROUTES = [
     Route("synthforge make-dataset", "check", why=MENTION),
     Route("synthforge push", "check", why=MENTION),
     Route("synthforge analyse", "check", why=MENTION),
-    Route("synthforge analyse PHOTO... --model DIR --out DIR", "check", why=MENTION),
+    Route("synthforge analyse PATH...", "check", why=MENTION),
     Route("synthforge convert-next3d --blend all", "check", why=MENTION),
     Route(
         "synthforge generate --num-samples 8 --out out/",
@@ -328,7 +330,7 @@ def _write_photos(work: Path) -> None:
 
     shutil.copy(REAL_FACES / "2008_001322.jpg", work / "group.jpg")
     face = DlibLandmarkXML(REAL_FACES / "testing_with_face_landmarks.xml")[0]
-    processor = SynthForgeImageProcessor.from_pretrained(ROOT / "spaces_app" / "model")
+    processor = SynthForgeImageProcessor.from_pretrained(REFERENCE_MODEL)
     inputs = processor(face["image"], boxes=[[face["box"]]], do_normalize=False, return_tensors="np")
     crop = np.clip(np.asarray(inputs["pixel_values"][0]).transpose(1, 2, 0) * 255, 0, 255)
     Image.fromarray(crop.round().astype(np.uint8)).save(work / "portrait.png")

@@ -235,18 +235,36 @@ class ModelCardArguments:
 class AnalyseArguments:
     """`synthforge analyse`."""
 
-    photos: list[Path] = positional("image files", nargs="+")
-    model: str = option("a saved SB folder or Hub id")
-    out: Path = option("folder for PHOTO.png and PHOTO.json")
+    photos: list[str] = positional("photo files, folders (their image files) or glob patterns", nargs="+")
+    model: str | None = option(
+        "a saved SB folder or Hub id (default: the reference model shipped with synthforge-hf)", default=None
+    )
+    out: Path = option(
+        "folder for the table (faces.jsonl, faces.parquet) and the pictures", default=Path("analysis")
+    )
+    pictures: bool = option(
+        "also write PHOTO.png (landmarks, parsing, depth) and PHOTO.json per photo", default=False
+    )
+    batch_size: int = option("faces the model runs on at once (across photos)", default=16)
+    detector: Literal["hog", "cnn"] = option(
+        "hog: dlib's HOG detector (fast; frontal and slightly turned faces); cnn: dlib's CNN detector "
+        "(seconds a photo; finds faces turned far away; needs face-recognition-models)",
+        default="hog",
+    )
     device: str = option("auto (CUDA when present, else the CPU), cpu, cuda", default="auto")
     no_progress: bool = option("no progress bar", default=False)
+
+    def __post_init__(self) -> None:
+        require_positive(self, "batch_size")
 
 
 @dataclass(kw_only=True)
 class ExportOnnxArguments:
     """`synthforge export-onnx`."""
 
-    model: str = option("a saved SB folder or Hub id")
+    model: str | None = option(
+        "a saved SB folder or Hub id (default: the reference model shipped with synthforge-hf)", default=None
+    )
     out: Path = option("the .onnx file to write (config.json and preprocessor_config.json go beside it)")
     opset: int = option("the ONNX opset", default=18)
 

@@ -23,14 +23,15 @@ def export_onnx_main(argv: list[str] | None = None) -> int:
     Example:
 
     ```bash
-    synthforge export-onnx --model spaces_app/model --out exported/model.onnx
+    synthforge export-onnx --out exported/model.onnx   # the reference model; --model DIR for another SB
     ```
     """
     (args,) = parse("export-onnx", export_onnx_main, argv, ExportOnnxArguments)
-    model = model_source(args.model, "--model")
+    model = model_source(args.model, "--model") if args.model else None
 
+    from ..constants import REFERENCE_MODEL
     from ..onnx_export import export_onnx
 
-    path = export_onnx(model, args.out, opset=args.opset)
+    path = export_onnx(model or REFERENCE_MODEL, args.out, opset=args.opset)
     print(f"wrote {path} with config.json and preprocessor_config.json beside it")
     return 0

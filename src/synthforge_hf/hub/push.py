@@ -24,8 +24,8 @@ from ..errors import FolderError
 
 DATASET_PATTERNS = ("README.md", "generation.json", "assets/*", "data/*.parquet")
 MODEL_PATTERNS = ("README.md", "config.json", "*.safetensors", "preprocessor_config.json", "*.py")
-# The Space's app, its pip and Debian requirements (open3d needs libusb), its default model and examples.
-SPACE_PATTERNS = ("README.md", "app.py", "requirements.txt", "packages.txt", "model/*", "examples/*")
+# The Space's app, its pip and Debian requirements (open3d needs libusb) and its example photos.
+SPACE_PATTERNS = ("README.md", "app.py", "requirements.txt", "packages.txt", "examples/*")
 WILDCARDS = "*?["
 
 

@@ -23,7 +23,7 @@ from .push import SPACE_PATTERNS, files_to_upload
 DISTRIBUTION = "synthforge-hf"
 SPACE_EXTRA = "space"
 PACKAGE_FOLDER = "synthforge_hf"
-PACKAGE_SUFFIXES = (".py", ".md")  # the modules and the card templates (package data)
+PACKAGE_SUFFIXES = (".py", ".md", ".json", ".safetensors")  # modules, card templates, the reference model
 # What the staged folder sends: the app's files and the package source.
 STAGED_SPACE_PATTERNS = (*SPACE_PATTERNS, f"{PACKAGE_FOLDER}/**/*")
 REQUIREMENTS_HEADER = (

@@ -57,8 +57,13 @@ class BoxConversion:
         return asdict(self)
 
 
-# Fitted by benchmarks/face_detection.py on the 131 of 200 generated faces (256 px) that dlib found.
+# Fitted by benchmarks/face_detection.py on the generated calibration faces each detector found.
 DLIB_HOG_CONVERSION = BoxConversion(scale=(0.835, 0.923), offset=(0.013, 0.100))
+DLIB_CNN_CONVERSION = BoxConversion(scale=(0.903, 0.919), offset=(0.046, 0.160))
+CNN_INSTALL_HINT = "pip install face-recognition-models (it holds dlib's CNN face detector's weights)"
+# Per model: its box conversion and the largest photo it searches at full size (the CNN takes seconds
+# a megapixel on a CPU).
+MODELS = {"hog": (DLIB_HOG_CONVERSION, MAX_DETECTION_PIXELS), "cnn": (DLIB_CNN_CONVERSION, 1_000_000)}
 
 
 def dlib_boxes(rects) -> np.ndarray:
@@ -86,30 +91,56 @@ def _rgb8(image: PIL.Image.Image | np.ndarray) -> np.ndarray:
 
 
 class FaceDetector:
-    """dlib's HOG frontal face detector (its weights are part of dlib), run on the photo upsampled
-    ``upsample`` times (each doubles the side: 1 finds faces down to about 40 px, 0 only from about
-    80 px) and keeping detections that score above ``threshold`` (dlib's own scale, 0 by default).
-    A photo of more than ``max_pixels`` pixels is searched at the scale that brings it to that many
-    (faces found from proportionally larger sizes), so time and memory stay bounded on big photos."""
+    """A dlib face detector: ``model="hog"`` (the default), dlib's HOG frontal detector, fast, whose
+    weights are part of dlib; or ``model="cnn"``, dlib's CNN (MMOD) detector, made for every pose, which
+    finds faces turned far from the camera, seconds a photo on a CPU (its weights come with the
+    ``face-recognition-models`` package). Run on the photo upsampled ``upsample`` times (each doubles
+    the side: 1 finds faces down to about 40 px, 0 only from about 80 px), keeping detections that score
+    above ``threshold`` (dlib's own scale, 0 by default). A photo of more than ``max_pixels`` pixels
+    (default: the model's) is searched at the scale that brings it to that many (faces found from
+    proportionally larger sizes), so time and memory stay bounded on big photos. Which detector finds
+    what, how fast: ``benchmarks/face_detection.py``."""
 
     def __init__(
         self,
         upsample: int = 1,
         threshold: float = 0.0,
-        conversion: BoxConversion = DLIB_HOG_CONVERSION,
-        max_pixels: int = MAX_DETECTION_PIXELS,
+        conversion: BoxConversion | None = None,
+        max_pixels: int | None = None,
+        model: str = "hog",
     ):
         try:
             import dlib
         except ImportError as err:
             raise ImportError(f"FaceDetector needs dlib, which is not installed: {INSTALL_HINT}") from err
+        if model not in MODELS:
+            raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
+        default_conversion, default_pixels = MODELS[model]
+        max_pixels = default_pixels if max_pixels is None else max_pixels
         if isinstance(upsample, bool) or not isinstance(upsample, int) or not 0 <= upsample <= 4:
             raise ValueError(f"upsample must be an integer from 0 to 4, got {upsample!r}")
         if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
             raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
-        self.upsample, self.threshold, self.conversion = upsample, float(threshold), conversion
-        self.max_pixels = max_pixels
-        self._detector = dlib.get_frontal_face_detector()
+        self.upsample, self.threshold = upsample, float(threshold)
+        self.conversion = default_conversion if conversion is None else conversion
+        self.max_pixels, self.model = max_pixels, model
+        if model == "hog":
+            self._detector = dlib.get_frontal_face_detector()
+        else:
+            try:
+                import face_recognition_models
+            except ImportError as err:
+                raise ImportError(f"FaceDetector(model='cnn') needs its weights: {CNN_INSTALL_HINT}") from err
+            weights = face_recognition_models.cnn_face_detector_model_location()
+            self._detector = dlib.cnn_face_detection_model_v1(weights)
+
+    def _run(self, rgb: np.ndarray) -> tuple[list, list]:
+        """dlib's rectangles and scores on an (H, W, 3) contiguous uint8 array, above the threshold."""
+        if self.model == "hog":
+            rects, scores, _ = self._detector.run(rgb, self.upsample, self.threshold)
+            return list(rects), list(scores)
+        found = [d for d in self._detector(rgb, self.upsample) if d.confidence > self.threshold]
+        return [d.rect for d in found], [d.confidence for d in found]
 
     def detect_dlib_boxes(self, image: PIL.Image.Image | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """dlib's own boxes (N, 4) on a PIL image or an (H, W, 3) uint8 RGB array (pixel centres at
@@ -121,7 +152,7 @@ class FaceDetector:
             scale = math.sqrt(self.max_pixels / (height * width))
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
             rgb = np.asarray(PIL.Image.fromarray(rgb).resize(size, PIL.Image.Resampling.BILINEAR))
-        rects, scores, _ = self._detector.run(rgb, self.upsample, self.threshold)
+        rects, scores = self._run(rgb)
         stretch = np.array([width, height] * 2, dtype=np.float64) / np.array(rgb.shape[1::-1] * 2)
         return dlib_boxes(rects) * stretch, np.asarray(scores, dtype=np.float64)
 
