@@ -180,6 +180,21 @@ BLOCKS: dict[str, Callable[[], str]] = {
             for r in record["results"]
         ],
     ),
+    "onnx-runtime": lambda: _table(
+        "onnx-runtime.json",
+        "python benchmarks/onnx_runtime.py",
+        ["batch", "image size", "PyTorch ms", "onnxruntime ms", "landmarks differ by at most"],
+        lambda record: [
+            [
+                r["batch"],
+                f"{r['image_size']} px",
+                r["pytorch_ms"],
+                r["onnxruntime_ms"],
+                f"{r['landmarks_max_difference_px']:.1e} px",
+            ]
+            for r in record["results"]
+        ],
+    ),
     "test-tiers": lambda: _table(
         "test-tiers.json",
         "python benchmarks/test_tiers.py",
