@@ -45,9 +45,7 @@ def analysed_photo(width: int) -> Image.Image:
     """The reference model's landmarks, parsing and depth on the example photo, scaled to ``width``."""
     photo = open_photo(ROOT / "spaces_app" / "examples" / "astronaut.jpg")
     with torch.no_grad():
-        picture = Image.fromarray(
-            PhotoAnalyser.from_pretrained(REFERENCE_MODEL)(photo).picture(photo)
-        )
+        picture = Image.fromarray(PhotoAnalyser.from_pretrained(REFERENCE_MODEL)(photo).picture(photo))
     return picture.resize((width, round(picture.height * width / picture.width)), Image.Resampling.LANCZOS)
 
 

@@ -87,6 +87,10 @@ def test_shards_load_with_typed_features(dataset_dir):
     assert row["image"].size == (RESOLUTION, RESOLUTION) and row["depth"].mode.startswith("I")
     assert np.asarray(row["segmentation"]).max() < len(SEGMENTATION_CLASSES)
     assert row["segmentation"].mode == "P"  # class ids as values, shown in the official colours
+    assert list(features)[0] == "image"  # the column the Hub's viewer shows first
+    layout = np.asarray(row["landmarks_70"])
+    assert layout.shape == (70, 2) and np.array_equal(layout[:68], np.asarray(row["landmarks_2d"]))
+    assert np.isfinite(layout[68:]).all() and len(row["head_pose"]) == 3
 
 
 def test_a_row_regenerates_exactly_from_its_seed(pipe, dataset_dir):
@@ -291,6 +295,9 @@ def test_official_release_imports_into_the_same_features(pipe, tmp_path):
             assert row[key] == pytest.approx(float(truth.parameters[key][i]), abs=1e-4)
         assert row["seed"] == -1 and np.isnan(row["depth_scale"]) and np.isnan(row["landmarks_3d"]).all()
         assert np.asarray(row["depth"]).max() == 65535  # relative depth spread over 16 bits
+        layout = np.asarray(row["landmarks_70"])
+        assert np.array_equal(layout[:68], np.asarray(row["landmarks_2d"])) and np.isnan(layout[68:]).all()
+        np.testing.assert_allclose(row["head_pose"], truth.head_pose[i], atol=1e-3)  # from camera and pose
 
 
 def test_official_release_with_a_corrupt_image_is_named(pipe, tmp_path):

@@ -1,6 +1,7 @@
 """End-to-end behaviour of SynthForgePipeline on the embedded default head (small sizes, on the
 tests' device)."""
 
+import copy
 import math
 import subprocess
 import sys
@@ -133,6 +134,48 @@ def test_relative_face_yaw_for_camera_and_head_rotation():
     yaw = relative_face_yaw(pose, cams)
     assert yaw[0].item() == pytest.approx(-0.3, abs=1e-5)
     assert yaw[1].item() == pytest.approx(0.2, abs=1e-5)
+
+
+def test_head_pose_is_what_the_camera_sees(pipe):
+    """Yaw, pitch and roll in degrees: 0 for a frontal face; the camera turned to the subject's left shows
+    the face turned to its right (relative_face_yaw's sign, in degrees); a head rolled about the viewing
+    axis rolls and does nothing else; a camera below the face sees it turned up."""
+    pose = torch.zeros(4, 15)
+    pose[2, 2] = 0.25  # the head rolled about +z (the axis out of the face): counter-clockwise on screen
+    out = pipe(
+        pose=pose,
+        yaw=torch.tensor([0.0, 0.4, 0.0, 0.0]),
+        pitch=torch.tensor([0.0, 0.0, 0.0, 0.3]),
+        seeds=[1, 2, 3, 4],
+        resolution=32,
+        output_type="np",
+    )
+    head_pose = out.head_pose
+    np.testing.assert_allclose(head_pose[0], [0, 0, 0], atol=1e-3)
+    cams = Cameras.orbit(torch.tensor([0.4]), torch.zeros(1), torch.tensor([18.0]))
+    expected_yaw = math.degrees(relative_face_yaw(torch.zeros(1, 15), cams).item())
+    np.testing.assert_allclose(head_pose[1], [expected_yaw, 0, 0], atol=1e-3)
+    assert expected_yaw < -20
+    np.testing.assert_allclose(head_pose[2], [0, 0, math.degrees(0.25)], atol=1e-3)
+    assert head_pose[3, 1] > 5 and abs(head_pose[3, 0]) < 1e-3 and abs(head_pose[3, 2]) < 1e-3
+
+
+def test_pupils_sit_in_the_eyes_and_follow_the_layout(pipe):
+    """The pupils (FaceSynthetics' points 68 and 69) lie between the corners of the subject's right eye
+    (36-39) and left eye (42-45), at the eye line, visible on a frontal face; NaN and hidden for a head
+    whose vertices name no eyeballs."""
+    out = pipe(seeds=[5], yaw=0.0, pitch=0.0, resolution=128, output_type="np")
+    points, pupils = out.landmarks_2d[0], out.pupils_2d[0]
+    for pupil, (outer, inner) in zip(pupils, ((36, 39), (45, 42)), strict=True):
+        low, high = sorted((points[outer, 0], points[inner, 0]))
+        assert low < pupil[0] < high
+        assert abs(pupil[1] - points[[outer, inner], 1].mean()) < 0.25 * (high - low)
+    assert out.pupil_visibility[0].all()
+    head = copy.deepcopy(pipe.head_model)
+    head.vertex_labels.zero_()
+    unlabelled = SynthForgePipeline(head, pipe.face_generator, pipe.annotator)
+    blind = unlabelled(seeds=[5], resolution=32, output_type="np")
+    assert np.isnan(blind.pupils_2d).all() and not blind.pupil_visibility.any()
 
 
 def test_save_and_reload_gives_identical_outputs(pipe, tmp_path, torch_device):

@@ -206,6 +206,7 @@ ROUTES = [
     Route("synthforge analyse", "check", why=MENTION),
     Route("synthforge analyse PATH...", "check", why=MENTION),
     Route("synthforge convert-next3d --blend all", "check", why=MENTION),
+    Route("synthforge export-onnx", "check", why=MENTION),
     Route(
         "synthforge generate --num-samples 8 --out out/",
         "bash",
@@ -277,6 +278,7 @@ EXACT_MENTIONS = {
     "synthforge convert-next3d",
     "synthforge push",
     "synthforge analyse",
+    "synthforge export-onnx",
 }
 EXAMPLES = readme_examples()
 

@@ -29,21 +29,27 @@ def dataset_features(
     num_shape: int, num_expression: int, latent_dim: int, quality_outputs: tuple[str, ...] = ()
 ) -> Features:
     """Features of one sample; every sampling parameter is kept so a sample can be regenerated.
+    ``landmarks_70`` is FaceSynthetics' 70-point layout (the 68 iBUG points, then the pupils of the
+    subject's right and left eyes; NaN where the head has no labelled eyeballs or the source does not
+    record them), ``head_pose`` the head's yaw, pitch and roll in degrees as the camera sees it.
     ``quality_outputs`` are the image backend's per-sample quality scalars (Next3D's alignment residuals
     in metres), one float column each."""
     f32 = Value("float32")
     quality = {name: f32 for name in quality_outputs}
     return Features(
         {
-            "index": Value("int64"),
-            "seed": Value("int64"),
-            "image": Image(),
+            "image": Image(),  # first: what the Hub's viewer shows first
             "segmentation": Image(),
             "depth": Image(),
-            "depth_scale": f32,
             "landmarks_2d": Array2D((NUM_LANDMARKS, 2), "float32"),
-            "landmarks_3d": Array2D((NUM_LANDMARKS, 3), "float32"),
             "landmark_visibility": List(Value("bool"), length=NUM_LANDMARKS),
+            "landmarks_3d": Array2D((NUM_LANDMARKS, 3), "float32"),
+            "landmarks_70": Array2D((NUM_LANDMARKS + 2, 2), "float32"),
+            "landmark_visibility_70": List(Value("bool"), length=NUM_LANDMARKS + 2),
+            "head_pose": List(f32, length=3),
+            "index": Value("int64"),
+            "seed": Value("int64"),
+            "depth_scale": f32,
             "shape": List(f32, length=num_shape),
             "expression": List(f32, length=num_expression),
             "pose": List(f32, length=POSE_DIM),
@@ -121,6 +127,13 @@ def encode_rows(
                 "landmarks_2d": out.landmarks_2d[i].astype(np.float32),
                 "landmarks_3d": out.landmarks_3d[i].astype(np.float32),
                 "landmark_visibility": out.landmark_visibility[i].astype(bool).tolist(),
+                "landmarks_70": np.concatenate([out.landmarks_2d[i], out.pupils_2d[i]]).astype(np.float32),
+                "landmark_visibility_70": np.concatenate(
+                    [out.landmark_visibility[i], out.pupil_visibility[i]]
+                )
+                .astype(bool)
+                .tolist(),
+                "head_pose": np.asarray(out.head_pose[i], dtype=np.float32).tolist(),
                 **{
                     key: np.asarray(params[key][i], dtype=np.float32).tolist()
                     for key in ("shape", "expression", "pose", "latents", "camera")

@@ -24,7 +24,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class DatasetSpec:
     pipeline: dict[str, Any]
     max_landmark_depth_error: float | None = None
     pipeline_sha256: dict[str, str] | None = None  # `pipeline_fingerprint`: configs and weights
+    columns: list[str] | None = None  # the shards' columns: a resume with other columns is refused
 
     @property
     def quality_outputs(self) -> tuple[str, ...]:
@@ -180,6 +181,7 @@ def generate_dataset(
         max_landmark_depth_error=max_landmark_depth_error,
         pipeline_sha256=pipeline_fingerprint(pipe),
     )
+    spec = replace(spec, columns=list(_features(spec)))
     if max_landmark_depth_error is not None and "landmark_depth_error" not in spec.quality_outputs:
         raise ValueError(
             f"{spec.pipeline['generator']} reports no landmark_depth_error; max_landmark_depth_error needs "
@@ -215,12 +217,7 @@ def _make_missing_shards(
             summary.shards_skipped.append(shard.filename)
         else:
             pending.append(shard)
-    features = dataset_features(
-        spec.pipeline["num_shape"],
-        spec.pipeline["num_expression"],
-        spec.pipeline["latent_dim"],
-        spec.quality_outputs,
-    )
+    features = _features(spec)
     pipe.set_progress_bar_config(disable=True)
     start = time.perf_counter()
     with state.split_between_processes(pending) as mine:
@@ -242,6 +239,17 @@ def _make_missing_shards(
         bar.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _features(spec: DatasetSpec):
+    """The `datasets.Features` of the shards of ``spec``."""
+    description = spec.pipeline
+    return dataset_features(
+        description["num_shape"],
+        description["num_expression"],
+        description["latent_dim"],
+        spec.quality_outputs,
+    )
 
 
 def _spec_json(spec: DatasetSpec) -> str:

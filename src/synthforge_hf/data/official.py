@@ -7,7 +7,8 @@ min-max normalised, near = 0) and ``annotations/NNNNN.json`` (``z``, ``camera_pa
 
 What the release does not record becomes explicit: ``landmarks_3d`` is NaN, ``depth_scale`` is NaN
 (the depth is relative, not metric; the 16-bit image holds it scaled to [0, 65535]), ``seed`` is -1,
-and ``landmark_visibility`` only says whether a point lies inside the image.
+``landmark_visibility`` only says whether a point lies inside the image, and the pupils of the 70-point
+layout are NaN.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ..head.model import POSE_DIM
 from ..head.segmentation_texture import decode_segmentation_texture
 from ..io.images import as_rgb8
 from ..io.safe_write import atomic_write_bytes, refuse_symlink
-from ..rendering.cameras import intrinsics_to_fov, orbit_angles
+from ..pipelines.synthforge.head_pose import head_rotation
+from ..rendering.cameras import head_pose_degrees, intrinsics_to_fov, orbit_angles
 from .features import CAMERA_DIM, dataset_features, mask_png_bytes, png_bytes
 from .folders import check_output_folder, refuse_unplanned_files
 from .shard_file import read_shard_record, write_shard
@@ -89,6 +91,11 @@ def read_official_sample(source: Path, name: str, index: int) -> dict:
         "landmarks_2d": landmarks,
         "landmarks_3d": np.full((NUM_LANDMARKS, 3), np.nan, dtype=np.float32),
         "landmark_visibility": inside.tolist(),
+        "landmarks_70": np.concatenate([landmarks, np.full((2, 2), np.nan, dtype=np.float32)]),
+        "landmark_visibility_70": [*inside.tolist(), False, False],
+        "head_pose": head_pose_degrees(
+            head_rotation(torch.from_numpy(pose)[None]), camera[:16].reshape(1, 4, 4)
+        )[0].tolist(),
         "shape": [float(v) for v in record["flame_shape"]],
         "expression": [float(v) for v in record["flame_exp"]],
         "pose": pose.tolist(),

@@ -36,6 +36,7 @@ def write_shard(rows: list[dict], features, path: Path, record: dict) -> None:
     """Encode ``rows`` and publish them as the parquet shard ``path`` in one atomic step, with the
     shard's ``record`` (split, index range, rejected indices, ...) in the file's metadata and the file's
     digest in `digest_path`."""
+    rows = [{name: row[name] for name in features} for row in rows]  # the features' order: the viewer's
     table = (
         Dataset.from_list(rows, features=features).data.table if rows else features.arrow_schema.empty_table()
     )

@@ -18,7 +18,18 @@ from torch.utils.data import IterableDataset, get_worker_info
 from .features import decode_depth
 from .shards import sample_seed
 
-TENSOR_KEYS = ("landmarks_2d", "landmarks_3d", "landmark_visibility", "shape", "expression", "pose", "camera")
+TENSOR_KEYS = (
+    "landmarks_2d",
+    "landmarks_3d",
+    "landmark_visibility",
+    "landmarks_70",
+    "landmark_visibility_70",
+    "head_pose",
+    "shape",
+    "expression",
+    "pose",
+    "camera",
+)
 
 
 def to_training_example(row: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -171,6 +182,11 @@ class SyntheticFaceStream(IterableDataset):
                     "landmarks_2d": out.landmarks_2d[k],
                     "landmarks_3d": out.landmarks_3d[k],
                     "landmark_visibility": out.landmark_visibility[k],
+                    "landmarks_70": torch.cat([out.landmarks_2d[k], out.pupils_2d[k]]),
+                    "landmark_visibility_70": torch.cat(
+                        [out.landmark_visibility[k], out.pupil_visibility[k]]
+                    ),
+                    "head_pose": out.head_pose[k].float(),
                     **{
                         key: out.parameters[key][k].float()
                         for key in ("shape", "expression", "pose", "camera")

@@ -15,7 +15,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 
-from ..constants import NUM_LANDMARKS
+from ..constants import CLASS_ID, NUM_LANDMARKS
 from .landmarks import barycentric_points, dynamic_contour_rows
 from .lbs import axis_angle_to_matrix, linear_blend_skinning
 
@@ -26,11 +26,14 @@ NUM_CONTOUR_LANDMARKS = 17
 
 @dataclass
 class HeadOutput(BaseOutput):
-    """Posed geometry. ``vertices`` (B,V,3) and ``landmarks_3d`` (B,68,3) in metres, head frame."""
+    """Posed geometry. ``vertices`` (B,V,3) and ``landmarks_3d`` (B,68,3) in metres, head frame;
+    ``pupils_3d`` (B,2,3), the centres of the pupils of the subject's right and left eyes (NaN for a head
+    without labelled eyeballs)."""
 
     vertices: torch.Tensor
     landmarks_3d: torch.Tensor
     joints: torch.Tensor
+    pupils_3d: torch.Tensor
 
 
 class ParametricHeadModel(ModelMixin, ConfigMixin):
@@ -176,7 +179,22 @@ class ParametricHeadModel(ModelMixin, ConfigMixin):
                 vertices, self.faces, self.contour_face_idx[rows], self.contour_bary[rows]
             )
             landmarks = torch.cat([contour, landmarks[:, NUM_CONTOUR_LANDMARKS:]], dim=1)
-        return HeadOutput(vertices=vertices, landmarks_3d=landmarks, joints=posed_joints)
+        pupils, labelled = self.pupil_vertices()
+        pupils_3d = torch.where(
+            labelled[None, :, None].to(vertices.device), vertices[:, pupils.to(vertices.device)], float("nan")
+        )
+        return HeadOutput(vertices=vertices, landmarks_3d=landmarks, joints=posed_joints, pupils_3d=pupils_3d)
+
+    def pupil_vertices(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The vertex at the front of the subject's right and left eyeball in the template (+z, out of the
+        face), where the pupil's centre is while the eye looks ahead (it turns with the eye's joint): (2,)
+        indices, and (2,) whether the head's vertices label that eyeball at all (where not, the index is
+        meaningless). Made with tensor operations only, so it runs on any device without a host sync."""
+        eyeballs = torch.stack(
+            [self.vertex_labels == CLASS_ID[side] for side in ("right_eyeball", "left_eyeball")]
+        )
+        depth = torch.where(eyeballs, self.v_template[:, 2], -torch.inf)
+        return depth.argmax(dim=1), eyeballs.any(dim=1)
 
     def face_labels(self) -> torch.Tensor:
         """Class id per face (F,), by majority of its vertices' labels (ties: first corner)."""

@@ -92,6 +92,24 @@ def intrinsics_to_fov(intrinsics: torch.Tensor) -> torch.Tensor:
     return torch.atan(1.0 / (intrinsics[..., 0, 0] * 1.414)) * 360.0 / math.pi
 
 
+def head_pose_degrees(head_rotation: torch.Tensor, cam2world: torch.Tensor) -> torch.Tensor:
+    """(B,3) yaw, pitch and roll of the head as the camera sees it, in degrees; (0, 0, 0) for a face
+    looking straight into the camera, upright.
+
+    ``head_rotation`` (B,3,3) turns the head frame (x to the subject's left, y up, z out of the face)
+    into the world (the head frame's axes are the world's when unrotated); ``cam2world`` (B,4,4) is
+    OpenCV's. In the camera's frame seen as x right, y up, z towards the viewer, the head's rotation is
+    decomposed as ``Ry(yaw) @ Rx(-pitch) @ Rz(roll)``: yaw > 0, the face turned to the subject's left (the
+    image's right); pitch > 0, the face turned up; roll > 0, the face turned counter-clockwise in the
+    image."""
+    flip = torch.diag(torch.tensor([1.0, -1.0, -1.0], dtype=head_rotation.dtype, device=head_rotation.device))
+    relative = flip @ cam2world[:, :3, :3].to(head_rotation).transpose(1, 2) @ head_rotation
+    yaw = torch.atan2(relative[:, 0, 2], relative[:, 2, 2])
+    pitch = torch.asin(relative[:, 1, 2].clamp(-1, 1))
+    roll = torch.atan2(relative[:, 1, 0], relative[:, 1, 1])
+    return torch.rad2deg(torch.stack([yaw, pitch, roll], dim=-1))
+
+
 def head_to_world(points: torch.Tensor) -> torch.Tensor:
     """Map head-frame points (metres) to the Next3D world frame (before any per-model correction)."""
     shift = torch.tensor(ORTH_SHIFT, dtype=points.dtype, device=points.device)

@@ -43,6 +43,15 @@ class SynthForgePipelineOutput(BaseOutput):
             (B,H,W) its own rendered depth in metres, ``image_raw`` (B,3,64,64) its neural rendering, and
             the alignment residuals ``landmark_depth_error`` and ``depth_residual`` (B,) in metres (see
             `synthforge_hf.generators.next3d.alignment`).
+        pupils_2d (`np.ndarray` or `torch.Tensor` of shape `(B, 2, 2)`):
+            The pixel coordinates of the pupils of the subject's right and left eyes (NaN for a head
+            without labelled eyeballs); after the 68 iBUG points, FaceSynthetics' 70-point layout.
+        pupil_visibility (`np.ndarray` or `torch.Tensor` of shape `(B, 2)`, bool):
+            As ``landmark_visibility``, for the pupils.
+        head_pose (`np.ndarray` or `torch.Tensor` of shape `(B, 3)`):
+            Yaw, pitch and roll of the head as the camera sees it, in degrees (0 for a face looking
+            straight into the camera; yaw > 0 turned to the subject's left, pitch > 0 up, roll > 0
+            counter-clockwise in the image; `synthforge_hf.rendering.cameras.head_pose_degrees`).
 
     Example:
 
@@ -56,6 +65,8 @@ class SynthForgePipelineOutput(BaseOutput):
     ((2, 68, 2), (2, 68, 3), dtype('bool'))
     >>> out.parameters["seed"].tolist(), out.parameters["camera"].shape, out.generator_outputs
     ([0, 1], (2, 25), {})
+    >>> out.pupils_2d.shape, out.head_pose.shape
+    ((2, 2, 2), (2, 3))
 
     ```
     """
@@ -68,3 +79,6 @@ class SynthForgePipelineOutput(BaseOutput):
     depth: np.ndarray | torch.Tensor
     parameters: dict[str, Any]
     generator_outputs: dict[str, Any] = field(default_factory=dict)
+    pupils_2d: np.ndarray | torch.Tensor | None = None
+    pupil_visibility: np.ndarray | torch.Tensor | None = None
+    head_pose: np.ndarray | torch.Tensor | None = None

@@ -11,29 +11,17 @@ import PIL.Image
 import torch
 from diffusers import DiffusionPipeline
 
-from ...constants import MAX_SEED
+from ...constants import MAX_SEED, NUM_LANDMARKS
 from ...generators.base import FaceGenerator, Scene
-from ...head.lbs import axis_angle_to_matrix
 from ...head.model import HeadOutput, ParametricHeadModel
 from ...rendering.annotator import FaceAnnotator
-from ...rendering.cameras import DEFAULT_CAMERA_PIVOT, Cameras
+from ...rendering.cameras import Cameras, head_pose_degrees
 from .assets import load_generator, load_head
+from .head_pose import head_rotation, pupils_of, relative_face_yaw
 from .pipeline_output import SynthForgePipelineOutput
 from .sampling import SampleParameters, SamplingRanges, sample_parameters, seeds_from_generator
 
 OUTPUT_TYPES = ("pil", "np", "pt")
-
-
-def relative_face_yaw(pose: torch.Tensor, cameras: Cameras) -> torch.Tensor:
-    """Yaw of the face relative to the camera (radians, > 0: face turned to the subject's left)."""
-    rotations = axis_angle_to_matrix(pose.reshape(-1, 5, 3)[:, :2])
-    facing = (rotations[:, 0] @ rotations[:, 1])[:, :, 2]
-    face_azimuth = torch.atan2(facing[:, 0], facing[:, 2])
-    offset = cameras.centers.to(pose) - torch.tensor(
-        DEFAULT_CAMERA_PIVOT, dtype=pose.dtype, device=pose.device
-    )
-    camera_azimuth = torch.atan2(offset[:, 0], offset[:, 2])
-    return torch.remainder(face_azimuth - camera_azimuth + math.pi, 2 * math.pi) - math.pi
 
 
 class SynthForgePipeline(DiffusionPipeline):
@@ -420,7 +408,18 @@ class SynthForgePipeline(DiffusionPipeline):
         cameras, head_output = self.pose(params, rows)
         vertices_world = self.face_generator.head_to_world(head_output.vertices)
         landmarks_world = self.face_generator.head_to_world(head_output.landmarks_3d)
-        annotations = self.annotator(head, vertices_world, landmarks_world, cameras, resolution)
+        pupils_known = bool(torch.isfinite(head_output.pupils_3d).all())
+        points = (
+            [head_output.landmarks_3d, head_output.pupils_3d] if pupils_known else [head_output.landmarks_3d]
+        )
+        annotations = self.annotator(
+            head,
+            vertices_world,
+            self.face_generator.head_to_world(torch.cat(points, dim=1)),
+            cameras,
+            resolution,
+        )
+        pupils_2d, pupil_visibility = pupils_of(annotations, pupils_known)
         scene = Scene(
             head=head,
             head_output=head_output,
@@ -435,9 +434,12 @@ class SynthForgePipeline(DiffusionPipeline):
         labels = {
             "images": generated.images.float().cpu(),
             "segmentation": annotations.segmentation.cpu(),
-            "landmarks_2d": annotations.landmarks_2d.float().cpu(),
-            "landmarks_3d": annotations.landmarks_3d.float().cpu(),
-            "landmark_visibility": annotations.landmark_visibility.cpu(),
+            "landmarks_2d": annotations.landmarks_2d[:, :NUM_LANDMARKS].float().cpu(),
+            "landmarks_3d": annotations.landmarks_3d[:, :NUM_LANDMARKS].float().cpu(),
+            "landmark_visibility": annotations.landmark_visibility[:, :NUM_LANDMARKS].cpu(),
+            "pupils_2d": pupils_2d.float().cpu(),
+            "pupil_visibility": pupil_visibility.cpu(),
+            "head_pose": head_pose_degrees(head_rotation(params.pose[rows]), cameras.cam2world).float().cpu(),
             "depth": annotations.depth.float().cpu(),
             "camera": cameras.conditioning.float().cpu(),
         }

@@ -1,0 +1,39 @@
+"""Where the head looks, as the camera sees it: the yaw that picks FLAME's jaw contour, the head's yaw,
+pitch and roll in degrees, and the pupils annotated after the 68 landmarks."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ...constants import NUM_LANDMARKS
+from ...head.lbs import axis_angle_to_matrix
+from ...rendering.cameras import DEFAULT_CAMERA_PIVOT, Cameras
+
+
+def relative_face_yaw(pose: torch.Tensor, cameras: Cameras) -> torch.Tensor:
+    """Yaw of the face relative to the camera (radians, > 0: face turned to the subject's left)."""
+    facing = head_rotation(pose)[:, :, 2]
+    face_azimuth = torch.atan2(facing[:, 0], facing[:, 2])
+    offset = cameras.centers.to(pose) - torch.tensor(
+        DEFAULT_CAMERA_PIVOT, dtype=pose.dtype, device=pose.device
+    )
+    camera_azimuth = torch.atan2(offset[:, 0], offset[:, 2])
+    return torch.remainder(face_azimuth - camera_azimuth + math.pi, 2 * math.pi) - math.pi
+
+
+def pupils_of(annotations, known: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pupils' pixels (B,2,2) and visibility (B,2), annotated after the 68 landmarks (NaN and False
+    for a head without labelled eyeballs)."""
+    if known:
+        return annotations.landmarks_2d[:, NUM_LANDMARKS:], annotations.landmark_visibility[:, NUM_LANDMARKS:]
+    batch = annotations.landmarks_2d.shape[0]
+    nan = torch.full((batch, 2, 2), float("nan"), dtype=annotations.landmarks_2d.dtype)
+    return nan, torch.zeros(batch, 2, dtype=torch.bool)
+
+
+def head_rotation(pose: torch.Tensor) -> torch.Tensor:
+    """(B,3,3) the head's rotation from its global and neck joints' axis-angle pose."""
+    rotations = axis_angle_to_matrix(pose.reshape(-1, 5, 3)[:, :2])
+    return rotations[:, 0] @ rotations[:, 1]
