@@ -91,6 +91,25 @@ def _realism_rows(record: dict) -> list[list]:
     ]
 
 
+def realism_score() -> str:
+    """One row per `benchmarks/realism_score.py` run (one results file per set of options)."""
+    records = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("realism-score*.json"))]
+    records.sort(key=lambda record: bool(record["generator_options"] or record["sampling_options"]))
+    if not records:
+        return "No results yet: run `python benchmarks/realism_score.py`."
+    header = ["generator", "two-sample accuracy (0.5: like photos)", "p", "HOG finds, near-frontal"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for record in records:
+        options = {**record["generator_options"], **record["sampling_options"]}
+        name = ", ".join(f"{key}={value}" for key, value in options.items()) or "the default"
+        lines.append(
+            f"| {name} | {record['two_sample_accuracy']:.3f} +- {record['two_sample_accuracy_std']:.3f} | "
+            f"{record['two_sample_p_value']:.3f} | {_percent(record['frontal_hog_found_fraction'])} of "
+            f"{record['frontal_count']} |"
+        )
+    return "\n".join(lines) + "\n\n" + "\n".join(_measured(record) for record in records)
+
+
 def reference_model() -> str:
     return _table(
         "reference-model/summary.json",
@@ -142,6 +161,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
         ],
         _realism_rows,
     ),
+    "realism-score": realism_score,
     "training": lambda: _table(
         "training.json",
         "python benchmarks/training.py",

@@ -178,6 +178,41 @@ def test_pupils_sit_in_the_eyes_and_follow_the_layout(pipe):
     assert np.isnan(blind.pupils_2d).all() and not blind.pupil_visibility.any()
 
 
+def test_sampled_roll_tilts_the_face_in_the_image():
+    """``roll=r`` draws the head's in-plane roll U(-r, r): the eye line tilts by it (counter-clockwise on
+    screen for roll > 0), head_pose reports it, and with roll 0 no number is drawn for it (the pipeline
+    samples as one made before roll existed: tests/test_mesh_package.py's recorded render)."""
+    rolled = SynthForgePipeline.from_default_head(rasterizer="zbuffer", yaw=0.0, pitch=0.0, roll=0.6)
+    upright = SynthForgePipeline.from_default_head(rasterizer="zbuffer", yaw=0.0, pitch=0.0)
+    for each in (rolled, upright):
+        each.set_progress_bar_config(disable=True)
+    seeds = list(range(8))
+    out = rolled(seeds=seeds, resolution=64, output_type="np")
+    roll = out.parameters["pose"][:, 2]
+    assert np.abs(roll).max() < 0.6 and np.ptp(roll) > 0.3 and (roll > 0).any() and (roll < 0).any()
+    np.testing.assert_allclose(out.head_pose[:, 2], np.degrees(roll), atol=1e-3)
+    eye_line = out.landmarks_2d[:, 45] - out.landmarks_2d[:, 36]
+    on_screen = np.arctan2(-eye_line[:, 1], eye_line[:, 0])  # image y points down
+    np.testing.assert_allclose(on_screen, roll, atol=0.05)
+    plain = upright(seeds=seeds, resolution=64, output_type="np")
+    assert (plain.parameters["pose"] == 0).all() and np.abs(plain.head_pose[:, 2]).max() < 1e-3
+    plain_line = plain.landmarks_2d[:, 45] - plain.landmarks_2d[:, 36]
+    assert np.abs(np.arctan2(-plain_line[:, 1], plain_line[:, 0])).max() < 0.05
+
+
+def test_a_profile_view_hides_the_far_side(pipe):
+    """A camera turned 90 degrees to the subject's left sees the face in profile: the left half of the
+    jaw line (iBUG 9-16), the left brow and the left eye's outer corner stay visible, the right jaw line
+    (0-7) and the right eye (36-41) are hidden behind the head."""
+    out = pipe(
+        seeds=[2], yaw=math.pi / 2, pitch=0.0, pose=torch.zeros(1, 15), resolution=96, output_type="np"
+    )
+    visible = out.landmark_visibility[0]
+    assert out.head_pose[0, 0] < -89  # the face turned to its right, as the camera sees it
+    assert not visible[0:8].any() and not visible[36:42].any()
+    assert visible[9:17].all() and visible[22:27].all() and visible[45]
+
+
 def test_save_and_reload_gives_identical_outputs(pipe, tmp_path, torch_device):
     pipe.save_pretrained(tmp_path / "pipe")
     assert (tmp_path / "pipe" / "head_model" / "diffusion_pytorch_model.safetensors").is_file()

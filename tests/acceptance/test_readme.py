@@ -168,6 +168,17 @@ ROUTES = [
         files=("hub/me/synthforge-sb/README.md", "hub/me/synthforge/synthforge_hf/__init__.py"),
     ),
     Route(
+        "from synthforge_hf import MeshFaceGenerator, SynthForgePipeline",
+        "python",
+        replace=(
+            (
+                "out.head_pose  # yaw, pitch, roll in degrees, as the camera sees the head",
+                "assert out.head_pose.shape == (2, 3) and abs(out.parameters['pose'][:, 2]).max() <= 0.4\n"
+                "assert pipe.face_generator.config.clothing and pipe.sampling_ranges.roll == 0.4",
+            ),
+        ),
+    ),
+    Route(
         "from synthforge_hf import FaceAnnotator, MeshFaceGenerator",
         "python",
         replace=(

@@ -25,16 +25,21 @@ class Scene:
     annotations: Annotations
     latents: torch.Tensor
     resolution: int
+    pose: torch.Tensor  # (B,15) the head's pose parameters (global, neck, jaw, eyes; axis-angle)
 
 
 @dataclass
 class GeneratorOutput:
-    """``images`` (B,3,H,W) in [0, 1] at the scene's resolution, and backend-specific per-sample outputs
+    """``images`` (B,3,H,W) in [0, 1] at the scene's resolution, backend-specific per-sample outputs
     (``extras``: tensors whose first dimension is the batch, e.g. Next3D's own depth and its alignment
-    residuals)."""
+    residuals), and ``occluder_depth`` (B,H,W): the depth (metres along the optical axis, inf where none)
+    of what the backend drew that is not the head (clothes...), so the head's labels lose the pixels and
+    landmarks it covers (`rendering.annotator.Annotations.occluded_by`); None when it drew nothing else.
+    """
 
     images: torch.Tensor
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    occluder_depth: torch.Tensor | None = None
 
 
 class FaceGenerator(ModelMixin, ConfigMixin):

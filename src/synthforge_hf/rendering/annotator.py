@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -32,6 +32,24 @@ class Annotations:
     landmarks_2d: torch.Tensor
     landmarks_3d: torch.Tensor
     landmark_visibility: torch.Tensor
+
+    def occluded_by(self, occluder_depth: torch.Tensor) -> Annotations:
+        """These labels once something that is not the head covers part of it: ``occluder_depth`` (B,H,W)
+        in metres along the optical axis, inf where nothing is. Head pixels behind the occluder become
+        background (depth 0) and landmarks behind it are hidden; the fragments (the head's own
+        rasterization) are kept."""
+        occluder_depth = occluder_depth.to(self.depth)
+        covered = (self.depth > 0) & (occluder_depth < self.depth)
+        batch, height, width = occluder_depth.shape
+        cols = self.landmarks_2d[..., 0].floor().long().clamp(0, width - 1)
+        rows = self.landmarks_2d[..., 1].floor().long().clamp(0, height - 1)
+        in_front = torch.gather(occluder_depth.reshape(batch, -1), 1, rows * width + cols)
+        return replace(
+            self,
+            segmentation=self.segmentation.masked_fill(covered, 0),
+            depth=self.depth.masked_fill(covered, 0),
+            landmark_visibility=self.landmark_visibility & ~(in_front < self.landmarks_3d[..., 2]),
+        )
 
     @classmethod
     def concatenate(cls, parts: list[Annotations]) -> Annotations:

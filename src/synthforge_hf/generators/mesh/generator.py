@@ -10,12 +10,15 @@ import torch
 from diffusers.configuration_utils import register_to_config
 
 from ...head.model import ParametricHeadModel
+from ...rendering.cameras import WORLD_UNITS_PER_METRE
 from ...rendering.fragments import Fragments
 from ...rendering.parallel import parallel_map, split
 from ..base import FaceGenerator, GeneratorOutput, Scene
 from .appearance import paint_albedo
 from .background import render_background
 from .camera import photograph
+from .clothing import NUMBERS_PER_SAMPLE as CLOTHING_NUMBERS
+from .clothing import render_torso
 from .eyes import paint_eyes
 from .geometry import SamplePixels, interpolate, rest_pose_maps, rotation_rest_to_world, vertex_normals
 from .lighting import KEY, ambient_occlusion, cast_shadow, environment_light, sample_lights, shade
@@ -60,6 +63,8 @@ class MeshFaceGenerator(FaceGenerator):
         latent_dim: size of the appearance latent (at least the number of appearance fields).
         iris_angle / pupil_angle: half-angles (radians) of the iris and pupil seen from the eye centre.
         skin_texture_strength: amplitude of the skin albedo noise (pores scale with it).
+        clothing: dress the head: shoulders and a garment below the neck (`clothing.render_torso`); where
+            they cover the neck, the pipeline takes those pixels and landmarks out of the head's labels.
     """
 
     # The class keeps the module path it had before `mesh` became a package (the package re-exports
@@ -73,6 +78,7 @@ class MeshFaceGenerator(FaceGenerator):
         iris_angle: float = 0.50,
         pupil_angle: float = 0.20,
         skin_texture_strength: float = 0.08,
+        clothing: bool = False,
     ):
         super().__init__()
         if latent_dim < len(LATENT_FIELDS):
@@ -101,10 +107,14 @@ class MeshFaceGenerator(FaceGenerator):
         self._rest_maps(scene.head)  # the shared tables, made before the threads start
         noise_bank()
         pieces = parallel_map(functools.partial(self._render, scene), split(scene.latents.shape[0]))
-        return GeneratorOutput(torch.cat(pieces))
+        images, occluders = zip(*pieces, strict=True)
+        return GeneratorOutput(
+            torch.cat(images), occluder_depth=None if occluders[0] is None else torch.cat(occluders)
+        )
 
-    def _render(self, scene: Scene, samples: slice) -> torch.Tensor:
-        """Images (b,3,H,W) of the ``samples`` of the scene."""
+    def _render(self, scene: Scene, samples: slice) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Images (b,3,H,W) of the ``samples`` of the scene, and the depth (b,H,W) of what covers the head
+        (metres along the optical axis, inf where nothing does; None without clothing)."""
         latents = scene.latents[samples].float().cpu()
         resolution = scene.resolution
         all_fragments = scene.annotations.fragments
@@ -117,6 +127,11 @@ class MeshFaceGenerator(FaceGenerator):
         cameras = scene.cameras[samples]
         batch, hw = labels.shape[0], resolution * resolution
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
+        clothing_numbers = (
+            seeded_uniforms((latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0, CLOTHING_NUMBERS)
+            if self.config.clothing
+            else None
+        )
         params = appearance_parameters(
             latents, tuple(map(tuple, self.skin_tones.tolist())), self.config.skin_texture_strength
         )
@@ -130,7 +145,7 @@ class MeshFaceGenerator(FaceGenerator):
         background = render_background(latents, resolution)
         environment = environment_light(background)
 
-        images = []
+        images, occluders = [], []
         for item in range(batch):
             rows = slice(starts[item], starts[item + 1])
             pixels = foreground[rows] - item * hw
@@ -173,5 +188,21 @@ class MeshFaceGenerator(FaceGenerator):
             )
             image = background[item] * sample_params["background_light"]
             image.view(3, -1).index_copy_(1, pixels, radiance)
+            if self.config.clothing:
+                torso_depth, torso_radiance = render_torso(
+                    scene.head,
+                    scene.pose[sample.index, :3],
+                    scene.head_output.joints[sample.index, 0],
+                    cameras.centers[item],
+                    rays[item],
+                    [(direction[item], colour[item]) for direction, colour in lights],
+                    sample_params["ambient"] * environment[item],
+                    sample_params["skin"],
+                    clothing_numbers[item],
+                )
+                head_depth = fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE
+                shown = torch.isfinite(torso_depth) & ((head_depth <= 0) | (torso_depth < head_depth))
+                image.view(3, -1)[:, shown] = torso_radiance[:, shown]
+                occluders.append(torso_depth.reshape(resolution, resolution))
             images.append(photograph(image, latents[item], numbers[item, _CAMERA_NUMBERS]))
-        return torch.stack(images)
+        return torch.stack(images), torch.stack(occluders) if occluders else None

@@ -23,6 +23,15 @@ def relative_face_yaw(pose: torch.Tensor, cameras: Cameras) -> torch.Tensor:
     return torch.remainder(face_azimuth - camera_azimuth + math.pi, 2 * math.pi) - math.pi
 
 
+def annotated_points(head_output) -> tuple[torch.Tensor, bool]:
+    """The head-frame points (B,68 or 70,3) the annotator projects: the 68 landmarks, then the pupils when
+    the head labels its eyeballs; and whether it does."""
+    known = bool(torch.isfinite(head_output.pupils_3d).all())
+    if not known:
+        return head_output.landmarks_3d, False
+    return torch.cat([head_output.landmarks_3d, head_output.pupils_3d], dim=1), True
+
+
 def pupils_of(annotations, known: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The pupils' pixels (B,2,2) and visibility (B,2), annotated after the 68 landmarks (NaN and False
     for a head without labelled eyeballs)."""

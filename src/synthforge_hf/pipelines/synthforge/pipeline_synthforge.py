@@ -17,7 +17,7 @@ from ...head.model import HeadOutput, ParametricHeadModel
 from ...rendering.annotator import FaceAnnotator
 from ...rendering.cameras import Cameras, head_pose_degrees
 from .assets import load_generator, load_head
-from .head_pose import head_rotation, pupils_of, relative_face_yaw
+from .head_pose import annotated_points, head_rotation, pupils_of, relative_face_yaw
 from .pipeline_output import SynthForgePipelineOutput
 from .sampling import SampleParameters, SamplingRanges, sample_parameters, seeds_from_generator
 
@@ -122,8 +122,8 @@ class SynthForgePipeline(DiffusionPipeline):
         >>> pipe = SynthForgePipeline.from_assets(
         ...     "default", "mesh", annotator=FaceAnnotator(rasterizer="zbuffer"), shape=1.0, fov=(15.0, 20.0)
         ... )
-        >>> pipe.sampling_ranges
-        SamplingRanges(shape=1.0, expression=2.0, yaw=0.8, pitch=0.8, fov=(15.0, 20.0), jaw_open=0.0)
+        >>> pipe.sampling_ranges.shape, pipe.sampling_ranges.fov, pipe.sampling_ranges.yaw
+        (1.0, (15.0, 20.0), 0.8)
         >>> type(pipe.head_model).__name__, type(pipe.face_generator).__name__
         ('ParametricHeadModel', 'MeshFaceGenerator')
         >>> # With the FLAME files: SynthForgePipeline.from_assets("flame", head_dir="path/to/flame")
@@ -408,18 +408,10 @@ class SynthForgePipeline(DiffusionPipeline):
         cameras, head_output = self.pose(params, rows)
         vertices_world = self.face_generator.head_to_world(head_output.vertices)
         landmarks_world = self.face_generator.head_to_world(head_output.landmarks_3d)
-        pupils_known = bool(torch.isfinite(head_output.pupils_3d).all())
-        points = (
-            [head_output.landmarks_3d, head_output.pupils_3d] if pupils_known else [head_output.landmarks_3d]
-        )
+        points, pupils_known = annotated_points(head_output)
         annotations = self.annotator(
-            head,
-            vertices_world,
-            self.face_generator.head_to_world(torch.cat(points, dim=1)),
-            cameras,
-            resolution,
+            head, vertices_world, self.face_generator.head_to_world(points), cameras, resolution
         )
-        pupils_2d, pupil_visibility = pupils_of(annotations, pupils_known)
         scene = Scene(
             head=head,
             head_output=head_output,
@@ -429,8 +421,12 @@ class SynthForgePipeline(DiffusionPipeline):
             annotations=annotations,
             latents=latents[rows].to(self._execution_device),
             resolution=resolution,
+            pose=params.pose[rows].to(self._execution_device),
         )
         generated = self.face_generator(scene)
+        if generated.occluder_depth is not None:
+            annotations = annotations.occluded_by(generated.occluder_depth)
+        pupils_2d, pupil_visibility = pupils_of(annotations, pupils_known)
         labels = {
             "images": generated.images.float().cpu(),
             "segmentation": annotations.segmentation.cpu(),

@@ -35,13 +35,17 @@ class SamplingRanges:
         jaw_open (`float`, *optional*, defaults to 0.0):
             The jaw's opening rotation (axis-angle x of the jaw joint, ``pose[6]``) is U(0, jaw_open)
             radians; 0 leaves the jaw joint at rest (the expression still shapes the mouth).
+        roll (`float`, *optional*, defaults to 0.0):
+            The head's in-plane roll (axis-angle z of the global rotation, ``pose[2]``) is U(-roll, roll)
+            radians, as heads tilt in photos; 0 keeps heads upright and draws no number for it (so the
+            other parameters are those of a pipeline without roll).
 
     Example:
 
     ```python
     >>> from synthforge_hf import SamplingRanges, SynthForgePipeline
     >>> SamplingRanges()
-    SamplingRanges(shape=2.0, expression=2.0, yaw=0.8, pitch=0.8, fov=(12.0, 27.0), jaw_open=0.0)
+    SamplingRanges(shape=2.0, expression=2.0, yaw=0.8, pitch=0.8, fov=(12.0, 27.0), jaw_open=0.0, roll=0.0)
     >>> pipe = SynthForgePipeline.from_default_head(yaw=0.0, pitch=0.0)  # frontal cameras only
     >>> pipe.sampling_ranges.yaw, pipe.sampling_ranges.fov
     (0.0, (12.0, 27.0))
@@ -58,6 +62,7 @@ class SamplingRanges:
     pitch: float = 0.8
     fov: tuple[float, float] = (12.0, 27.0)
     jaw_open: float = 0.0
+    roll: float = 0.0
 
 
 @dataclass
@@ -105,6 +110,8 @@ def sample_parameters(
         yaw, pitch, fov01, jaw01 = torch.rand(4, generator=g)
         pose = torch.zeros(POSE_DIM)
         pose[6] = jaw01 * ranges.jaw_open
+        if ranges.roll:
+            pose[2] = (torch.rand((), generator=g) * 2 - 1) * ranges.roll
         rows.append(
             (
                 shape,
