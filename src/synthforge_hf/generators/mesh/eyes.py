@@ -156,3 +156,69 @@ def paint_eyes(
     )
     _paint_lids(sample, on_eyeballs, albedo)
     return albedo
+
+
+# Each eye's iBUG points (corner, upper lid, upper lid, corner, lower lid, lower lid) with its eyeball's
+# class and the class of the skin around it.
+_EYE_OUTLINES = (
+    ((36, 37, 38, 39, 40, 41), "right_eyeball", "right_eye_region"),
+    ((42, 43, 44, 45, 46, 47), "left_eyeball", "left_eye_region"),
+)
+
+
+def _lid_curve(u: torch.Tensor, knots_u: torch.Tensor, knots_v: torch.Tensor) -> torch.Tensor:
+    """A lid margin's height at ``u`` through four knots (corner, two lid points, corner, by u): the cubic
+    through them, or straight segments between them when the lid points are out of order or bunched
+    (a face seen edge-on)."""
+    ordered = bool((knots_u[1:] - knots_u[:-1] > 0.05).all())
+    if not ordered:
+        order = knots_u.argsort()
+        knots_u, knots_v = knots_u[order], knots_v[order]
+        index = torch.searchsorted(knots_u.contiguous(), u.clamp(float(knots_u[0]), float(knots_u[-1])))
+        index = index.clamp(1, 3)
+        u0, u1 = knots_u[index - 1], knots_u[index]
+        weight = ((u - u0) / (u1 - u0).clamp_min(1e-6)).clamp(0, 1)
+        return knots_v[index - 1] + weight * (knots_v[index] - knots_v[index - 1])
+    curve = torch.zeros_like(u)
+    for i in range(4):
+        basis = torch.ones_like(u)
+        for j in range(4):
+            if i != j:
+                basis = basis * (u - knots_u[j]) / (knots_u[i] - knots_u[j])
+        curve = curve + knots_v[i] * basis
+    return curve
+
+
+def close_lids_to_landmarks(label_image: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+    """``label_image`` (H,W) with each eyeball's pixels outside its lid margins, as the eye's six iBUG
+    points draw them (``landmarks`` (68 or more,2) in pixels, centres at i + 0.5), given to the skin
+    around the eye: the lids then cover the eyeball up to where the landmarks say the eye opens."""
+    labels = label_image.clone()
+    tolerance = 0.35  # pixels: the margin itself is open
+    for points, eyeball_name, region_name in _EYE_OUTLINES:
+        eyeball = (labels == CLASS_ID[eyeball_name]).nonzero()
+        if not len(eyeball):
+            continue
+        outline = landmarks[list(points)].float()
+        corner, axis = outline[0], outline[3] - outline[0]
+        length = float(axis.norm())
+        if length < 1.0:
+            labels[eyeball[:, 0], eyeball[:, 1]] = CLASS_ID[region_name]
+            continue
+        along = axis / length
+        up = torch.stack([along[1], -along[0]])  # image y points down: this is up for an upright eye
+        if float((outline[1] + outline[2] - 2 * corner) @ up) < float(
+            (outline[4] + outline[5] - 2 * corner) @ up
+        ):
+            up = -up  # the upper lid's points are on the other side (a head upside down)
+        centres = eyeball.flip(1).float() + 0.5
+        u = (centres - corner) @ along / length
+        v = (centres - corner) @ up / length
+        knots = (outline - corner) / length
+        upper = _lid_curve(u, knots[[0, 1, 2, 3]] @ along, knots[[0, 1, 2, 3]] @ up)
+        lower = _lid_curve(u, knots[[0, 5, 4, 3]] @ along, knots[[0, 5, 4, 3]] @ up)
+        slack = tolerance / length
+        inside = (u >= -slack) & (u <= 1 + slack) & (v <= upper + slack) & (v >= lower - slack)
+        closed = eyeball[~inside]
+        labels[closed[:, 0], closed[:, 1]] = CLASS_ID[region_name]
+    return labels

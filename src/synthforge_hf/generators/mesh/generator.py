@@ -19,7 +19,7 @@ from .background import render_background
 from .camera import photograph
 from .clothing import NUMBERS_PER_SAMPLE as CLOTHING_NUMBERS
 from .clothing import render_torso
-from .eyes import paint_eyes
+from .eyes import close_lids_to_landmarks, paint_eyes
 from .geometry import SamplePixels, interpolate, rest_pose_maps, rotation_rest_to_world, vertex_normals
 from .lighting import KEY, ambient_occlusion, cast_shadow, environment_light, sample_lights, shade
 from .maths import unit
@@ -65,6 +65,9 @@ class MeshFaceGenerator(FaceGenerator):
         skin_texture_strength: amplitude of the skin albedo noise (pores scale with it).
         clothing: dress the head: shoulders and a garment below the neck (`clothing.render_torso`); where
             they cover the neck, the pipeline takes those pixels and landmarks out of the head's labels.
+        lids_follow_landmarks: close the lids over the eyeballs down to the lid margins that the eyes'
+            iBUG points draw (`eyes.close_lids_to_landmarks`), so the eye opens where its landmarks say;
+            the eyeball pixels the lids cover are labelled as the skin around the eye.
     """
 
     # The class keeps the module path it had before `mesh` became a package (the package re-exports
@@ -79,6 +82,7 @@ class MeshFaceGenerator(FaceGenerator):
         pupil_angle: float = 0.20,
         skin_texture_strength: float = 0.08,
         clothing: bool = False,
+        lids_follow_landmarks: bool = False,
     ):
         super().__init__()
         if latent_dim < len(LATENT_FIELDS):
@@ -107,14 +111,19 @@ class MeshFaceGenerator(FaceGenerator):
         self._rest_maps(scene.head)  # the shared tables, made before the threads start
         noise_bank()
         pieces = parallel_map(functools.partial(self._render, scene), split(scene.latents.shape[0]))
-        images, occluders = zip(*pieces, strict=True)
+        images, occluders, segmentation = zip(*pieces, strict=True)
         return GeneratorOutput(
-            torch.cat(images), occluder_depth=None if occluders[0] is None else torch.cat(occluders)
+            torch.cat(images),
+            occluder_depth=None if occluders[0] is None else torch.cat(occluders),
+            segmentation=None if segmentation[0] is None else torch.cat(segmentation),
         )
 
-    def _render(self, scene: Scene, samples: slice) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Images (b,3,H,W) of the ``samples`` of the scene, and the depth (b,H,W) of what covers the head
-        (metres along the optical axis, inf where nothing does; None without clothing)."""
+    def _render(
+        self, scene: Scene, samples: slice
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Images (b,3,H,W) of the ``samples`` of the scene, the depth (b,H,W) of what covers the head
+        (metres along the optical axis, inf where nothing does; None without clothing), and the labels
+        (b,H,W) the images were painted with where they are not the scene's (None where they are)."""
         latents = scene.latents[samples].float().cpu()
         resolution = scene.resolution
         all_fragments = scene.annotations.fragments
@@ -124,6 +133,11 @@ class MeshFaceGenerator(FaceGenerator):
             all_fragments.depth[samples].cpu(),
         )
         labels = scene.annotations.segmentation[samples].cpu()
+        if self.config.lids_follow_landmarks:
+            landmarks = scene.annotations.landmarks_2d[samples].float().cpu()
+            labels = torch.stack(
+                [close_lids_to_landmarks(*pair) for pair in zip(labels, landmarks, strict=True)]
+            )
         cameras = scene.cameras[samples]
         batch, hw = labels.shape[0], resolution * resolution
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
@@ -205,4 +219,8 @@ class MeshFaceGenerator(FaceGenerator):
                 image.view(3, -1)[:, shown] = torso_radiance[:, shown]
                 occluders.append(torso_depth.reshape(resolution, resolution))
             images.append(photograph(image, latents[item], numbers[item, _CAMERA_NUMBERS]))
-        return torch.stack(images), torch.stack(occluders) if occluders else None
+        return (
+            torch.stack(images),
+            torch.stack(occluders) if occluders else None,
+            labels if self.config.lids_follow_landmarks else None,
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -424,6 +424,10 @@ class SynthForgePipeline(DiffusionPipeline):
             pose=params.pose[rows].to(self._execution_device),
         )
         generated = self.face_generator(scene)
+        if generated.segmentation is not None:
+            annotations = replace(
+                annotations, segmentation=generated.segmentation.to(annotations.segmentation)
+            )
         if generated.occluder_depth is not None:
             annotations = annotations.occluded_by(generated.occluder_depth)
         pupils_2d, pupil_visibility = pupils_of(annotations, pupils_known)
