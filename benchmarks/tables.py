@@ -162,6 +162,25 @@ BLOCKS: dict[str, Callable[[], str]] = {
         _realism_rows,
     ),
     "realism-score": realism_score,
+    "appearance-ablation": lambda: _table(
+        "appearance-ablation.json",
+        "python benchmarks/appearance_ablation.py",
+        ["variant", "options", "seeds", "real faces, NME51 (spread over seeds)", "generated faces, NME"],
+        lambda record: [
+            [
+                name,
+                ", ".join(
+                    f"{key}={value}"
+                    for key, value in {**v["generator_options"], **v["sampling_options"]}.items()
+                )
+                or "today's appearance",
+                len(v["seeds"]),
+                f"{_percent(v['real_nme_inner51_mean'])} ({_percent(v['real_nme_inner51_spread'])})",
+                _percent(v["generated_nme_mean"]),
+            ]
+            for name, v in record["variants"].items()
+        ],
+    ),
     "training": lambda: _table(
         "training.json",
         "python benchmarks/training.py",

@@ -66,3 +66,27 @@ def test_view_bins_report_the_cnn_detectors_share_beside_the_hog_one():
     assert [r["cnn_found_fraction"] for r in rows] == [1.0, 1.0, 0.5]
     assert [r["found_fraction"] for r in rows] == [1.0, 0.0, 0.0]
     assert "cnn_found_fraction" not in realism.view_breakdown(np.array([True]), np.array([0.1]), view[:1])[0]
+
+
+def test_the_two_sample_test_is_at_chance_for_one_distribution_and_sure_for_two():
+    """benchmarks/realism_score.py's classifier: two draws of one Gaussian are not told apart (accuracy
+    about 0.5, a large p), one shifted by half a standard deviation on every axis always is."""
+    score = load_benchmark("realism_score.py")
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(43, 128))
+    same = score.two_sample_test(real, rng.normal(size=(200, 128)))
+    assert abs(same["two_sample_accuracy"] - 0.5) < 0.1 and same["two_sample_p_value"] > 0.05
+    shifted = rng.normal(size=(200, 128)) + 0.5
+    apart = score.two_sample_test(real, shifted)
+    assert apart["two_sample_accuracy"] > 0.95 and apart["two_sample_p_value"] < 0.02
+
+
+def test_generated_faces_are_scaled_to_the_real_inter_ocular_distance():
+    score = load_benchmark("realism_score.py")
+    image = np.random.default_rng(1).uniform(size=(256, 256, 3))
+    points = np.random.default_rng(2).uniform(40, 200, size=(68, 2))
+    points[36], points[45] = (80.5, 120.5), (176.5, 120.5)  # 96 px apart
+    pixels, scaled = score.matched_to(image, points, 24.0)
+    assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
+    assert math.isclose(score.inter_ocular(scaled), 24.0, rel_tol=1e-6)
+    np.testing.assert_allclose(scaled[36], (80.5 / 4 - 0.5, 120.5 / 4 - 0.5))  # dlib: centres at integers

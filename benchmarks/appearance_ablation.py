@@ -1,0 +1,191 @@
+r"""What each new appearance part of the mesh backend is worth on real photos, at a fixed small budget.
+
+    python benchmarks/appearance_ablation.py [--variants default all] [--seeds 0 1] [--num-train 3000] \
+        [--max-steps 600] [--work outputs/ablation] [--out benchmarks/results/appearance-ablation.json]
+
+For each variant (a set of `MeshFaceGenerator` options and `SamplingRanges` fields, `VARIANTS`) this saves
+the pipeline, makes a dataset with it (``synthforge make-dataset --pipeline``, 128 px), trains the
+`small` SB on it with the same steps, batch, learning rate and seeds as every other variant
+(``synthforge train-sb``), and measures the model with `benchmarks/real_faces.py`: NME on fresh
+generated validation faces of the default appearance (the same yardstick for every variant) and NME51 on
+the 43 faces of ``../shared/real-faces`` (cropped from their labelled points' box). A variant's dataset
+is shared by its seeds; every step resumes (a finished run is read back, not redone), so a killed
+benchmark goes on where it stopped. Each finished run is written to the JSON at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from recording import write_result
+
+from synthforge_hf.generators.mesh import MeshFaceGenerator
+from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# name -> (MeshFaceGenerator options, SamplingRanges fields)
+VARIANTS: dict[str, tuple[dict, dict]] = {
+    "default": ({}, {}),
+    "eyes": ({"lids_follow_landmarks": True}, {}),
+    "clothes": ({"clothing": True}, {}),
+    "poses": ({}, {"roll": 0.4}),
+    "all": ({"lids_follow_landmarks": True, "clothing": True}, {"roll": 0.4}),
+}
+
+
+def _run(command: list[str]) -> None:
+    print("+", " ".join(command), flush=True)
+    subprocess.run(command, check=True, cwd=ROOT)
+
+
+def dataset(variant: str, work: Path, num_train: int) -> Path:
+    """The variant's dataset folder, made (or resumed) with its saved pipeline."""
+    generator_options, sampling = VARIANTS[variant]
+    pipeline = work / variant / "pipeline"
+    if not (pipeline / "model_index.json").is_file():
+        SynthForgePipeline.from_assets(
+            "default", MeshFaceGenerator(**generator_options), **sampling
+        ).save_pretrained(pipeline)
+    data = work / variant / "data"
+    _run(
+        [
+            str(BIN / "synthforge"),
+            "make-dataset",
+            "--out",
+            str(data),
+            "--pipeline",
+            str(pipeline),
+            "--num-train",
+            str(num_train),
+            "--num-validation",
+            "100",
+            "--resolution",
+            "128",
+            "--no-progress",
+        ]
+    )
+    return data
+
+
+def trained(data: Path, run: Path, seed: int, max_steps: int) -> Path:
+    """The SB trained on ``data`` in ``run`` (its final model in ``run/sb``)."""
+    model = run / "sb"
+    if not (model / "config.json").is_file() or not (run / "done").is_file():
+        _run(
+            [
+                str(BIN / "synthforge"),
+                "train-sb",
+                "--data",
+                str(data),
+                "--output-dir",
+                str(model),
+                "--config",
+                "small",
+                "--max-steps",
+                str(max_steps),
+                "--batch-size",
+                "16",
+                "--learning-rate",
+                "2e-3",
+                "--warmup-steps",
+                "50",
+                "--eval-steps",
+                "0",
+                "--eval-samples",
+                "50",
+                "--save-steps",
+                "100",
+                "--num-workers",
+                "1",
+                "--mixed-precision",
+                "bf16",
+                "--seed",
+                str(seed),
+            ]
+        )
+        (run / "done").write_text("")
+    return model
+
+
+def measured(model: Path, run: Path) -> dict:
+    """`benchmarks/real_faces.py`'s figures for ``model`` (no label fine-tuning)."""
+    summary = run / "real-faces" / "summary.json"
+    if not summary.is_file():
+        _run(
+            [
+                str(BIN / "python"),
+                "benchmarks/real_faces.py",
+                "--model",
+                str(model),
+                "--out",
+                str(run / "real-faces"),
+                "--lf-steps",
+                "0",
+            ]
+        )
+    record = json.loads(summary.read_text())
+    return {
+        "generated_nme": record["generated"]["nme"],
+        "real_nme_inner51": record["real_landmarks_box"]["nme_inner51"],
+        "real_median_nme_inner51": record["real_landmarks_box"]["median_nme_inner51"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--variants", nargs="+", default=["default", "all"], choices=tuple(VARIANTS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    parser.add_argument("--num-train", type=int, default=3000)
+    parser.add_argument("--max-steps", type=int, default=600)
+    parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "ablation")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks" / "results" / "appearance-ablation.json"
+    )
+    args = parser.parse_args()
+
+    runs = []
+    for seed in args.seeds:  # seed by seed, so a cut-short benchmark has every variant of the first seed
+        for variant in args.variants:
+            data = dataset(variant, args.work, args.num_train)
+            run = args.work / variant / f"seed-{seed}"
+            figures = measured(trained(data, run, seed, args.max_steps), run)
+            runs.append({"variant": variant, "seed": seed, **figures})
+            by_variant = {}
+            for name in args.variants:
+                mine = [r for r in runs if r["variant"] == name]
+                if mine:
+                    real = np.array([r["real_nme_inner51"] for r in mine])
+                    generated = np.array([r["generated_nme"] for r in mine])
+                    by_variant[name] = {
+                        "generator_options": VARIANTS[name][0],
+                        "sampling_options": VARIANTS[name][1],
+                        "seeds": [r["seed"] for r in mine],
+                        "real_nme_inner51_mean": float(real.mean()),
+                        "real_nme_inner51_spread": float(real.max() - real.min()),
+                        "generated_nme_mean": float(generated.mean()),
+                    }
+            write_result(
+                args.out,
+                {
+                    "benchmark": "appearance ablation: small SB, equal budget, real-face NME51 per variant",
+                    "num_train": args.num_train,
+                    "max_steps": args.max_steps,
+                    "batch_size": 16,
+                    "resolution": 128,
+                    "variants": by_variant,
+                    "runs": runs,
+                },
+            )
+            print(json.dumps(by_variant[variant], indent=1), flush=True)
+
+
+if __name__ == "__main__":
+    main()
