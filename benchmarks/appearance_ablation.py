@@ -33,6 +33,7 @@ BIN = Path(sys.executable).parent
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "default": ({}, {}),
     "eyes": ({"lids_follow_landmarks": True}, {}),
+    "mouth": ({"teeth": True}, {"jaw_open": 0.3}),
     "clothes": ({"clothing": True}, {}),
     "poses": ({}, {"roll": 0.4}),
     "all": ({"lids_follow_landmarks": True, "clothing": True}, {"roll": 0.4}),

@@ -97,14 +97,15 @@ def realism_score() -> str:
     records.sort(key=lambda record: bool(record["generator_options"] or record["sampling_options"]))
     if not records:
         return "No results yet: run `python benchmarks/realism_score.py`."
-    header = ["generator", "two-sample accuracy (0.5: like photos)", "p", "HOG finds, near-frontal"]
+    header = ["generator", "two-sample accuracy (0.5: like photos)", "p", "MMD²", "HOG finds, near-frontal"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for record in records:
         options = {**record["generator_options"], **record["sampling_options"]}
         name = ", ".join(f"{key}={value}" for key, value in options.items()) or "the default"
         lines.append(
             f"| {name} | {record['two_sample_accuracy']:.3f} +- {record['two_sample_accuracy_std']:.3f} | "
-            f"{record['two_sample_p_value']:.3f} | {_percent(record['frontal_hog_found_fraction'])} of "
+            f"{record['two_sample_p_value']:.3f} | {record['mmd_squared']:.4f} | "
+            f"{_percent(record['frontal_hog_found_fraction'])} of "
             f"{record['frontal_count']} |"
         )
     return "\n".join(lines) + "\n\n" + "\n".join(_measured(record) for record in records)

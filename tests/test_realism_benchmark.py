@@ -90,3 +90,17 @@ def test_generated_faces_are_scaled_to_the_real_inter_ocular_distance():
     assert pixels.shape == (64, 64, 3) and pixels.dtype == np.uint8
     assert math.isclose(score.inter_ocular(scaled), 24.0, rel_tol=1e-6)
     np.testing.assert_allclose(scaled[36], (80.5 / 4 - 0.5, 120.5 / 4 - 0.5))  # dlib: centres at integers
+
+
+def test_mmd_by_hand_and_for_near_and_far_distributions():
+    """Real {0, 1} and generated {0, 1} on a line: the kernel width is 1 (the real points' one squared
+    distance), so the within-set terms are exp(-1) each and the cross term (2 + 2 exp(-1)) / 4."""
+    score = load_benchmark("realism_score.py")
+    pair = np.array([[0.0], [1.0]])
+    expected = 2 * math.exp(-1) - 2 * (2 + 2 * math.exp(-1)) / 4
+    assert math.isclose(score.mmd_squared(pair, pair), expected, rel_tol=1e-12)
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(43, 16))
+    near = score.mmd_squared(real, rng.normal(size=(200, 16)))
+    far = score.mmd_squared(real, rng.normal(size=(200, 16)) + 1.0)
+    assert abs(near) < 0.02 < far

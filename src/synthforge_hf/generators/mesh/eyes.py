@@ -28,7 +28,7 @@ def eyeball_mask(labels: torch.Tensor) -> torch.Tensor:
     return (labels == CLASS_ID["left_eyeball"]) | (labels == CLASS_ID["right_eyeball"])
 
 
-def _shift_max(mask: torch.Tensor, reach: int, downwards: bool) -> torch.Tensor:
+def shift_max(mask: torch.Tensor, reach: int, downwards: bool) -> torch.Tensor:
     """For each pixel, whether ``mask`` (B,1,H,W) float holds within ``reach`` pixels below it
     (``downwards``) or above it."""
     height = mask.shape[2]
@@ -105,16 +105,16 @@ def _paint_lids(sample: SamplePixels, on_eyeballs: torch.Tensor, albedo: torch.T
     left, right = max(0, int(eye_cols.min()) - margin), min(resolution, int(eye_cols.max()) + margin + 1)
     kind = _EYE_KIND[sample.label_image[top:bottom, left:right]][None, None]
     eyes_grid, lid_grid = (kind == 1).float(), (kind == 2).float()
-    near_above = _shift_max(eyes_grid, reach + 1, downwards=True)
-    crease_band = _shift_max(eyes_grid, 4 * reach + 2, downwards=True) - _shift_max(
+    near_above = shift_max(eyes_grid, reach + 1, downwards=True)
+    crease_band = shift_max(eyes_grid, 4 * reach + 2, downwards=True) - shift_max(
         eyes_grid, 2 * reach + 1, downwards=True
     )
     rings = torch.cat(
         [
             near_above * lid_grid,
-            _shift_max(eyes_grid, reach, downwards=False) * lid_grid * (1 - near_above),
+            shift_max(eyes_grid, reach, downwards=False) * lid_grid * (1 - near_above),
             crease_band.clamp(0, 1) * lid_grid,
-            _shift_max(lid_grid, 2 * reach, downwards=False) * eyes_grid,
+            shift_max(lid_grid, 2 * reach, downwards=False) * eyes_grid,
         ],
         1,
     ).reshape(4, -1)

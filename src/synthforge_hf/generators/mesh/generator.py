@@ -23,6 +23,7 @@ from .eyes import close_lids_to_landmarks, paint_eyes
 from .geometry import SamplePixels, interpolate, rest_pose_maps, rotation_rest_to_world, vertex_normals
 from .lighting import KEY, ambient_occlusion, cast_shadow, environment_light, sample_lights, shade
 from .maths import unit
+from .mouth import paint_mouth
 from .noise import noise_bank
 from .parameters import _FIELD, LATENT_FIELDS, SKIN_TONES, appearance_parameters, seeded_uniforms
 
@@ -68,6 +69,7 @@ class MeshFaceGenerator(FaceGenerator):
         lids_follow_landmarks: close the lids over the eyeballs down to the lid margins that the eyes'
             iBUG points draw (`eyes.close_lids_to_landmarks`), so the eye opens where its landmarks say;
             the eyeball pixels the lids cover are labelled as the skin around the eye.
+        teeth: paint teeth and a tongue into open mouths (`mouth.paint_mouth`; labels unchanged).
     """
 
     # The class keeps the module path it had before `mesh` became a package (the package re-exports
@@ -83,6 +85,7 @@ class MeshFaceGenerator(FaceGenerator):
         skin_texture_strength: float = 0.08,
         clothing: bool = False,
         lids_follow_landmarks: bool = False,
+        teeth: bool = False,
     ):
         super().__init__()
         if latent_dim < len(LATENT_FIELDS):
@@ -186,6 +189,8 @@ class MeshFaceGenerator(FaceGenerator):
                 self.config.iris_angle,
                 self.config.pupil_angle,
             )
+            if self.config.teeth:
+                paint_mouth(sample, albedo)
             normals = unit(geometry[:3, rows])
             points = cameras.centers[item].float().cpu() + sample.depth[:, None] * sample.rays
             radiance = shade(
