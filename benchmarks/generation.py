@@ -2,12 +2,14 @@
 
     python benchmarks/generation.py [--resolutions 256 512] [--num-samples 64] [--batch-size 16]
         [--repeats 3] [--rasterizer auto|zbuffer|open3d|pytorch3d] [--device cpu|cuda]
+        [--generator-option NAME=VALUE ...] [--out FILE]
 
 Prints one line per resolution and writes benchmarks/results/generation.json: samples/s of the best of
 ``--repeats`` timed runs, the process CPU time per sample, and the wall time per sample spent in the head
 model, the annotator and the image backend (hooks on the pipeline's modules). The machine's load average
 is recorded before and after: on shared cores, figures taken under load are slower than the machine's.
-Target on 2 CPU cores: >= 20 samples/s at 256 px.
+``--generator-option`` sets a `MeshFaceGenerator` configuration value (e.g. ``clothing=true``), to time
+the appearance parts. Target on 2 CPU cores: >= 20 samples/s at 256 px.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from recording import write_result
+from recording import name_value_options, write_result
 
+from synthforge_hf.generators.mesh import MeshFaceGenerator
 from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+from synthforge_hf.rendering.annotator import FaceAnnotator
 
 PARTS = ("head_model", "annotator", "face_generator")
 
@@ -66,10 +70,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per resolution; the best is kept")
     parser.add_argument("--rasterizer", default="auto", help="the annotator's rasterizer backend")
     parser.add_argument("--device", default="cpu", help="where the pipeline runs (cpu, cuda)")
+    parser.add_argument("--generator-option", nargs="*", default=[], metavar="NAME=VALUE")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "generation.json")
     args = parser.parse_args()
 
-    pipe = SynthForgePipeline.from_default_head(rasterizer=args.rasterizer).to(args.device)
+    generator_options = name_value_options(args.generator_option, "--generator-option")
+    pipe = SynthForgePipeline.from_assets(
+        "default", MeshFaceGenerator(**generator_options), FaceAnnotator(rasterizer=args.rasterizer)
+    ).to(args.device)
     pipe.set_progress_bar_config(disable=True)
     timer = PartTimer(pipe, args.device)
     load_before = os.getloadavg()[0]
@@ -107,6 +115,7 @@ def main() -> None:
         )
     report = {
         "benchmark": "mesh backend, default head, all annotations, output_type=np",
+        "generator_options": generator_options,
         "rasterizer": pipe.annotator.config.rasterizer,
         "device": str(args.device),
         "threads": torch.get_num_threads(),

@@ -30,7 +30,6 @@ Prints the figures and writes benchmarks/results/realism-score.json (or ``--out`
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from realism import DLIB_SIZE, detects, dlib_box, predictor_mean_shape
-from recording import write_result
+from recording import name_value_options, write_result
 
 from synthforge_hf.data.shards import sample_seed
 from synthforge_hf.evaluation.readers import DlibLandmarkXML
@@ -165,16 +164,6 @@ def frontal_detection(images: np.ndarray, landmarks: np.ndarray, frontal: np.nda
     return float(np.mean(found))
 
 
-def _options(pairs: list[str], flag: str) -> dict:
-    options = {}
-    for pair in pairs:
-        name, separator, value = pair.partition("=")
-        if not separator:
-            raise SystemExit(f"{flag} {pair!r}: expected NAME=VALUE")
-        options[name] = json.loads(value)
-    return options
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -186,8 +175,8 @@ def main() -> None:
     parser.add_argument("--sampling-option", nargs="*", default=[], metavar="NAME=VALUE")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "realism-score.json")
     args = parser.parse_args()
-    generator_options = _options(args.generator_option, "--generator-option")
-    sampling_options = _options(args.sampling_option, "--sampling-option")
+    generator_options = name_value_options(args.generator_option, "--generator-option")
+    sampling_options = name_value_options(args.sampling_option, "--sampling-option")
 
     pipe = SynthForgePipeline.from_assets(
         "default", MeshFaceGenerator(**generator_options), **sampling_options

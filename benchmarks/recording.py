@@ -46,3 +46,17 @@ def write_result(path: Path, figures: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
     return path
+
+
+def name_value_options(pairs: list[str], flag: str) -> dict:
+    """``NAME=VALUE`` command-line pairs as a dict, each value read as JSON (``true``, ``0.4``, ...)."""
+    options = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator:
+            raise SystemExit(f"{flag} {pair!r}: expected NAME=VALUE")
+        try:
+            options[name] = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise SystemExit(f"{flag} {pair!r}: the value is not JSON ({error})") from error
+    return options

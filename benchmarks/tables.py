@@ -91,6 +91,33 @@ def _realism_rows(record: dict) -> list[list]:
     ]
 
 
+def _options_name(record: dict, default: str) -> str:
+    """The generator and sampling options a run was made with, or ``default`` when it used none."""
+    options = {**record.get("generator_options", {}), **record.get("sampling_options", {})}
+    return ", ".join(f"{key}={value}" for key, value in options.items()) or default
+
+
+def generation() -> str:
+    """One row per resolution of `benchmarks/generation.py`'s runs (the default appearance first)."""
+    records = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("generation*.json"))]
+    if not records:
+        return "No results yet: run `python benchmarks/generation.py`."
+    records.sort(key=lambda record: bool(record.get("generator_options")))
+    header = ["appearance", "resolution", "samples/s", "CPU ms a sample", "peak RSS"]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for record in records:
+        for r in record["results"]:
+            cells = [
+                _options_name(record, "the default"),
+                f"{r['resolution']} px",
+                r["samples_per_second"],
+                r["cpu_ms_per_sample"],
+                f"{r['peak_rss_mib']} MiB",
+            ]
+            lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return "\n".join(lines) + "\n\n" + "\n".join(_measured(record) for record in records)
+
+
 def realism_score() -> str:
     """One row per `benchmarks/realism_score.py` run (one results file per set of options)."""
     records = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("realism-score*.json"))]
@@ -100,10 +127,9 @@ def realism_score() -> str:
     header = ["generator", "two-sample accuracy (0.5: like photos)", "p", "MMD²", "HOG finds, near-frontal"]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for record in records:
-        options = {**record["generator_options"], **record["sampling_options"]}
-        name = ", ".join(f"{key}={value}" for key, value in options.items()) or "the default"
         lines.append(
-            f"| {name} | {record['two_sample_accuracy']:.3f} +- {record['two_sample_accuracy_std']:.3f} | "
+            f"| {_options_name(record, 'the default')} | "
+            f"{record['two_sample_accuracy']:.3f} +- {record['two_sample_accuracy_std']:.3f} | "
             f"{record['two_sample_p_value']:.3f} | {record['mmd_squared']:.4f} | "
             f"{_percent(record['frontal_hog_found_fraction'])} of "
             f"{record['frontal_count']} |"
@@ -123,20 +149,7 @@ def reference_model() -> str:
 BLOCKS: dict[str, Callable[[], str]] = {
     "results-table": reference_model,
     "reference-model": reference_model,
-    "generation": lambda: _table(
-        "generation.json",
-        "python benchmarks/generation.py",
-        ["resolution", "samples/s", "CPU ms a sample", "peak RSS"],
-        lambda record: [
-            [
-                f"{r['resolution']} px",
-                r["samples_per_second"],
-                r["cpu_ms_per_sample"],
-                f"{r['peak_rss_mib']} MiB",
-            ]
-            for r in record["results"]
-        ],
-    ),
+    "generation": generation,
     "analysis-memory": lambda: _table(
         "analysis-memory.json",
         "python benchmarks/analysis_memory.py",
