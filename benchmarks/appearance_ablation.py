@@ -35,6 +35,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "eyes": ({"lids_follow_landmarks": True}, {}),
     "mouth": ({"teeth": True}, {"jaw_open": 0.3}),
     "clothes": ({"clothing": True}, {}),
+    "glasses": ({"glasses": True}, {}),
     "poses": ({}, {"roll": 0.4}),
     "all": ({"lids_follow_landmarks": True, "clothing": True}, {"roll": 0.4}),
 }

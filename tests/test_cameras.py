@@ -8,6 +8,7 @@ from synthforge_hf.rendering.cameras import (
     fov_to_intrinsics,
     head_to_world,
     orbit_cam2world,
+    world_to_head,
 )
 
 
@@ -82,6 +83,9 @@ def test_head_to_world_applies_next3d_orth_transform():
     world = head_to_world(p)
     expected = torch.tensor([[0.02 * 2.5, (0.03 - 0.01) * 2.5, (0.04 - 0.01) * 2.5 + math.sqrt(2) / 10]])
     assert torch.allclose(world, expected, atol=1e-6)
+    assert torch.allclose(world_to_head(expected), p, atol=1e-7)
+    points = torch.randn(4, 7, 3, dtype=torch.float64)
+    assert torch.allclose(world_to_head(head_to_world(points)), points, atol=1e-12)
 
 
 def test_orbit_angles_and_fov_invert_the_camera_construction():

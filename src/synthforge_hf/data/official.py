@@ -25,11 +25,11 @@ from tqdm.auto import tqdm
 
 from ..constants import NUM_LANDMARKS
 from ..errors import FolderError, MalformedAssetError
+from ..head.lbs import head_rotation
 from ..head.model import POSE_DIM
 from ..head.segmentation_texture import decode_segmentation_texture
 from ..io.images import as_rgb8
 from ..io.safe_write import atomic_write_bytes, refuse_symlink
-from ..pipelines.synthforge.head_pose import head_rotation
 from ..rendering.cameras import head_pose_degrees, intrinsics_to_fov, orbit_angles
 from .features import CAMERA_DIM, dataset_features, mask_png_bytes, png_bytes
 from .folders import check_output_folder, refuse_unplanned_files

@@ -61,3 +61,9 @@ def linear_blend_skinning(
     blended = torch.einsum("vj,bjmn->bvmn", weights, skin)
     posed = (blended[:, :, :3, :3] @ vertices[..., None])[..., 0] + blended[:, :, :3, 3]
     return posed, posed_joints
+
+
+def head_rotation(pose: torch.Tensor) -> torch.Tensor:
+    """(B,3,3) the head's rotation from its global and neck joints' axis-angle pose (B,15)."""
+    rotations = axis_angle_to_matrix(pose.reshape(-1, 5, 3)[:, :2])
+    return rotations[:, 0] @ rotations[:, 1]

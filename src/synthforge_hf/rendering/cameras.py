@@ -117,6 +117,13 @@ def head_to_world(points: torch.Tensor) -> torch.Tensor:
     return world + torch.tensor([0.0, 0.0, WORLD_Z_OFFSET], dtype=points.dtype, device=points.device)
 
 
+def world_to_head(points: torch.Tensor) -> torch.Tensor:
+    """`head_to_world` undone: Next3D world points (..., 3) -> head-frame metres."""
+    offset = torch.tensor([0.0, 0.0, WORLD_Z_OFFSET], dtype=points.dtype, device=points.device)
+    shift = torch.tensor(ORTH_SHIFT, dtype=points.dtype, device=points.device)
+    return (points - offset) / (ORTH_SCALE / 2.0) - shift
+
+
 @dataclass(frozen=True)
 class Cameras:
     """A batch of pinhole cameras: ``cam2world`` (B,4,4) OpenCV, ``intrinsics`` (B,3,3) normalised.

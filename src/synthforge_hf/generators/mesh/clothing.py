@@ -13,7 +13,7 @@ import torch
 from ...head.landmarks import barycentric_points
 from ...head.lbs import axis_angle_to_matrix
 from ...head.model import ParametricHeadModel
-from ...rendering.cameras import ORTH_SHIFT, WORLD_UNITS_PER_METRE, WORLD_Z_OFFSET
+from ...rendering.cameras import world_to_head
 from .maths import hsv_to_rgb, smoothstep
 from .noise import MID, SPECKLE, sample_noise
 
@@ -33,12 +33,6 @@ def torso_anchor(head: ParametricHeadModel) -> torch.Tensor:
         rest[None], head.faces.cpu(), head.landmark_face_idx.cpu(), head.landmark_bary.float().cpu()
     )[0, _CHIN]
     return torch.stack([torch.zeros(()), chin[1] - _NOTCH_BELOW_CHIN, chin[2] - 0.08])
-
-
-def _world_to_head(points: torch.Tensor) -> torch.Tensor:
-    """Next3D world points (..., 3) -> head-frame metres (`rendering.cameras.head_to_world` undone)."""
-    offset = torch.tensor([0.0, 0.0, WORLD_Z_OFFSET])
-    return (points - offset) / WORLD_UNITS_PER_METRE - torch.tensor(ORTH_SHIFT)
 
 
 def render_torso(
@@ -82,7 +76,7 @@ def render_torso(
     centre = root_joint.float().cpu() + rotation @ (centre_rest - rest_root)
 
     # Ray-ellipsoid intersection in the torso's frame, scaled to the unit sphere.
-    origin = (rotation.T @ (_world_to_head(camera_centre.float().cpu()) - centre)) / half_axes
+    origin = (rotation.T @ (world_to_head(camera_centre.float().cpu()) - centre)) / half_axes
     directions = (rays.float().cpu() @ rotation) / half_axes  # rotation.T @ ray, per ray
     a = (directions * directions).sum(-1)
     b = 2 * directions @ origin

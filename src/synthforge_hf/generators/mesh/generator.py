@@ -9,6 +9,7 @@ import functools
 import torch
 from diffusers.configuration_utils import register_to_config
 
+from ...head.lbs import head_rotation
 from ...head.model import ParametricHeadModel
 from ...rendering.cameras import WORLD_UNITS_PER_METRE
 from ...rendering.fragments import Fragments
@@ -21,6 +22,8 @@ from .clothing import NUMBERS_PER_SAMPLE as CLOTHING_NUMBERS
 from .clothing import render_torso
 from .eyes import close_lids_to_landmarks, paint_eyes
 from .geometry import SamplePixels, interpolate, rest_pose_maps, rotation_rest_to_world, vertex_normals
+from .glasses import NUMBERS_PER_SAMPLE as GLASSES_NUMBERS
+from .glasses import render_glasses
 from .lighting import KEY, ambient_occlusion, cast_shadow, environment_light, sample_lights, shade
 from .maths import unit
 from .mouth import paint_mouth
@@ -57,6 +60,16 @@ def _pixel_maps(
     return foreground, geometry, interpolate(maps, corners, weights)
 
 
+def _paint_nearer(
+    image: torch.Tensor, nearest: torch.Tensor, depth: torch.Tensor, radiance: torch.Tensor
+) -> None:
+    """Paint ``radiance`` (3,H*W) into ``image`` (3,H,W) where its surface's ``depth`` (H*W, metres, inf
+    where absent) is nearer than the ``nearest`` surface so far, which it then becomes; in place."""
+    shown = depth < nearest
+    image.view(3, -1)[:, shown] = radiance[:, shown]
+    nearest[shown] = depth[shown]
+
+
 class MeshFaceGenerator(FaceGenerator):
     """Shaded rendering of the head mesh with sampled skin, hair, eyes, lighting, background and camera.
 
@@ -70,6 +83,8 @@ class MeshFaceGenerator(FaceGenerator):
             iBUG points draw (`eyes.close_lids_to_landmarks`), so the eye opens where its landmarks say;
             the eyeball pixels the lids cover are labelled as the skin around the eye.
         teeth: paint teeth and a tongue into open mouths (`mouth.paint_mouth`; labels unchanged).
+        glasses: put eyeglasses or sunglasses on about one face in three (`glasses.render_glasses`); their
+            frames cover what is behind them as the clothes do, their lenses tint it.
     """
 
     # The class keeps the module path it had before `mesh` became a package (the package re-exports
@@ -86,6 +101,7 @@ class MeshFaceGenerator(FaceGenerator):
         clothing: bool = False,
         lids_follow_landmarks: bool = False,
         teeth: bool = False,
+        glasses: bool = False,
     ):
         super().__init__()
         if latent_dim < len(LATENT_FIELDS):
@@ -144,10 +160,8 @@ class MeshFaceGenerator(FaceGenerator):
         cameras = scene.cameras[samples]
         batch, hw = labels.shape[0], resolution * resolution
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
-        clothing_numbers = (
-            seeded_uniforms((latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0, CLOTHING_NUMBERS)
-            if self.config.clothing
-            else None
+        accessory_numbers = seeded_uniforms(
+            (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0, CLOTHING_NUMBERS + GLASSES_NUMBERS
         )
         params = appearance_parameters(
             latents, tuple(map(tuple, self.skin_tones.tolist())), self.config.skin_texture_strength
@@ -207,22 +221,41 @@ class MeshFaceGenerator(FaceGenerator):
             )
             image = background[item] * sample_params["background_light"]
             image.view(3, -1).index_copy_(1, pixels, radiance)
-            if self.config.clothing:
-                torso_depth, torso_radiance = render_torso(
-                    scene.head,
-                    scene.pose[sample.index, :3],
-                    scene.head_output.joints[sample.index, 0],
-                    cameras.centers[item],
-                    rays[item],
-                    [(direction[item], colour[item]) for direction, colour in lights],
-                    sample_params["ambient"] * environment[item],
-                    sample_params["skin"],
-                    clothing_numbers[item],
-                )
-                head_depth = fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE
-                shown = torch.isfinite(torso_depth) & ((head_depth <= 0) | (torso_depth < head_depth))
-                image.view(3, -1)[:, shown] = torso_radiance[:, shown]
-                occluders.append(torso_depth.reshape(resolution, resolution))
+            if self.config.clothing or self.config.glasses:
+                sample_lights_now = [(direction[item], colour[item]) for direction, colour in lights]
+                ambient = sample_params["ambient"] * environment[item]
+                nearest = fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE
+                nearest = torch.where(nearest > 0, nearest, torch.inf)  # what the camera sees, metres
+                occluder = torch.full_like(nearest, torch.inf)
+                if self.config.clothing:
+                    torso_depth, torso_radiance = render_torso(
+                        scene.head,
+                        scene.pose[sample.index, :3],
+                        scene.head_output.joints[sample.index, 0],
+                        cameras.centers[item],
+                        rays[item],
+                        sample_lights_now,
+                        ambient,
+                        sample_params["skin"],
+                        accessory_numbers[item, :CLOTHING_NUMBERS],
+                    )
+                    _paint_nearer(image, nearest, torso_depth, torso_radiance)
+                    occluder = torch.minimum(occluder, torso_depth)
+                if self.config.glasses:
+                    frame_depth, frame_radiance, lens_depth, transmittance = render_glasses(
+                        scene.head_output.landmarks_3d[sample.index],
+                        head_rotation(scene.pose[sample.index : sample.index + 1])[0],
+                        cameras.centers[item],
+                        rays[item],
+                        sample_lights_now,
+                        ambient,
+                        accessory_numbers[item, CLOTHING_NUMBERS:],
+                    )
+                    seen_through = lens_depth < nearest
+                    image.view(3, -1)[:, seen_through] *= transmittance[:, None]
+                    _paint_nearer(image, nearest, frame_depth, frame_radiance)
+                    occluder = torch.minimum(occluder, frame_depth)
+                occluders.append(occluder.reshape(resolution, resolution))
             images.append(photograph(image, latents[item], numbers[item, _CAMERA_NUMBERS]))
         return (
             torch.stack(images),

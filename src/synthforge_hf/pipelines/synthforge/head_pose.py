@@ -8,7 +8,7 @@ import math
 import torch
 
 from ...constants import NUM_LANDMARKS
-from ...head.lbs import axis_angle_to_matrix
+from ...head.lbs import head_rotation
 from ...rendering.cameras import DEFAULT_CAMERA_PIVOT, Cameras
 
 
@@ -40,9 +40,3 @@ def pupils_of(annotations, known: bool) -> tuple[torch.Tensor, torch.Tensor]:
     batch = annotations.landmarks_2d.shape[0]
     nan = torch.full((batch, 2, 2), float("nan"), dtype=annotations.landmarks_2d.dtype)
     return nan, torch.zeros(batch, 2, dtype=torch.bool)
-
-
-def head_rotation(pose: torch.Tensor) -> torch.Tensor:
-    """(B,3,3) the head's rotation from its global and neck joints' axis-angle pose."""
-    rotations = axis_angle_to_matrix(pose.reshape(-1, 5, 3)[:, :2])
-    return rotations[:, 0] @ rotations[:, 1]

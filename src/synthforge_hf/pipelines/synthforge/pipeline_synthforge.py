@@ -13,11 +13,12 @@ from diffusers import DiffusionPipeline
 
 from ...constants import MAX_SEED, NUM_LANDMARKS
 from ...generators.base import FaceGenerator, Scene
+from ...head.lbs import head_rotation
 from ...head.model import HeadOutput, ParametricHeadModel
 from ...rendering.annotator import FaceAnnotator
 from ...rendering.cameras import Cameras, head_pose_degrees
 from .assets import load_generator, load_head
-from .head_pose import annotated_points, head_rotation, pupils_of, relative_face_yaw
+from .head_pose import annotated_points, pupils_of, relative_face_yaw
 from .pipeline_output import SynthForgePipelineOutput
 from .sampling import SampleParameters, SamplingRanges, sample_parameters, seeds_from_generator
 
