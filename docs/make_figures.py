@@ -1,6 +1,8 @@
 """Draws docs/assets/overview.png, the README's picture: generated faces of the embedded head with their
 labels (image, segmentation, landmarks, depth side by side, as `synthforge generate` shows them), and the
-reference model on the public-domain example photo (spaces_app/examples/astronaut.jpg).
+reference model on the public-domain example photo (spaces_app/examples/astronaut.jpg); and
+docs/assets/appearance.jpg: the same seeds with today's appearance above, with every optional appearance
+part below (`APPEARANCE_PARTS`).
 
     .venv/bin/python docs/make_figures.py
 """
@@ -13,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from synthforge_hf import SynthForgePipeline
+from synthforge_hf import MeshFaceGenerator, SynthForgePipeline
 from synthforge_hf.analysis import PhotoAnalyser
 from synthforge_hf.constants import REFERENCE_MODEL
 from synthforge_hf.io.images import open_photo
@@ -22,6 +24,8 @@ from synthforge_hf.visualization import colorize_depth, colorize_segmentation, d
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 192  # pixels of a generated face in the picture
 SEEDS = (3, 11, 20)
+APPEARANCE_SEEDS = tuple(range(8))
+APPEARANCE_PARTS = {"clothing": True, "lids_follow_landmarks": True, "teeth": True, "glasses": True}
 
 
 def generated_rows() -> Image.Image:
@@ -49,6 +53,17 @@ def analysed_photo(width: int) -> Image.Image:
     return picture.resize((width, round(picture.height * width / picture.width)), Image.Resampling.LANCZOS)
 
 
+def appearance_comparison() -> Image.Image:
+    """Faces of `APPEARANCE_SEEDS`: today's appearance above, the same faces with the optional parts below."""
+    rows = []
+    for parts in ({}, APPEARANCE_PARTS):
+        pipe = SynthForgePipeline.from_assets("default", MeshFaceGenerator(**parts))
+        pipe.set_progress_bar_config(disable=True)
+        out = pipe(seeds=list(APPEARANCE_SEEDS), resolution=160, output_type="np")
+        rows.append(np.concatenate(list(out.images), axis=1))
+    return Image.fromarray(np.round(np.concatenate(rows, axis=0) * 255).astype(np.uint8))
+
+
 def main() -> None:
     top = generated_rows()
     bottom = analysed_photo(top.width)
@@ -57,6 +72,9 @@ def main() -> None:
     canvas.paste(bottom, (0, top.height))
     path = ROOT / "docs" / "assets" / "overview.png"
     canvas.save(path, optimize=True)
+    print(f"wrote {path}")
+    path = ROOT / "docs" / "assets" / "appearance.jpg"
+    appearance_comparison().save(path, quality=90)
     print(f"wrote {path}")
 
 
