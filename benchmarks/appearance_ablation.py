@@ -36,6 +36,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "mouth": ({"teeth": True}, {"jaw_open": 0.3}),
     "clothes": ({"clothing": True}, {}),
     "glasses": ({"glasses": True}, {}),
+    "hair": ({"hair_volume": True}, {}),
     "poses": ({}, {"roll": 0.4}),
     "all": ({"lids_follow_landmarks": True, "clothing": True}, {"roll": 0.4}),
 }

@@ -25,7 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZE = 192  # pixels of a generated face in the picture
 SEEDS = (3, 11, 20)
 APPEARANCE_SEEDS = tuple(range(8))
-APPEARANCE_PARTS = {"clothing": True, "lids_follow_landmarks": True, "teeth": True, "glasses": True}
+APPEARANCE_PARTS = {
+    "clothing": True,
+    "lids_follow_landmarks": True,
+    "teeth": True,
+    "glasses": True,
+    "hair_volume": True,
+}
 
 
 def generated_rows() -> Image.Image:

@@ -35,6 +35,8 @@ class GeneratorOutput:
     residuals), and ``occluder_depth`` (B,H,W): the depth (metres along the optical axis, inf where none)
     of what the backend drew that is not the head (clothes...), so the head's labels lose the pixels and
     landmarks it covers (`rendering.annotator.Annotations.occluded_by`); None when it drew nothing else.
+    ``occluder_labels`` (B,H,W): the class each of those pixels takes (background for clothes and
+    glasses, the scalp for hair); None for background everywhere.
     ``segmentation`` (B,H,W): the labels the backend painted the images with, where it changed the
     scene's (e.g. lids closed over part of the eyeballs); None when it kept them.
     """
@@ -42,6 +44,7 @@ class GeneratorOutput:
     images: torch.Tensor
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
     occluder_depth: torch.Tensor | None = None
+    occluder_labels: torch.Tensor | None = None
     segmentation: torch.Tensor | None = None
 
 

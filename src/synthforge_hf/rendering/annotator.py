@@ -33,21 +33,32 @@ class Annotations:
     landmarks_3d: torch.Tensor
     landmark_visibility: torch.Tensor
 
-    def occluded_by(self, occluder_depth: torch.Tensor) -> Annotations:
-        """These labels once something that is not the head covers part of it: ``occluder_depth`` (B,H,W)
-        in metres along the optical axis, inf where nothing is. Head pixels behind the occluder become
-        background (depth 0) and landmarks behind it are hidden; the fragments (the head's own
-        rasterization) are kept."""
+    def occluded_by(
+        self, occluder_depth: torch.Tensor, occluder_labels: torch.Tensor | None = None
+    ) -> Annotations:
+        """These labels once something the head mesh does not hold is drawn in front of it:
+        ``occluder_depth`` (B,H,W) in metres along the optical axis (inf where nothing is) and the class
+        each of its pixels takes, ``occluder_labels`` (B,H,W; background when not given, as for clothes;
+        the scalp for hair). Where the occluder is the nearest surface a pixel takes its class, and its
+        depth when that class is the head's (0 for background); landmarks behind it are hidden. The
+        fragments (the head's own rasterization) are kept."""
         occluder_depth = occluder_depth.to(self.depth)
-        covered = (self.depth > 0) & (occluder_depth < self.depth)
+        labels = (
+            torch.zeros_like(self.segmentation)
+            if occluder_labels is None
+            else occluder_labels.to(self.segmentation)
+        )
+        head = torch.where(self.depth > 0, self.depth, torch.inf)
+        nearer = occluder_depth < head
         batch, height, width = occluder_depth.shape
         cols = self.landmarks_2d[..., 0].floor().long().clamp(0, width - 1)
         rows = self.landmarks_2d[..., 1].floor().long().clamp(0, height - 1)
         in_front = torch.gather(occluder_depth.reshape(batch, -1), 1, rows * width + cols)
+        depth = torch.where(nearer, torch.where(labels > 0, occluder_depth, 0.0), self.depth)
         return replace(
             self,
-            segmentation=self.segmentation.masked_fill(covered, 0),
-            depth=self.depth.masked_fill(covered, 0),
+            segmentation=torch.where(nearer, labels, self.segmentation),
+            depth=depth,
             landmark_visibility=self.landmark_visibility & ~(in_front < self.landmarks_3d[..., 2]),
         )
 

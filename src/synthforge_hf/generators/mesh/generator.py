@@ -9,6 +9,7 @@ import functools
 import torch
 from diffusers.configuration_utils import register_to_config
 
+from ...constants import CLASS_ID
 from ...head.lbs import head_rotation
 from ...head.model import ParametricHeadModel
 from ...rendering.cameras import WORLD_UNITS_PER_METRE
@@ -24,6 +25,8 @@ from .eyes import close_lids_to_landmarks, paint_eyes
 from .geometry import SamplePixels, interpolate, rest_pose_maps, rotation_rest_to_world, vertex_normals
 from .glasses import NUMBERS_PER_SAMPLE as GLASSES_NUMBERS
 from .glasses import render_glasses
+from .hair import NUMBERS_PER_SAMPLE as HAIR_NUMBERS
+from .hair import has_hair_volume, render_hair_volume
 from .lighting import KEY, ambient_occlusion, cast_shadow, environment_light, sample_lights, shade
 from .maths import unit
 from .mouth import paint_mouth
@@ -60,14 +63,29 @@ def _pixel_maps(
     return foreground, geometry, interpolate(maps, corners, weights)
 
 
-def _paint_nearer(
-    image: torch.Tensor, nearest: torch.Tensor, depth: torch.Tensor, radiance: torch.Tensor
-) -> None:
-    """Paint ``radiance`` (3,H*W) into ``image`` (3,H,W) where its surface's ``depth`` (H*W, metres, inf
-    where absent) is nearer than the ``nearest`` surface so far, which it then becomes; in place."""
-    shown = depth < nearest
-    image.view(3, -1)[:, shown] = radiance[:, shown]
-    nearest[shown] = depth[shown]
+class _Layers:
+    """What one image shows in front of the head as parts are drawn into it: ``image`` (3,H,W), painted
+    in place; ``depth`` (H*W) of the nearest part at each pixel (metres along the optical axis, inf where
+    the head or the background shows) and the class its pixels take (``labels``)."""
+
+    def __init__(self, image: torch.Tensor, head_depth: torch.Tensor):
+        self.image = image
+        self.nearest = torch.where(head_depth > 0, head_depth, torch.inf)
+        self.depth = torch.full_like(self.nearest, torch.inf)
+        self.labels = torch.zeros(self.nearest.shape, dtype=torch.long)
+
+    def draw(self, depth: torch.Tensor, radiance: torch.Tensor, label: int = 0) -> None:
+        """A part whose surface is at ``depth`` (H*W, inf where absent) with ``radiance`` (3,H*W), shown
+        where it is nearer than what is there; its pixels take the class ``label``."""
+        shown = depth < self.nearest
+        self.image.view(3, -1)[:, shown] = radiance[:, shown]
+        self.nearest[shown] = self.depth[shown] = depth[shown]
+        self.labels[shown] = label
+
+    def tint(self, depth: torch.Tensor, transmittance: torch.Tensor) -> None:
+        """A clear surface at ``depth`` (H*W) that lets ``transmittance`` (3,) of the light through."""
+        seen_through = depth < self.nearest
+        self.image.view(3, -1)[:, seen_through] *= transmittance[:, None]
 
 
 class MeshFaceGenerator(FaceGenerator):
@@ -85,6 +103,8 @@ class MeshFaceGenerator(FaceGenerator):
         teeth: paint teeth and a tongue into open mouths (`mouth.paint_mouth`; labels unchanged).
         glasses: put eyeglasses or sunglasses on about one face in three (`glasses.render_glasses`); their
             frames cover what is behind them as the clothes do, their lenses tint it.
+        hair_volume: give full heads of hair volume: a shell over the skull up to the head's hairline
+            (`hair.render_hair_volume`); the pixels it covers become scalp in the labels.
     """
 
     # The class keeps the module path it had before `mesh` became a package (the package re-exports
@@ -102,6 +122,7 @@ class MeshFaceGenerator(FaceGenerator):
         lids_follow_landmarks: bool = False,
         teeth: bool = False,
         glasses: bool = False,
+        hair_volume: bool = False,
     ):
         super().__init__()
         if latent_dim < len(LATENT_FIELDS):
@@ -130,19 +151,21 @@ class MeshFaceGenerator(FaceGenerator):
         self._rest_maps(scene.head)  # the shared tables, made before the threads start
         noise_bank()
         pieces = parallel_map(functools.partial(self._render, scene), split(scene.latents.shape[0]))
-        images, occluders, segmentation = zip(*pieces, strict=True)
+        images, occluders, occluder_labels, segmentation = zip(*pieces, strict=True)
         return GeneratorOutput(
             torch.cat(images),
             occluder_depth=None if occluders[0] is None else torch.cat(occluders),
+            occluder_labels=None if occluder_labels[0] is None else torch.cat(occluder_labels),
             segmentation=None if segmentation[0] is None else torch.cat(segmentation),
         )
 
     def _render(
         self, scene: Scene, samples: slice
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Images (b,3,H,W) of the ``samples`` of the scene, the depth (b,H,W) of what covers the head
-        (metres along the optical axis, inf where nothing does; None without clothing), and the labels
-        (b,H,W) the images were painted with where they are not the scene's (None where they are)."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """Images (b,3,H,W) of the ``samples`` of the scene; the depth (b,H,W) of the parts drawn in front
+        of the head (metres along the optical axis, inf where none is) and the class their pixels take
+        (None without such parts); and the labels (b,H,W) the images were painted with where they are not
+        the scene's (None where they are)."""
         latents = scene.latents[samples].float().cpu()
         resolution = scene.resolution
         all_fragments = scene.annotations.fragments
@@ -161,7 +184,8 @@ class MeshFaceGenerator(FaceGenerator):
         batch, hw = labels.shape[0], resolution * resolution
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
         accessory_numbers = seeded_uniforms(
-            (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0, CLOTHING_NUMBERS + GLASSES_NUMBERS
+            (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0,
+            CLOTHING_NUMBERS + GLASSES_NUMBERS + HAIR_NUMBERS,
         )
         params = appearance_parameters(
             latents, tuple(map(tuple, self.skin_tones.tolist())), self.config.skin_texture_strength
@@ -176,7 +200,7 @@ class MeshFaceGenerator(FaceGenerator):
         background = render_background(latents, resolution)
         environment = environment_light(background)
 
-        images, occluders = [], []
+        images, occluders, occluder_labels = [], [], []
         for item in range(batch):
             rows = slice(starts[item], starts[item + 1])
             pixels = foreground[rows] - item * hw
@@ -221,44 +245,62 @@ class MeshFaceGenerator(FaceGenerator):
             )
             image = background[item] * sample_params["background_light"]
             image.view(3, -1).index_copy_(1, pixels, radiance)
-            if self.config.clothing or self.config.glasses:
+            if self.config.clothing or self.config.glasses or self.config.hair_volume:
                 sample_lights_now = [(direction[item], colour[item]) for direction, colour in lights]
                 ambient = sample_params["ambient"] * environment[item]
-                nearest = fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE
-                nearest = torch.where(nearest > 0, nearest, torch.inf)  # what the camera sees, metres
-                occluder = torch.full_like(nearest, torch.inf)
-                if self.config.clothing:
-                    torso_depth, torso_radiance = render_torso(
+                layers = _Layers(image, fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE)
+                part_numbers = accessory_numbers[item].split(
+                    [CLOTHING_NUMBERS, GLASSES_NUMBERS, HAIR_NUMBERS]
+                )
+                rotation = head_rotation(scene.pose[sample.index : sample.index + 1])[0]
+                if self.config.hair_volume and has_hair_volume(
+                    float(sample_params["hair_density"]), part_numbers[2]
+                ):
+                    hair_depth, hair_radiance = render_hair_volume(
                         scene.head,
-                        scene.pose[sample.index, :3],
-                        scene.head_output.joints[sample.index, 0],
+                        rotation,
+                        scene.head_output.joints[sample.index, 1],
                         cameras.centers[item],
                         rays[item],
                         sample_lights_now,
                         ambient,
-                        sample_params["skin"],
-                        accessory_numbers[item, :CLOTHING_NUMBERS],
+                        sample_params["hair"],
+                        float(sample_params["hair_shine"]),
+                        part_numbers[2],
                     )
-                    _paint_nearer(image, nearest, torso_depth, torso_radiance)
-                    occluder = torch.minimum(occluder, torso_depth)
+                    layers.draw(hair_depth, hair_radiance, CLASS_ID["scalp"])
+                if self.config.clothing:
+                    layers.draw(
+                        *render_torso(
+                            scene.head,
+                            scene.pose[sample.index, :3],
+                            scene.head_output.joints[sample.index, 0],
+                            cameras.centers[item],
+                            rays[item],
+                            sample_lights_now,
+                            ambient,
+                            sample_params["skin"],
+                            part_numbers[0],
+                        )
+                    )
                 if self.config.glasses:
                     frame_depth, frame_radiance, lens_depth, transmittance = render_glasses(
                         scene.head_output.landmarks_3d[sample.index],
-                        head_rotation(scene.pose[sample.index : sample.index + 1])[0],
+                        rotation,
                         cameras.centers[item],
                         rays[item],
                         sample_lights_now,
                         ambient,
-                        accessory_numbers[item, CLOTHING_NUMBERS:],
+                        part_numbers[1],
                     )
-                    seen_through = lens_depth < nearest
-                    image.view(3, -1)[:, seen_through] *= transmittance[:, None]
-                    _paint_nearer(image, nearest, frame_depth, frame_radiance)
-                    occluder = torch.minimum(occluder, frame_depth)
-                occluders.append(occluder.reshape(resolution, resolution))
+                    layers.tint(lens_depth, transmittance)
+                    layers.draw(frame_depth, frame_radiance)
+                occluders.append(layers.depth.reshape(resolution, resolution))
+                occluder_labels.append(layers.labels.reshape(resolution, resolution))
             images.append(photograph(image, latents[item], numbers[item, _CAMERA_NUMBERS]))
         return (
             torch.stack(images),
             torch.stack(occluders) if occluders else None,
+            torch.stack(occluder_labels) if occluder_labels else None,
             labels if self.config.lids_follow_landmarks else None,
         )

@@ -430,7 +430,7 @@ class SynthForgePipeline(DiffusionPipeline):
                 annotations, segmentation=generated.segmentation.to(annotations.segmentation)
             )
         if generated.occluder_depth is not None:
-            annotations = annotations.occluded_by(generated.occluder_depth)
+            annotations = annotations.occluded_by(generated.occluder_depth, generated.occluder_labels)
         pupils_2d, pupil_visibility = pupils_of(annotations, pupils_known)
         labels = {
             "images": generated.images.float().cpu(),
