@@ -122,3 +122,16 @@ def test_a_batch_of_one_matches_the_same_sample_in_a_batch(pipe):
     alone = pipe(seeds=[22], resolution=RES, output_type="np")
     # Batched matrix products round differently (~1e-7); sharp highlights can amplify that a little.
     assert np.allclose(both.images[1], alone.images[0], atol=1e-4)
+
+
+def test_cast_shadow_stays_finite_for_normals_a_rounding_over_unit_length():
+    """A normal facing the light whose length rounds above 1 (as interpolated, renormalised normals do)
+    once gave sqrt of a negative number: NaN pixels in a face."""
+    from synthforge_hf.generators.mesh.lighting import cast_shadow
+
+    light = torch.tensor([0.0, 0.0, 1.0])
+    vertices = torch.rand(200, 3)
+    points = torch.tensor([[0.5, 0.5, 2.0], [0.5, 0.5, -1.0]])  # above everything, below everything
+    normals = torch.tensor([[0.0, 0.0], [0.0, 0.0], [1.0 + 1e-6, 1.0]])
+    visibility = cast_shadow(vertices, points, normals, light)
+    assert torch.isfinite(visibility).all() and ((visibility >= 0) & (visibility <= 1)).all()

@@ -103,7 +103,7 @@ def cast_shadow(
         0, cells[:, 1] * size + cells[:, 0], local[:, 2], reduce="amax"
     )
     heights = F.max_pool2d(heights.view(1, 1, size, size), 3, stride=1, padding=1)
-    cosine = dot(normals, light.view(3, 1)).abs().clamp_min(0.15)
+    cosine = dot(normals, light.view(3, 1)).abs().clamp(0.15, 1.0)  # normals may round over unit length
     height = target[:, 2] + 0.01 + 3.5 * cell * torch.sqrt(1 - cosine * cosine) / cosine
     # Four comparisons a cell apart, averaged: soft, less blocky shadow edges.
     jitter = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]]) * 0.75
