@@ -60,6 +60,7 @@ def test_usage_and_argument_errors(tmp_path, capsys):
         (["generate", "--resolution", "7"], "--resolution must be at least 8 pixels, got 7"),
         (["generate", "--head-dir", "x"], "--head-dir is for --head flame or ict-facekit"),
         (["generate", "--batch-size", "0"], "--batch-size must be positive"),
+        (["generate", "--appearance", "glasses", "--pipeline", "p"], "--appearance is for the mesh renderer"),
         (["make-dataset", "--num-train", "-3"], "--num-train must not be negative, got -3"),
         (["make-dataset", "--limit", "-1"], "--limit must not be negative"),
         (["make-dataset", "--shard-size", "0"], "--shard-size must be positive"),
@@ -246,3 +247,20 @@ def test_devices_and_model_folders_that_are_not_there_are_one_line(tmp_path, cap
         main(args)
     assert exit_.value.code.startswith(f"synthforge {args[0]}: ") and message in exit_.value.code
     assert not (tmp_path / "o").exists()
+
+
+def test_appearance_parts_from_the_command_line(tmp_path, capsys):
+    """``--appearance`` turns the mesh renderer's optional parts on (recorded in the dataset's pipeline
+    fingerprint, so a resume with other parts is refused); an unknown part is named in one line and
+    nothing is written."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "--appearance", "wings", "--out", str(tmp_path / "no")])
+    assert "unknown part 'wings'" in str(exit_.value) and "glasses" in str(exit_.value)
+    assert "\n" not in str(exit_.value) and not (tmp_path / "no").exists()
+    common = ["--limit", "2", "--shard-size", "2", "--resolution", "32", "--no-progress"]
+    out = tmp_path / "faces"
+    assert main(["make-dataset", "--out", str(out), "--appearance", "glasses", "teeth", *common]) == 0
+    spec = json.loads((out / "generation.json").read_text())
+    assert spec["pipeline"]["appearance"] == ["teeth", "glasses"]
+    with pytest.raises(SystemExit):
+        main(["make-dataset", "--out", str(out), *common])  # other parts: not this dataset's pipeline

@@ -224,6 +224,17 @@ ROUTES = [
         replace=(("--num-samples 8", "--num-samples 2 --resolution 64"),),
         files=("out/contact_sheet.png",),
     ),
+    Route(
+        "synthforge generate --appearance clothing glasses",
+        "bash",
+        replace=(
+            (
+                "--appearance clothing glasses",
+                "--appearance clothing glasses --num-samples 2 --resolution 32 --out out-parts",
+            ),
+        ),
+        files=("out-parts/contact_sheet.png",),
+    ),
     Route("synthforge generate --help", "bash"),
     Route("synthforge evaluate --out", "check", why=MENTION),
     Route("synthforge convert-next3d", "check", why=MENTION),

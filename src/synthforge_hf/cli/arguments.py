@@ -31,6 +31,11 @@ class PipelineArguments:
         "a converted Next3D component (synthforge convert-next3d)", default=None
     )
     pipeline: str | None = option("a saved pipeline folder or Hub id (overrides --head)", default=None)
+    appearance: list[str] | None = option(
+        "optional parts of the mesh renderer's appearance: clothing, lids_follow_landmarks, teeth, glasses, "
+        "hair_volume (docs/generation.md)",
+        default=None,
+    )
     resolution: int = option("image side in pixels (square)", default=256)
     seed: int = option("base seed; sample i of a split depends only on it and i", default=0)
     batch_size: int = option("samples rendered together", default=16)
@@ -47,6 +52,8 @@ class PipelineArguments:
             and (self.head != "flame" or self.generator_dir is None)
         ):
             raise ValueError("--generator next3d needs --head flame --head-dir DIR --generator-dir DIR")
+        if self.appearance and (self.generator != "mesh" or self.pipeline):
+            raise ValueError("--appearance is for the mesh renderer (--generator mesh), not with --pipeline")
         if self.resolution < MIN_RESOLUTION:
             raise ValueError(f"--resolution must be at least {MIN_RESOLUTION} pixels, got {self.resolution}")
         require_positive(self, "batch_size")

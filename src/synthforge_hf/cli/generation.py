@@ -24,8 +24,18 @@ def load_pipeline(args: PipelineArguments, device: str):
     if args.pipeline:
         pipe = SynthForgePipeline.from_pretrained(model_source(args.pipeline, "--pipeline"))
     else:
+        generator = args.generator
+        if args.appearance:
+            from ..generators.mesh import APPEARANCE_PARTS, MeshFaceGenerator
+
+            unknown = sorted(set(args.appearance) - set(APPEARANCE_PARTS))
+            if unknown:
+                raise ValueError(
+                    f"--appearance: unknown part {unknown[0]!r}; choose from {', '.join(APPEARANCE_PARTS)}"
+                )
+            generator = MeshFaceGenerator(**dict.fromkeys(args.appearance, True))
         pipe = SynthForgePipeline.from_assets(
-            args.head, args.generator, head_dir=args.head_dir, generator_dir=args.generator_dir
+            args.head, generator, head_dir=args.head_dir, generator_dir=args.generator_dir
         )
     return pipe.to(torch.device(device))
 

@@ -32,6 +32,7 @@ from accelerate import PartialState
 from tqdm.auto import tqdm
 
 from ..errors import FolderError
+from ..generators.mesh import APPEARANCE_PARTS
 from ..io.safe_write import atomic_write_bytes, refuse_symlink
 from .features import dataset_features, encode_rows
 from .folder_lock import lock_shards, spec_lock
@@ -98,6 +99,9 @@ def describe_pipeline(pipe) -> dict[str, Any]:
     }
     if pipe.face_generator.quality_outputs:
         description["quality_outputs"] = list(pipe.face_generator.quality_outputs)
+    parts = [part for part in APPEARANCE_PARTS if pipe.face_generator.config.get(part)]
+    if parts:  # the mesh renderer's optional parts; left out when none is on, as before they existed
+        description["appearance"] = parts
     return description
 
 

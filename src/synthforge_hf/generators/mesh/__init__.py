@@ -3,7 +3,9 @@
 Appearance is a deterministic function of a latent vector of uniform numbers (`LATENT_FIELDS`), so a
 sample is reproducible from its latents alone; the few fields named ``*_seed`` seed the generators of
 the procedural textures and the background clutter. Labels never depend on it: they come from the
-rasterized mesh before any shading. One module per stage:
+rasterized mesh before any shading; only the optional parts (`APPEARANCE_PARTS`, off by default) draw
+what the mesh does not hold and say so in the labels (`GeneratorOutput.occluder_depth` and
+``occluder_labels``, ``segmentation``). One module per stage:
 
 - `parameters`: the latent's fields and the per-sample parameters (colours, amounts, material) they
   map to.
@@ -13,7 +15,9 @@ rasterized mesh before any shading. One module per stage:
   face, brows as strokes, hair with strands flowing from the crown and a soft hairline. Everything is
   painted inside its own classes (or on skin).
 - `eyes`: irises with fibres, a limbal ring and pupil; lashes and lid lines along the eye openings, and
-  the lid's shadow.
+  the lid's shadow; optionally the lids closed to the eye landmarks' margins.
+- `mouth`, `clothing`, `glasses`, `hair` (optional parts): teeth and tongue; shoulders in a garment;
+  eyeglasses and sunglasses; hair with volume over the skull.
 - `lighting`: in linear RGB, a key, a fill and a rim light with colour temperatures, a hemisphere
   ambient tinted by the background, screen-space ambient occlusion from the depth map, the key light's
   cast shadow, wrapped diffuse with a subsurface-like softening of the light on skin, Blinn-Phong
@@ -31,13 +35,14 @@ rasterized mesh before any shading. One module per stage:
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401
 
 from .appearance import INNER_MOUTH
-from .generator import MeshFaceGenerator
+from .generator import APPEARANCE_PARTS, MeshFaceGenerator
 from .geometry import vertex_normals
 from .lighting import LIGHT_COLOURS
 from .parameters import _FIELD as _FIELD  # the latent's field indices by name (tests set fields with it)
 from .parameters import HAIR_COLOURS, IRIS_COLOURS, LATENT_FIELDS, SCLERA, SKIN_TONES
 
 __all__ = [
+    "APPEARANCE_PARTS",
     "HAIR_COLOURS",
     "INNER_MOUTH",
     "IRIS_COLOURS",

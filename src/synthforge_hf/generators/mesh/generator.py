@@ -63,6 +63,10 @@ def _pixel_maps(
     return foreground, geometry, interpolate(maps, corners, weights)
 
 
+# The optional parts of the appearance: each a boolean of `MeshFaceGenerator`'s configuration, off by default.
+APPEARANCE_PARTS = ("clothing", "lids_follow_landmarks", "teeth", "glasses", "hair_volume")
+
+
 class _Layers:
     """What one image shows in front of the head as parts are drawn into it: ``image`` (3,H,W), painted
     in place; ``depth`` (H*W) of the nearest part at each pixel (metres along the optical axis, inf where
