@@ -39,6 +39,16 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "hair": ({"hair_volume": True}, {}),
     "poses": ({}, {"roll": 0.4}),
     "all": ({"lids_follow_landmarks": True, "clothing": True}, {"roll": 0.4}),
+    "every-part": (
+        {
+            "lids_follow_landmarks": True,
+            "clothing": True,
+            "teeth": True,
+            "glasses": True,
+            "hair_volume": True,
+        },
+        {"roll": 0.4, "jaw_open": 0.3},
+    ),
 }
 
 
