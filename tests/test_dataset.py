@@ -166,6 +166,25 @@ def test_stream_generated_on_the_fly_matches_the_dataset(pipe, dataset_dir):
     assert sorted(seen) == list(range(7))
 
 
+def test_a_sample_with_non_finite_pixels_is_reported_and_rejected(pipe, tmp_path, monkeypatch, caplog):
+    """A sample whose image holds a NaN (a renderer's numerical slip) is logged and left out, never
+    written as garbage bytes; the others are written."""
+    render = type(pipe).__call__
+
+    def with_a_nan(self, *args, seeds, **kwargs):
+        out = render(self, *args, seeds=seeds, **kwargs)
+        if sample_seed(0, "train", 1) in seeds:
+            out.images[seeds.index(sample_seed(0, "train", 1)), 3, 4, 0] = np.nan
+        return out
+
+    monkeypatch.setattr(type(pipe), "__call__", with_a_nan)
+    summary = generate_dataset(
+        pipe, tmp_path, {"train": 3}, shard_size=3, resolution=RESOLUTION, progress=False
+    )
+    assert (summary.written, summary.rejected) == (2, 1)
+    assert "train sample 1: its image has non-finite pixels; rejected" in caplog.text
+
+
 def test_rejection_and_a_changed_spec(pipe, tmp_path):
     summary = generate_dataset(
         pipe,

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from accelerate import PartialState
 from tqdm.auto import tqdm
 
@@ -335,7 +336,10 @@ def _make_shard(
         batch = indices[begin : begin + batch_size]
         seeds = [sample_seed(spec.base_seed, shard.split, i) for i in batch]
         out = pipe(seeds=seeds, resolution=spec.resolution, batch_size=batch_size, output_type="np")
-        keep = out.landmark_visibility.sum(axis=1) >= spec.min_visible_landmarks
+        finite = np.isfinite(np.asarray(out.images)).reshape(len(batch), -1).all(axis=1)
+        for index in np.asarray(batch)[~finite]:
+            logger.warning("%s sample %d: its image has non-finite pixels; rejected", shard.split, index)
+        keep = finite & (out.landmark_visibility.sum(axis=1) >= spec.min_visible_landmarks)
         if spec.max_landmark_depth_error is not None:  # NaN (no visible landmark) is rejected too
             keep &= out.generator_outputs["landmark_depth_error"] <= spec.max_landmark_depth_error
         rejected += [i for i, k in zip(batch, keep, strict=True) if not k]
