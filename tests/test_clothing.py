@@ -94,3 +94,21 @@ def test_occluded_by_hides_what_is_behind_and_keeps_what_is_in_front():
     expected[0, :, :2] = 0
     assert torch.equal(out.segmentation, expected) and torch.equal(out.depth, expected.float() / 3)
     assert out.landmark_visibility.tolist() == [[False, False]]
+
+
+def test_ellipsoid_hits_by_hand():
+    """An ellipsoid with half axes (1, 2, 2) seen from (0, 0, 5): a ray along -z enters at z = 2 (ray
+    parameter 3, the unit sphere's pole); one along -z from x = 0.5 enters where (0.5)^2 + (z/2)^2 = 1;
+    one that passes beside it and one pointing away miss."""
+    from synthforge_hf.generators.mesh.maths import ellipsoid_hits
+
+    origins = torch.tensor([0.0, 0.0, 5.0])
+    directions = torch.tensor([[0.0, 0.0, -1.0], [0.1, 0.0, -1.0], [0.3, 0.0, -1.0], [0.0, 0.0, 1.0]])
+    distance, hit, surface = ellipsoid_hits(origins, directions, torch.tensor([1.0, 2.0, 2.0]))
+    assert hit.tolist() == [True, True, False, False]
+    assert torch.allclose(distance[0], torch.tensor(3.0)) and torch.allclose(
+        surface[0], torch.tensor([0.0, 0.0, 1.0])
+    )
+    x, z = 0.1 * distance[1], 5.0 - distance[1]
+    assert torch.allclose(x**2 + (z / 2) ** 2, torch.tensor(1.0), atol=1e-6)
+    assert torch.allclose(surface[1].norm(), torch.tensor(1.0), atol=1e-6)

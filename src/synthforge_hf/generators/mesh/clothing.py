@@ -14,7 +14,7 @@ from ...head.landmarks import barycentric_points
 from ...head.lbs import axis_angle_to_matrix
 from ...head.model import ParametricHeadModel
 from ...rendering.cameras import world_to_head
-from .maths import hsv_to_rgb, smoothstep
+from .maths import ellipsoid_hits, hsv_to_rgb, smoothstep
 from .noise import MID, SPECKLE, sample_noise
 
 NUMBERS_PER_SAMPLE = 10
@@ -75,17 +75,12 @@ def render_torso(
     rotation = axis_angle_to_matrix(global_pose.float().cpu()[None])[0]
     centre = root_joint.float().cpu() + rotation @ (centre_rest - rest_root)
 
-    # Ray-ellipsoid intersection in the torso's frame, scaled to the unit sphere.
-    origin = (rotation.T @ (world_to_head(camera_centre.float().cpu()) - centre)) / half_axes
-    directions = (rays.float().cpu() @ rotation) / half_axes  # rotation.T @ ray, per ray
-    a = (directions * directions).sum(-1)
-    b = 2 * directions @ origin
-    discriminant = b * b - 4 * a * (float(origin @ origin) - 1)
-    distance = (-b - discriminant.clamp_min(0).sqrt()) / (2 * a)
-    hit = (discriminant > 0) & (distance > 0)
+    # The rays in the torso's frame.
+    origin = rotation.T @ (world_to_head(camera_centre.float().cpu()) - centre)
+    distance, hit, surface = ellipsoid_hits(origin, rays.float().cpu() @ rotation, half_axes)
     if not bool(hit.any()):
         return depth, radiance
-    surface = origin + distance[hit, None] * directions[hit]  # on the unit sphere
+    surface = surface[hit]  # on the unit sphere
     normals = torch.nn.functional.normalize((surface / half_axes) @ rotation.T, dim=-1)
     local = surface * half_axes  # metres, torso frame: x across, y up, z out of the chest
     height = local[:, 1] - (notch[1] - centre_rest[1])  # above the notch between the collarbones

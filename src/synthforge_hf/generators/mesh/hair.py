@@ -14,6 +14,7 @@ import torch
 from ...constants import CLASS_ID
 from ...head.model import ParametricHeadModel
 from ...rendering.cameras import world_to_head
+from .maths import ellipsoid_hits
 from .noise import MID, PORES, sample_noise
 
 NUMBERS_PER_SAMPLE = 4
@@ -86,16 +87,9 @@ def render_hair_volume(
     rest_neck = head.joint_regressor.float().cpu()[_NECK_JOINT] @ head.v_template.float().cpu()
     rotation = rotation.float().cpu()
 
-    # Into the rest frame (rays and camera), then the ellipsoid scaled to the unit sphere.
+    # The rays in the rest frame, from the shell's centre.
     origin = rotation.T @ (world_to_head(camera_centre.float().cpu()) - neck_joint.float().cpu()) + rest_neck
-    directions = rays.float().cpu() @ rotation  # rotation.T @ ray, per ray
-    origin_unit, directions_unit = (origin - centre) / axes, directions / axes
-    a = (directions_unit * directions_unit).sum(-1)
-    b = 2 * directions_unit @ origin_unit
-    discriminant = b * b - 4 * a * (float(origin_unit @ origin_unit) - 1)
-    distance = (-b - discriminant.clamp_min(0).sqrt()) / (2 * a)
-    hit = (discriminant > 0) & (distance > 0)
-    surface = origin_unit + distance[:, None] * directions_unit  # on the unit sphere where hit
+    distance, hit, surface = ellipsoid_hits(origin - centre, rays.float().cpu() @ rotation, axes)
     relative = surface * axes / half  # in the scalp box's units, as the hairline was measured
     azimuth = torch.atan2(relative[:, 0], relative[:, 2])
     elevation = torch.atan2(relative[:, 1], relative[:, [0, 2]].norm(dim=1))

@@ -72,3 +72,19 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     for tap in range(1, len(kernel)):
         out.add_(rows[..., tap : tap + height, :], alpha=kernel[tap])
     return out
+
+
+def ellipsoid_hits(
+    origin: torch.Tensor, directions: torch.Tensor, axes: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where rays from ``origin`` (3,) along ``directions`` (N,3), both in the frame of an axis-aligned
+    ellipsoid centred at 0 with half axes ``axes`` (3,), first enter it: the ray parameter (N,), whether
+    they do ahead of the origin (N,), and the entry points scaled to the unit sphere (N,3; meaningless
+    where they miss)."""
+    origin_unit, directions_unit = origin / axes, directions / axes
+    a = (directions_unit * directions_unit).sum(-1)
+    b = 2 * directions_unit @ origin_unit
+    discriminant = b * b - 4 * a * (float(origin_unit @ origin_unit) - 1)
+    distance = (-b - discriminant.clamp_min(0).sqrt()) / (2 * a)
+    hit = (discriminant > 0) & (distance > 0)
+    return distance, hit, origin_unit + distance[:, None] * directions_unit
