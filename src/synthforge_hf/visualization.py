@@ -234,3 +234,57 @@ def training_curves(records: list[dict]) -> Image.Image:
     for k, panel in enumerate(panels):
         picture.paste(panel, (0, 360 * k))
     return picture
+
+
+def heat_map(
+    values: np.ndarray,
+    counts: np.ndarray,
+    column_labels: list[str],
+    row_labels: list[str],
+    title: str,
+    high: float,
+    cell: int = 56,
+) -> Image.Image:
+    """A grid of ``values`` (R,C) as colours from white (0) to red (``high`` and above), each cell with its
+    value in percent and, below, its ``counts`` (R,C); empty cells (NaN) grey. Columns and rows are
+    labelled (``column_labels`` under the grid, ``row_labels`` on its left) and ``title`` is above."""
+    rows, columns = values.shape
+    font = _font(cell // 3)
+    left, top, bottom = 2 * cell, cell // 2, cell // 2
+    title_width = int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(title, font=font))
+    width = left + max(columns * cell, title_width) + 8
+    image = Image.new("RGB", (width, top + rows * cell + bottom), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    draw.text((left, top // 2), title, fill=(0, 0, 0), font=font, anchor="lm")
+    for r in range(rows):
+        draw.text(
+            (left - 6, top + r * cell + cell // 2), row_labels[r], fill=(0, 0, 0), font=font, anchor="rm"
+        )
+        for c in range(columns):
+            box = (left + c * cell, top + r * cell, left + (c + 1) * cell - 1, top + (r + 1) * cell - 1)
+            value = values[r, c]
+            if np.isnan(value):
+                draw.rectangle(box, fill=(200, 200, 200))
+                continue
+            shade = int(255 * (1 - min(1.0, max(0.0, value / high))))
+            draw.rectangle(box, fill=(255, shade, shade))
+            middle = (box[0] + box[2]) // 2
+            draw.text(
+                (middle, box[1] + cell // 3), f"{100 * value:.1f}", fill=(0, 0, 0), font=font, anchor="mm"
+            )
+            draw.text(
+                (middle, box[1] + 2 * cell // 3),
+                f"n={counts[r, c]}",
+                fill=(90, 90, 90),
+                font=font,
+                anchor="mm",
+            )
+    for c in range(columns):
+        draw.text(
+            (left + c * cell + cell // 2, top + rows * cell + bottom // 2),
+            column_labels[c],
+            fill=(0, 0, 0),
+            font=font,
+            anchor="mm",
+        )
+    return image

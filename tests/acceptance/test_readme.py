@@ -235,6 +235,12 @@ ROUTES = [
         ),
         files=("out-parts/contact_sheet.png",),
     ),
+    Route(
+        ".venv/bin/synthforge error-map --out outputs/error-map",
+        "bash",
+        replace=(("--num-samples 400", "--num-samples 4 --batch-size 2 --no-progress"),),
+        files=("outputs/error-map/error_map.json", "outputs/error-map/error_map.png"),
+    ),
     Route("synthforge generate --help", "bash"),
     Route("synthforge evaluate --out", "check", why=MENTION),
     Route("synthforge convert-next3d", "check", why=MENTION),

@@ -22,6 +22,7 @@ COMMANDS = {
     "evaluate": ("synthforge_hf.cli.training", "evaluate_main"),
     "analyse": ("synthforge_hf.cli.analyse", "analyse_main"),
     "export-onnx": ("synthforge_hf.cli.export", "export_onnx_main"),
+    "error-map": ("synthforge_hf.cli.error_map", "error_map_main"),
     "push-dataset": ("synthforge_hf.cli.hub", "push_dataset_main"),
     "push": ("synthforge_hf.cli.hub", "push_main"),
     "model-card": ("synthforge_hf.cli.hub", "model_card_main"),

@@ -277,3 +277,26 @@ class ExportOnnxArguments:
 
     def __post_init__(self) -> None:
         require_positive(self, "opset")
+
+
+@dataclass(kw_only=True)
+class ErrorMapArguments:
+    """`synthforge error-map`."""
+
+    model: str | None = option(
+        "a saved SB folder or Hub id (default: the reference model shipped with synthforge-hf)", default=None
+    )
+    out: Path = option("folder for error_map.json and error_map.png (files of those names are not replaced)")
+    pipeline: str | None = option(
+        "a saved pipeline whose faces to measure on (default: the embedded head's, its default sampling)",
+        default=None,
+    )
+    num_samples: int = option("generated faces", default=400)
+    batch_size: int = option("faces rendered and predicted together", default=25)
+    seed: int = option("base seed; face i depends only on it and i", default=0)
+    device: str = option("auto (CUDA when present, else the CPU), cpu, cuda, ...", default="auto")
+    no_progress: bool = option("no progress bar", default=False)
+
+    def __post_init__(self) -> None:
+        require_positive(self, "num_samples", "batch_size")
+        require_seed(self)

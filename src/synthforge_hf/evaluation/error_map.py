@@ -1,0 +1,190 @@
+"""Where a model errs over the generator's controls: the landmark NME of fresh generated faces, binned by
+the head's yaw and pitch as the camera sees it, by the strength of the expression, by the jaw's opening
+and by the field of view. It shows a user (and a sampler) which faces the model has not learned.
+
+Example:
+
+```python
+>>> import numpy as np
+>>> counts, means = bin_means(np.array([-30.0, -25.0, 5.0]), np.array([0.1, 0.3, 0.05]), (-40, -20, 0, 20))
+>>> counts.tolist(), np.round(means, 3).tolist()
+([2, 0, 1], [0.2, nan, 0.05])
+
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..data.shards import sample_seed
+from ..models.synthforge.image_processing_synthforge import normalize_pixels
+from ..visualization import heat_map
+from . import metrics
+
+SPLIT = "error-map"  # the seeds' split name: faces no make-dataset split holds
+# Bin edges. Values beyond the outer edges fall into the outer bins.
+YAW_DEGREES = (-50.0, -30.0, -10.0, 10.0, 30.0, 50.0)
+PITCH_DEGREES = (-30.0, -18.0, -6.0, 6.0, 18.0, 30.0)
+EXPRESSION_RMS = (0.0, 0.5, 1.0, 1.5, 2.0)
+JAW_RADIANS = (0.0, 0.1, 0.2, 0.3, 0.4)
+FOV_DEGREES = (12.0, 15.0, 18.0, 21.0, 24.0, 27.0)
+
+
+def bin_means(values: np.ndarray, errors: np.ndarray, edges) -> tuple[np.ndarray, np.ndarray]:
+    """The count (B,) and mean error (B,; NaN where empty) of the ``errors`` (N,) whose ``values`` (N,)
+    fall in each of the B bins between consecutive ``edges`` (values beyond the outer edges count in the
+    outer bins)."""
+    bins = np.clip(np.searchsorted(np.asarray(edges), values, side="right") - 1, 0, len(edges) - 2)
+    counts = np.bincount(bins, minlength=len(edges) - 1)
+    sums = np.bincount(bins, weights=errors, minlength=len(edges) - 1)
+    with np.errstate(invalid="ignore"):
+        return counts, np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def bin_means_2d(
+    rows: np.ndarray, columns: np.ndarray, errors: np.ndarray, row_edges, column_edges
+) -> tuple[np.ndarray, np.ndarray]:
+    """As `bin_means` over a grid: counts and mean errors (R,C) of the errors binned by ``rows`` values
+    and ``columns`` values."""
+    width = len(column_edges) - 1
+    row_bins = np.clip(np.searchsorted(np.asarray(row_edges), rows, side="right") - 1, 0, len(row_edges) - 2)
+    column_bins = np.clip(np.searchsorted(np.asarray(column_edges), columns, side="right") - 1, 0, width - 1)
+    cells = np.arange((len(row_edges) - 1) * width, dtype=float)
+    counts, means = bin_means(row_bins * width + column_bins, errors, np.append(cells, cells[-1] + 1))
+    return counts.reshape(-1, width), means.reshape(-1, width)
+
+
+@dataclass
+class ErrorMap:
+    """Per-face NME of ``count`` generated faces and the factors they are binned by (degrees, radians,
+    RMS expression coefficient), with the bins as `to_dict` writes them."""
+
+    nme: np.ndarray
+    yaw: np.ndarray
+    pitch: np.ndarray
+    expression: np.ndarray
+    jaw: np.ndarray
+    fov: np.ndarray
+
+    def to_dict(self) -> dict:
+        """The binned errors (JSON-ready): the mean NME, yaw x pitch counts and means (rows: pitch), and
+        one row of counts and means per other factor."""
+
+        def listed(array: np.ndarray) -> list:
+            return np.where(np.isnan(array), None, np.round(array, 5)).tolist()
+
+        counts, means = bin_means_2d(self.pitch, self.yaw, self.nme, PITCH_DEGREES, YAW_DEGREES)
+        report = {
+            "samples": int(len(self.nme)),
+            "nme": float(self.nme.mean()),
+            "yaw_pitch": {
+                "yaw_edges_degrees": list(YAW_DEGREES),
+                "pitch_edges_degrees": list(PITCH_DEGREES),
+                "counts": counts.tolist(),
+                "nme": listed(means),
+            },
+        }
+        for name, values, edges in (
+            ("expression_rms", self.expression, EXPRESSION_RMS),
+            ("jaw_radians", self.jaw, JAW_RADIANS),
+            ("fov_degrees", self.fov, FOV_DEGREES),
+        ):
+            counts, means = bin_means(values, self.nme, edges)
+            report[name] = {"edges": list(edges), "counts": counts.tolist(), "nme": listed(means)}
+        return report
+
+
+def _bin_labels(edges) -> list[str]:
+    return [f"{low:g}..{high:g}" for low, high in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def error_map_picture(report: dict) -> Image.Image:
+    """`ErrorMap.to_dict`'s bins as one picture: NME (percent) by yaw (columns) and pitch (rows), then
+    one strip per other factor, all on the same colour scale (red at twice the mean NME)."""
+    high = 2 * report["nme"]
+    grid = report["yaw_pitch"]
+
+    def array(values: list) -> np.ndarray:
+        return np.array([[np.nan if v is None else v for v in row] for row in values], dtype=float)
+
+    panels = [
+        heat_map(
+            array(grid["nme"]),
+            np.array(grid["counts"]),
+            _bin_labels(grid["yaw_edges_degrees"]),
+            _bin_labels(grid["pitch_edges_degrees"]),
+            f"NME % by yaw (columns) and pitch (rows), degrees; {report['samples']} faces, "
+            f"mean {100 * report['nme']:.2f}%",
+            high,
+        )
+    ]
+    for name, title in (
+        ("expression_rms", "by expression strength (RMS coefficient)"),
+        ("jaw_radians", "by jaw opening (radians)"),
+        ("fov_degrees", "by field of view (degrees)"),
+    ):
+        strip = report[name]
+        panels.append(
+            heat_map(
+                array([strip["nme"]]),
+                np.array([strip["counts"]]),
+                _bin_labels(strip["edges"]),
+                [""],
+                title,
+                high,
+            )
+        )
+    width = max(panel.width for panel in panels)
+    picture = Image.new("RGB", (width, sum(panel.height for panel in panels)), (255, 255, 255))
+    top = 0
+    for panel in panels:
+        picture.paste(panel, (0, top))
+        top += panel.height
+    return picture
+
+
+@torch.no_grad()
+def measure_error_map(
+    model, pipe, num_samples: int, base_seed: int = 0, batch_size: int = 25, progress: bool = True
+) -> ErrorMap:
+    """The landmark NME of ``model`` (a `SynthForgeForFaceAnalysis`) on ``num_samples`` faces that ``pipe``
+    (a `SynthForgePipeline`) samples from seeds of the "error-map" split, at the model's input size.
+
+    Args:
+        model: the SB to measure, in eval mode.
+        pipe: the pipeline whose faces it is measured on (its sampling ranges set how far they reach).
+        num_samples: how many faces.
+        base_seed: face i's seed is `sample_seed(base_seed, "error-map", i)`.
+        batch_size: faces rendered and predicted together.
+        progress: show a progress bar.
+
+    Returns:
+        `ErrorMap`: per-face NME and the factors.
+    """
+    size = model.config.image_size
+    device = next(model.parameters()).device
+    columns: dict[str, list[np.ndarray]] = {
+        name: [] for name in ("nme", "yaw", "pitch", "expression", "jaw", "fov")
+    }
+    with tqdm(total=num_samples, desc="error-map", disable=not progress) as bar:
+        for start in range(0, num_samples, batch_size):
+            seeds = [
+                sample_seed(base_seed, SPLIT, i) for i in range(start, min(start + batch_size, num_samples))
+            ]
+            out = pipe(seeds=seeds, resolution=size, output_type="pt")
+            predicted = model(normalize_pixels(out.images).to(device)).landmarks.float().cpu().numpy()
+            columns["nme"].append(metrics.nme(predicted, out.landmarks_2d.numpy()))
+            columns["yaw"].append(out.head_pose[:, 0].numpy())
+            columns["pitch"].append(out.head_pose[:, 1].numpy())
+            expression = out.parameters["expression"].float()
+            columns["expression"].append(expression.pow(2).mean(1).sqrt().numpy())
+            columns["jaw"].append(out.parameters["pose"][:, 6].float().numpy())
+            columns["fov"].append(out.parameters["fov"].float().numpy())
+            bar.update(len(seeds))
+    return ErrorMap(**{name: np.concatenate(parts) for name, parts in columns.items()})
