@@ -262,5 +262,19 @@ def test_appearance_parts_from_the_command_line(tmp_path, capsys):
     assert main(["make-dataset", "--out", str(out), "--appearance", "glasses", "teeth", *common]) == 0
     spec = json.loads((out / "generation.json").read_text())
     assert spec["pipeline"]["appearance"] == ["teeth", "glasses"]
+    card = (out / "README.md").read_text()
+    assert (
+        "`MeshFaceGenerator` with the appearance parts `teeth`, `glasses`;" in card and "zero pose," in card
+    )
     with pytest.raises(SystemExit):
         main(["make-dataset", "--out", str(out), *common])  # other parts: not this dataset's pipeline
+
+
+def test_the_dataset_card_says_which_pose_was_drawn():
+    from synthforge_hf.hub.dataset_card import _pose_phrase
+
+    assert _pose_phrase({"yaw": 0.8}) == "zero pose"  # ranges saved before roll existed
+    assert _pose_phrase({"roll": 0.0, "jaw_open": 0.0}) == "zero pose"
+    assert _pose_phrase({"roll": 0.4, "jaw_open": 0.3}) == (
+        "zero pose but for the head's roll U(-0.4, 0.4) rad and the jaw's opening U(0, 0.3) rad"
+    )

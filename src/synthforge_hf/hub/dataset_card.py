@@ -216,6 +216,21 @@ def rejection_sentence(spec: dict) -> str:
     return f"samples with {' or '.join(rules)} are rejected." if rules else "no sample is rejected."
 
 
+def _appearance_phrase(parts: list[str]) -> str:
+    """The mesh renderer's optional appearance parts a dataset was made with, as the card says them."""
+    return f" with the appearance parts {', '.join(f'`{part}`' for part in parts)}" if parts else ""
+
+
+def _pose_phrase(ranges: dict) -> str:
+    """The head pose the sampler drew, as the card says it (ranges saved before roll existed have none)."""
+    drawn = []
+    if ranges.get("roll"):
+        drawn.append(f"the head's roll U(-{ranges['roll']}, {ranges['roll']}) rad")
+    if ranges.get("jaw_open"):
+        drawn.append(f"the jaw's opening U(0, {ranges['jaw_open']}) rad")
+    return f"zero pose but for {' and '.join(drawn)}" if drawn else "zero pose"
+
+
 def _body(spec: dict, counts: dict, num_shards: int) -> dict[str, str]:
     pipeline = spec["pipeline"]
     ranges = pipeline["sampling_ranges"]
@@ -228,6 +243,8 @@ def _body(spec: dict, counts: dict, num_shards: int) -> dict[str, str]:
     return {
         "head_description": HEAD_DESCRIPTIONS.get(pipeline["head"], pipeline["head"]),
         "generator": pipeline["generator"],
+        "appearance": _appearance_phrase(pipeline.get("appearance", [])),
+        "pose": _pose_phrase(ranges),
         "resolution": str(spec["resolution"]),
         "num_shape": str(pipeline["num_shape"]),
         "num_expression": str(pipeline["num_expression"]),
