@@ -189,7 +189,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
                 )
                 or "today's appearance",
                 len(v["seeds"]),
-                f"{_percent(v['real_nme_inner51_mean'])} ({_percent(v['real_nme_inner51_spread'])})",
+                _percent(v["real_nme_inner51_mean"])
+                + (f" ({_percent(v['real_nme_inner51_spread'])})" if len(v["seeds"]) > 1 else " (one seed)"),
                 _percent(v["generated_nme_mean"]),
             ]
             for name, v in record["variants"].items()
