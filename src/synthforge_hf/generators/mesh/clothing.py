@@ -36,7 +36,8 @@ def torso_anchor(head: ParametricHeadModel) -> torch.Tensor:
 
 
 def render_torso(
-    head: ParametricHeadModel,
+    notch: torch.Tensor,
+    rest_root: torch.Tensor,
     global_pose: torch.Tensor,
     root_joint: torch.Tensor,
     camera_centre: torch.Tensor,
@@ -50,7 +51,8 @@ def render_torso(
     a ray misses it) and its radiance (3,N) in linear RGB (0 where it misses).
 
     Args:
-        head: the sample's head model (its rest pose places the chin).
+        notch: (3,) where the torso hangs in the head's rest frame (`torso_anchor`), and ``rest_root``
+            (3,) the root joint there (metres).
         global_pose: (3,) the head's global axis-angle rotation (the torso turns with it, not with the
             neck).
         root_joint: (3,) the posed root joint, head frame (metres).
@@ -69,8 +71,6 @@ def render_torso(
     half_axes = torch.tensor(
         [0.17 + 0.06 * float(numbers[0]), 0.12, 0.09 + 0.03 * float(numbers[8])]
     )  # shoulders 34-46 cm wide
-    rest_root = head.joint_regressor.float().cpu()[0] @ head.v_template.float().cpu()
-    notch = torso_anchor(head)
     centre_rest = notch - torch.tensor([0.0, half_axes[1] - 0.04, 0.0])
     rotation = axis_angle_to_matrix(global_pose.float().cpu()[None])[0]
     centre = root_joint.float().cpu() + rotation @ (centre_rest - rest_root)

@@ -20,13 +20,13 @@ from .appearance import paint_albedo
 from .background import render_background
 from .camera import photograph
 from .clothing import NUMBERS_PER_SAMPLE as CLOTHING_NUMBERS
-from .clothing import render_torso
+from .clothing import render_torso, torso_anchor
 from .eyes import close_lids_to_landmarks, paint_eyes
 from .geometry import SamplePixels, interpolate, rest_pose_maps, rotation_rest_to_world, vertex_normals
 from .glasses import NUMBERS_PER_SAMPLE as GLASSES_NUMBERS
 from .glasses import render_glasses
 from .hair import NUMBERS_PER_SAMPLE as HAIR_NUMBERS
-from .hair import has_hair_volume, render_hair_volume
+from .hair import has_hair_volume, render_hair_volume, scalp_outline
 from .lighting import KEY, ambient_occlusion, cast_shadow, environment_light, sample_lights, shade
 from .maths import unit
 from .mouth import paint_mouth
@@ -36,6 +36,7 @@ from .parameters import _FIELD, LATENT_FIELDS, SKIN_TONES, appearance_parameters
 # Each sample's random numbers (from its texture seed), by use.
 _NUMBERS_PER_SAMPLE = 24
 _TEXTURE_OFFSETS, _LIGHT_NUMBERS, _CAMERA_NUMBERS = slice(0, 8), slice(8, 16), slice(16, 24)
+_ROOT_JOINT, _NECK_JOINT = 0, 1  # the head model's joints the torso and the hair turn about
 
 
 def _pixel_maps(
@@ -187,10 +188,15 @@ class MeshFaceGenerator(FaceGenerator):
         cameras = scene.cameras[samples]
         batch, hw = labels.shape[0], resolution * resolution
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
-        accessory_numbers = seeded_uniforms(
-            (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0,
-            CLOTHING_NUMBERS + GLASSES_NUMBERS + HAIR_NUMBERS,
-        )
+        in_front = self.config.clothing or self.config.glasses or self.config.hair_volume
+        if in_front:  # what the parts drawn in front of the head need, once for the samples
+            accessory_numbers = seeded_uniforms(
+                (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0,
+                CLOTHING_NUMBERS + GLASSES_NUMBERS + HAIR_NUMBERS,
+            )
+            rest_joints = scene.head.joint_regressor.float().cpu() @ scene.head.v_template.float().cpu()
+            notch = torso_anchor(scene.head) if self.config.clothing else None
+            skull = scalp_outline(scene.head) if self.config.hair_volume else None
         params = appearance_parameters(
             latents, tuple(map(tuple, self.skin_tones.tolist())), self.config.skin_texture_strength
         )
@@ -249,7 +255,7 @@ class MeshFaceGenerator(FaceGenerator):
             )
             image = background[item] * sample_params["background_light"]
             image.view(3, -1).index_copy_(1, pixels, radiance)
-            if self.config.clothing or self.config.glasses or self.config.hair_volume:
+            if in_front:
                 sample_lights_now = [(direction[item], colour[item]) for direction, colour in lights]
                 ambient = sample_params["ambient"] * environment[item]
                 layers = _Layers(image, fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE)
@@ -257,13 +263,14 @@ class MeshFaceGenerator(FaceGenerator):
                     [CLOTHING_NUMBERS, GLASSES_NUMBERS, HAIR_NUMBERS]
                 )
                 rotation = head_rotation(scene.pose[sample.index : sample.index + 1])[0]
-                if self.config.hair_volume and has_hair_volume(
+                if skull is not None and has_hair_volume(
                     float(sample_params["hair_density"]), part_numbers[2]
                 ):
                     hair_depth, hair_radiance = render_hair_volume(
-                        scene.head,
+                        skull,
+                        rest_joints[_NECK_JOINT],
                         rotation,
-                        scene.head_output.joints[sample.index, 1],
+                        scene.head_output.joints[sample.index, _NECK_JOINT],
                         cameras.centers[item],
                         rays[item],
                         sample_lights_now,
@@ -276,9 +283,10 @@ class MeshFaceGenerator(FaceGenerator):
                 if self.config.clothing:
                     layers.draw(
                         *render_torso(
-                            scene.head,
+                            notch,
+                            rest_joints[_ROOT_JOINT],
                             scene.pose[sample.index, :3],
-                            scene.head_output.joints[sample.index, 0],
+                            scene.head_output.joints[sample.index, _ROOT_JOINT],
                             cameras.centers[item],
                             rays[item],
                             sample_lights_now,

@@ -19,7 +19,6 @@ from .noise import MID, PORES, sample_noise
 
 NUMBERS_PER_SAMPLE = 4
 _AZIMUTH_BINS = 48
-_NECK_JOINT = 1
 
 
 def has_hair_volume(hair_density: float, numbers: torch.Tensor) -> bool:
@@ -39,16 +38,23 @@ def scalp_outline(head: ParametricHeadModel) -> tuple[torch.Tensor, torch.Tensor
     points = head.v_template.float().cpu()[scalp]
     low, high = points.min(0).values, points.max(0).values
     centre, half = (low + high) / 2, (high - low) / 2
-    relative = (points - centre) / half
-    azimuth = torch.atan2(relative[:, 0], relative[:, 2])
-    elevation = torch.atan2(relative[:, 1], relative[:, [0, 2]].norm(dim=1))
-    bins = ((azimuth + math.pi) / (2 * math.pi) * _AZIMUTH_BINS).long().clamp(0, _AZIMUTH_BINS - 1)
+    azimuth, elevation, bins = _directions((points - centre) / half)
     hairline = torch.full((_AZIMUTH_BINS,), math.pi / 2).scatter_reduce(0, bins, elevation, "amin")
     return centre, half, hairline
 
 
+def _directions(relative: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Azimuth around the vertical axis (x to z), elevation (radians) and azimuth bin of points (N,3)
+    relative to the skull's centre, in units of its half extents."""
+    azimuth = torch.atan2(relative[:, 0], relative[:, 2])
+    elevation = torch.atan2(relative[:, 1], relative[:, [0, 2]].norm(dim=1))
+    bins = ((azimuth + math.pi) / (2 * math.pi) * _AZIMUTH_BINS).long().clamp(0, _AZIMUTH_BINS - 1)
+    return azimuth, elevation, bins
+
+
 def render_hair_volume(
-    head: ParametricHeadModel,
+    outline: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    rest_neck: torch.Tensor,
     rotation: torch.Tensor,
     neck_joint: torch.Tensor,
     camera_centre: torch.Tensor,
@@ -63,7 +69,8 @@ def render_hair_volume(
     ray misses it) and its radiance (3,N) in linear RGB.
 
     Args:
-        head: the sample's head model (its scalp places the shell).
+        outline: the head's skull and hairline (`scalp_outline`), and ``rest_neck`` (3,) its neck joint in
+            the rest frame (metres).
         rotation: (3,3) the head's rotation (global and neck joints), and ``neck_joint`` (3,) the posed
             neck joint it turns about, head frame (metres).
         camera_centre: (3,) the camera, and ``rays`` (N,3) its rays (unit optical-axis component), world
@@ -77,23 +84,16 @@ def render_hair_volume(
     count = rays.shape[0]
     depth = torch.full((count,), torch.inf)
     radiance = torch.zeros(3, count)
-    outline = scalp_outline(head)
-    if outline is None:
-        return depth, radiance
     centre, half, hairline = outline
     top, sides = 0.006 + 0.022 * float(numbers[1]), 0.003 + 0.012 * float(numbers[2])
     axes = half + torch.tensor([sides, top, sides])
     centre = centre + torch.tensor([0.0, (top - sides) / 2, 0.0])
-    rest_neck = head.joint_regressor.float().cpu()[_NECK_JOINT] @ head.v_template.float().cpu()
     rotation = rotation.float().cpu()
 
     # The rays in the rest frame, from the shell's centre.
     origin = rotation.T @ (world_to_head(camera_centre.float().cpu()) - neck_joint.float().cpu()) + rest_neck
     distance, hit, surface = ellipsoid_hits(origin - centre, rays.float().cpu() @ rotation, axes)
-    relative = surface * axes / half  # in the scalp box's units, as the hairline was measured
-    azimuth = torch.atan2(relative[:, 0], relative[:, 2])
-    elevation = torch.atan2(relative[:, 1], relative[:, [0, 2]].norm(dim=1))
-    bins = ((azimuth + math.pi) / (2 * math.pi) * _AZIMUTH_BINS).long().clamp(0, _AZIMUTH_BINS - 1)
+    azimuth, elevation, bins = _directions(surface * axes / half)  # as the hairline was measured
     hit &= elevation > hairline[bins] + 0.02
     if not bool(hit.any()):
         return depth, radiance
