@@ -22,11 +22,6 @@ RESULTS = ROOT / "benchmarks" / "results"
 PAGES = (ROOT / "README.md", ROOT / "docs" / "benchmarks.md", ROOT / "CONTRIBUTING.md")
 
 
-def _load(name: str) -> dict | None:
-    path = RESULTS / name
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
@@ -40,15 +35,19 @@ def _measured(record: dict) -> str:
     return f"Measured {record['date']} on {where} by `{record['command']}`."
 
 
-def _table(name: str, command: str, header: list[str], rows: Callable[[dict], list[list]]) -> str:
-    """The markdown table of the results file ``name`` (``rows`` gives its cells), with where and when it
-    was measured; a line saying which command makes it while the file is missing."""
-    record = _load(name)
-    if record is None:
+def _table(pattern: str, command: str, header: list[str], rows: Callable[[dict], list[list]]) -> str:
+    """The markdown table of the results files matching ``pattern`` (``rows`` gives each one's cells; runs
+    made with generator or sampling options after the one without), with where and when each was
+    measured; a line saying which command makes them while there is none."""
+    records = [json.loads(path.read_text()) for path in sorted(RESULTS.glob(pattern))]
+    if not records:
         return f"No results yet: run `{command}`."
+    records.sort(key=lambda record: bool(record.get("generator_options") or record.get("sampling_options")))
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows(record)]
-    return "\n".join(lines) + "\n\n" + _measured(record)
+    lines += [
+        "| " + " | ".join(str(cell) for cell in row) + " |" for record in records for row in rows(record)
+    ]
+    return "\n".join(lines) + "\n\n" + "\n".join(_measured(record) for record in records)
 
 
 def _reference_rows(record: dict) -> list[list]:
@@ -97,44 +96,29 @@ def _options_name(record: dict, default: str) -> str:
     return ", ".join(f"{key}={value}" for key, value in options.items()) or default
 
 
-def generation() -> str:
-    """One row per resolution of `benchmarks/generation.py`'s runs (the default appearance first)."""
-    records = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("generation*.json"))]
-    if not records:
-        return "No results yet: run `python benchmarks/generation.py`."
-    records.sort(key=lambda record: bool(record.get("generator_options")))
-    header = ["appearance", "resolution", "samples/s", "CPU ms a sample", "peak RSS"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for record in records:
-        for r in record["results"]:
-            cells = [
-                _options_name(record, "the default"),
-                f"{r['resolution']} px",
-                r["samples_per_second"],
-                r["cpu_ms_per_sample"],
-                f"{r['peak_rss_mib']} MiB",
-            ]
-            lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
-    return "\n".join(lines) + "\n\n" + "\n".join(_measured(record) for record in records)
+def _generation_rows(record: dict) -> list[list]:
+    return [
+        [
+            _options_name(record, "the default"),
+            f"{r['resolution']} px",
+            r["samples_per_second"],
+            r["cpu_ms_per_sample"],
+            f"{r['peak_rss_mib']} MiB",
+        ]
+        for r in record["results"]
+    ]
 
 
-def realism_score() -> str:
-    """One row per `benchmarks/realism_score.py` run (one results file per set of options)."""
-    records = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("realism-score*.json"))]
-    records.sort(key=lambda record: bool(record["generator_options"] or record["sampling_options"]))
-    if not records:
-        return "No results yet: run `python benchmarks/realism_score.py`."
-    header = ["generator", "two-sample accuracy (0.5: like photos)", "p", "MMD²", "HOG finds, near-frontal"]
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for record in records:
-        lines.append(
-            f"| {_options_name(record, 'the default')} | "
-            f"{record['two_sample_accuracy']:.3f} +- {record['two_sample_accuracy_std']:.3f} | "
-            f"{record['two_sample_p_value']:.3f} | {record['mmd_squared']:.4f} | "
-            f"{_percent(record['frontal_hog_found_fraction'])} of "
-            f"{record['frontal_count']} |"
-        )
-    return "\n".join(lines) + "\n\n" + "\n".join(_measured(record) for record in records)
+def _realism_score_rows(record: dict) -> list[list]:
+    return [
+        [
+            _options_name(record, "the default"),
+            f"{record['two_sample_accuracy']:.3f} +- {record['two_sample_accuracy_std']:.3f}",
+            f"{record['two_sample_p_value']:.3f}",
+            f"{record['mmd_squared']:.4f}",
+            f"{_percent(record['frontal_hog_found_fraction'])} of {record['frontal_count']}",
+        ]
+    ]
 
 
 def reference_model() -> str:
@@ -149,7 +133,12 @@ def reference_model() -> str:
 BLOCKS: dict[str, Callable[[], str]] = {
     "results-table": reference_model,
     "reference-model": reference_model,
-    "generation": generation,
+    "generation": lambda: _table(
+        "generation*.json",
+        "python benchmarks/generation.py",
+        ["appearance", "resolution", "samples/s", "CPU ms a sample", "peak RSS"],
+        _generation_rows,
+    ),
     "analysis-memory": lambda: _table(
         "analysis-memory.json",
         "python benchmarks/analysis_memory.py",
@@ -175,7 +164,12 @@ BLOCKS: dict[str, Callable[[], str]] = {
         ],
         _realism_rows,
     ),
-    "realism-score": realism_score,
+    "realism-score": lambda: _table(
+        "realism-score*.json",
+        "python benchmarks/realism_score.py",
+        ["generator", "two-sample accuracy (0.5: like photos)", "p", "MMD²", "HOG finds, near-frontal"],
+        _realism_score_rows,
+    ),
     "appearance-ablation": lambda: _table(
         "appearance-ablation.json",
         "python benchmarks/appearance_ablation.py",
