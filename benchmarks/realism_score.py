@@ -22,7 +22,7 @@ command scores today's appearance and each new part.
   measuring the distance once the classifier tells every face apart.
 - Detection: dlib's HOG frontal detector, run at 256 px with no upsampling, on the near-frontal
   generated faces (|yaw| < 0.3 rad, the head's yaw as the camera sees it): the share it finds
-  (`realism.detects`). It finds near-frontal real faces almost always.
+  (`realism.evaluate`'s ``found_fraction``). It finds near-frontal real faces almost always.
 
 Prints the figures and writes benchmarks/results/realism-score.json (or ``--out``).
 """
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from realism import DLIB_SIZE, detects, dlib_box, predictor_mean_shape
+from realism import evaluate
 from recording import name_value_options, write_result
 
 from synthforge_hf.data.shards import sample_seed
@@ -147,23 +147,6 @@ def mmd_squared(real: np.ndarray, generated: np.ndarray) -> float:
     )
 
 
-def frontal_detection(images: np.ndarray, landmarks: np.ndarray, frontal: np.ndarray) -> float:
-    """The share of the ``frontal`` faces (images (N,H,W,3) in [0,1], landmarks (N,68,2) with pixel
-    centres at i + 0.5) that dlib's HOG detector finds at 256 px."""
-    import dlib
-    import face_recognition_models
-
-    detector = dlib.get_frontal_face_detector()
-    mean_shape = predictor_mean_shape(face_recognition_models.pose_predictor_model_location())
-    found = []
-    for image, labels in zip(images[frontal], landmarks[frontal], strict=True):
-        pil = Image.fromarray(np.round(image * 255).astype(np.uint8)).resize((DLIB_SIZE, DLIB_SIZE))
-        points = labels * (DLIB_SIZE / image.shape[1]) - 0.5
-        boxes = [(d.left(), d.top(), d.right(), d.bottom()) for d in detector(np.asarray(pil), 0)]
-        found.append(detects(boxes, dlib_box(points, mean_shape), points))
-    return float(np.mean(found))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -208,7 +191,9 @@ def main() -> None:
         "mmd_squared": mmd_squared(real_features, generated_features),
         "frontal_yaw_radians": FRONTAL_YAW,
         "frontal_count": int(frontal.sum()),
-        "frontal_hog_found_fraction": frontal_detection(out.images, out.landmarks_2d, frontal),
+        "frontal_hog_found_fraction": evaluate(
+            out.images[frontal], out.landmarks_2d[frontal], upsample=0, save_dir=None, cnn=False
+        )["found_fraction"],
     }
     print(
         f"two-sample accuracy {report['two_sample_accuracy']:.3f} +- {report['two_sample_accuracy_std']:.3f} "
