@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..io.images import PHOTO_SUFFIXES
 from .arguments import AnalyseArguments
 from .common import description, model_source, resolve_device, silence_progress_bars
 from .parser import CommandLine
@@ -17,7 +18,6 @@ RESULT_MARK = (
     "synthforge-analyse"  # in each picture's JSON and PNG: what tells our results from the user's files
 )
 TABLE = "faces.jsonl"  # one row per face (one per photo without a face or that could not be read)
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def collect_photos(paths: list[str], out: Path) -> list[Path]:

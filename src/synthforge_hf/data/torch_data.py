@@ -173,22 +173,25 @@ class SyntheticFaceStream(IterableDataset):
         for indices in self._my_batches():
             seeds = [sample_seed(self.base_seed, self.split, i) for i in indices]
             out = self.pipe(seeds=seeds, resolution=self.resolution, batch_size=len(seeds), output_type="pt")
-            for k, index in enumerate(indices):
-                yield {
-                    "pixel_values": out.images[k],
-                    "segmentation": out.segmentation[k].long(),
-                    "depth": out.depth[k],
-                    "index": torch.tensor(index),
-                    "landmarks_2d": out.landmarks_2d[k],
-                    "landmarks_3d": out.landmarks_3d[k],
-                    "landmark_visibility": out.landmark_visibility[k],
-                    "landmarks_70": torch.cat([out.landmarks_2d[k], out.pupils_2d[k]]),
-                    "landmark_visibility_70": torch.cat(
-                        [out.landmark_visibility[k], out.pupil_visibility[k]]
-                    ),
-                    "head_pose": out.head_pose[k].float(),
-                    **{
-                        key: out.parameters[key][k].float()
-                        for key in ("shape", "expression", "pose", "camera")
-                    },
-                }
+            yield from examples_from_output(out, indices)
+
+
+def examples_from_output(out, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+    """The samples of a pipeline output (``output_type="pt"``) as the examples `collate_rows` makes of
+    dataset rows, with ``index`` from ``indices``."""
+    return [
+        {
+            "pixel_values": out.images[k],
+            "segmentation": out.segmentation[k].long(),
+            "depth": out.depth[k],
+            "index": torch.tensor(index),
+            "landmarks_2d": out.landmarks_2d[k],
+            "landmarks_3d": out.landmarks_3d[k],
+            "landmark_visibility": out.landmark_visibility[k],
+            "landmarks_70": torch.cat([out.landmarks_2d[k], out.pupils_2d[k]]),
+            "landmark_visibility_70": torch.cat([out.landmark_visibility[k], out.pupil_visibility[k]]),
+            "head_pose": out.head_pose[k].float(),
+            **{key: out.parameters[key][k].float() for key in ("shape", "expression", "pose", "camera")},
+        }
+        for k, index in enumerate(indices)
+    ]

@@ -100,7 +100,7 @@ class ErrorMap:
         return report
 
 
-def _bin_labels(edges) -> list[str]:
+def bin_labels(edges) -> list[str]:
     return [f"{low:g}..{high:g}" for low, high in zip(edges[:-1], edges[1:], strict=True)]
 
 
@@ -117,8 +117,8 @@ def error_map_picture(report: dict) -> Image.Image:
         heat_map(
             array(grid["nme"]),
             np.array(grid["counts"]),
-            _bin_labels(grid["yaw_edges_degrees"]),
-            _bin_labels(grid["pitch_edges_degrees"]),
+            bin_labels(grid["yaw_edges_degrees"]),
+            bin_labels(grid["pitch_edges_degrees"]),
             f"NME % by yaw (columns) and pitch (rows), degrees; {report['samples']} faces, "
             f"mean {100 * report['nme']:.2f}%",
             high,
@@ -134,7 +134,7 @@ def error_map_picture(report: dict) -> Image.Image:
             heat_map(
                 array([strip["nme"]]),
                 np.array([strip["counts"]]),
-                _bin_labels(strip["edges"]),
+                bin_labels(strip["edges"]),
                 [""],
                 title,
                 high,

@@ -10,6 +10,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N")
 MAX_PHOTO_PIXELS = 64_000_000  # a larger photo is refused from its header, before it is decoded
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # what a folder of photos holds
 EXIF_ORIENTATION = 0x0112  # the EXIF tag of how the camera was held; 1 = upright
 
 

@@ -59,7 +59,11 @@ class TrainingArguments:
 class SBTrainingArguments(TrainingArguments):
     """Options of `train_sb` (and of `synthforge train-sb`)."""
 
-    data: str = option("a dataset folder from make-dataset (train and validation splits)")
+    data: str | None = option(
+        "a dataset folder from make-dataset (train and validation splits); without it the faces are "
+        "generated while training, by --pipeline",
+        default=None,
+    )
     config: str = option(
         "tiny, small, base (the default network), paper (the paper network's widths), or a config.json / "
         "saved model folder",
@@ -69,12 +73,61 @@ class SBTrainingArguments(TrainingArguments):
     eval_steps: int = option("validate every N steps (0: only after the last step)", default=200)
     eval_samples: int = option("validation samples per evaluation", default=64)
     augment: bool = option("label-consistent augmentations", default=True)
+    sampling: Literal["uniform", "pool", "guided", "target"] = option(
+        "where the training faces come from: uniform (every parameter uniform; with --data, the dataset's "
+        "rows in shuffled epochs), pool (--data's rows re-weighted by their losses, as the official "
+        "synthforge-train), guided (generated where recent losses are high) or target (generated "
+        "around the poses and expressions of --target-photos)",
+        default="uniform",
+    )
+    pipeline: str | None = option(
+        "the pipeline that generates faces without --data: a saved pipeline folder or Hub id "
+        "(default: the embedded default head and the mesh renderer)",
+        default=None,
+    )
+    resolution: int | None = option(
+        "the size generated faces are rendered at (default: the model's input size)", default=None
+    )
+    refresh_steps: int = option(
+        "pool and guided: micro-steps between two updates of the sampling by the recorded losses", default=25
+    )
+    uniform_share: float = option(
+        "guided and target: the share of each batch sampled uniformly (coverage never falls below it)",
+        default=0.25,
+    )
+    hard_fraction: float = option(
+        "guided: the fraction of recent samples, hardest first, whose controls are perturbed", default=0.2
+    )
+    sampling_spread: float = option(
+        "guided and target: the perturbation's standard deviation, in units of each control's range",
+        default=0.08,
+    )
+    pool_temperature: float = option(
+        "pool: rows are drawn with probabilities softmax(temperature * loss)", default=0.2
+    )
+    target_photos: str | None = option(
+        "target: a folder of unlabelled photos whose poses and expressions the sampler aims at", default=None
+    )
+    target_model: str | None = option(
+        "target: the model that reads --target-photos (default: the reference model)", default=None
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require_finite(self, "backbone_lr_scale")
-        refuse_negative(self, "backbone_lr_scale", "eval_steps")
-        require_positive(self, "eval_samples")
+        require_finite(self, "backbone_lr_scale", "sampling_spread", "pool_temperature")
+        refuse_negative(self, "backbone_lr_scale", "eval_steps", "sampling_spread", "pool_temperature")
+        require_positive(self, "eval_samples", "refresh_steps")
+        require_fraction(self, "uniform_share", "hard_fraction")
+        if self.resolution is not None:
+            require_positive(self, "resolution")
+        if self.sampling == "pool" and self.data is None:
+            raise ValueError("--sampling pool re-weights the rows of a dataset: give --data")
+        if self.sampling in ("guided", "target") and self.data is not None:
+            raise ValueError(f"--sampling {self.sampling} generates its faces: leave out --data")
+        if self.data is not None and self.pipeline is not None:
+            raise ValueError("--pipeline generates faces in place of --data: give one of them")
+        if (self.sampling == "target") != (self.target_photos is not None):
+            raise ValueError("--target-photos goes with --sampling target, and it needs them")
 
 
 @dataclass(kw_only=True)

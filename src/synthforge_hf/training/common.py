@@ -76,9 +76,10 @@ def step_generator(seed: int, step: int, process_index: int = 0, stream: int = 0
 
 class StepBatches(Dataset):
     """Micro-batch ``i`` of this process: rows ``batch_indices(...)[process_index::num_processes]``
-    of the global batch, made into tensors by ``make_batch(rows, generator)``.
+    of the global batch (or the rows ``sampler.propose(i, global_batch)`` names), made into tensors by
+    ``make_batch(rows, generator)``.
 
-    ``rows`` and ``make_batch`` must be picklable (they travel to the DataLoader workers).
+    ``rows``, ``make_batch`` and ``sampler`` must be picklable (they travel to the DataLoader workers).
     """
 
     def __init__(
@@ -90,8 +91,10 @@ class StepBatches(Dataset):
         num_micro_steps: int,
         process_index: int = 0,
         num_processes: int = 1,
+        sampler=None,
     ):
         self.rows = rows
+        self.sampler = sampler
         self.make_batch = make_batch
         self.global_batch = batch_size * num_processes
         self.seed = seed
@@ -104,7 +107,10 @@ class StepBatches(Dataset):
         return self.num_micro_steps
 
     def __getitem__(self, micro_step: int) -> dict[str, torch.Tensor]:
-        indices = batch_indices(len(self.rows), self.global_batch, self.seed, micro_step)
+        if self.sampler is None:
+            indices = batch_indices(len(self.rows), self.global_batch, self.seed, micro_step)
+        else:
+            indices = self.sampler.propose(micro_step, self.global_batch).tolist()
         rows = [self.rows[i] for i in indices[self.process_index :: self.num_processes]]
         return self.make_batch(rows, step_generator(self.seed, micro_step, self.process_index))
 
@@ -113,13 +119,13 @@ def _single_threaded_worker(worker_id: int) -> None:
     torch.set_num_threads(1)  # the workers decode and augment; the cores' threads belong to the model
 
 
-def step_loader(batches: StepBatches, start: int, num_workers: int, pin_memory: bool) -> DataLoader:
-    """Micro-batches ``start, start + 1, ...`` in order, made ahead of the model by ``num_workers``
-    worker processes (0: in the main process)."""
+def step_loader(batches: Dataset, start: int, stop: int, num_workers: int, pin_memory: bool) -> DataLoader:
+    """Micro-batches ``start .. stop - 1`` in order, made ahead of the model by ``num_workers`` worker
+    processes (0: in the main process)."""
     return DataLoader(
         batches,
         batch_size=None,
-        sampler=range(start, len(batches)),
+        sampler=range(start, stop),
         num_workers=num_workers,
         pin_memory=pin_memory,
         prefetch_factor=4 if num_workers else None,
@@ -172,11 +178,13 @@ def resume(accelerator: Accelerator, output_dir: Path) -> int:
 
 
 def check_arguments(args: TrainingArguments, output_dir: Path, is_main_process: bool) -> None:
-    """Record the run's arguments; refuse to resume a run in ``output_dir`` made with other ones."""
+    """Record the run's arguments; refuse to resume a run in ``output_dir`` made with other ones (an
+    option the record lacks counts at its default: a run made before the option existed resumes)."""
     current = {k: v for k, v in dataclasses.asdict(args).items() if k not in FREE_TO_CHANGE}
+    defaults = {f.name: f.default for f in dataclasses.fields(args) if f.name in current}
     path = output_dir / TRAINING_ARGUMENTS_FILE
     if path.exists():
-        recorded = json.loads(path.read_text())
+        recorded = {**defaults, **json.loads(path.read_text())}
         changed = sorted(k for k in current.keys() | recorded.keys() if current.get(k) != recorded.get(k))
         if changed:
             details = ", ".join(f"{k}: {recorded.get(k)!r} -> {current.get(k)!r}" for k in changed)
@@ -218,7 +226,7 @@ def fit(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler,
-    batches: StepBatches,
+    batches: Dataset,
     compute_loss: Callable[[torch.nn.Module, dict[str, torch.Tensor], int], Any],
     desc: str,
     evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None,
@@ -230,6 +238,11 @@ def fit(
     ``losses`` dict, logged per task); ``evaluate(unwrapped_model)`` runs on the main process every
     ``eval_steps`` steps and after the last step, and its metrics join that step's record (as
     ``validation/<name>``).
+
+    ``batches`` (a `StepBatches` or any dataset whose item ``i`` is micro-batch ``i``) may hold a
+    ``sampler`` (see `synthforge_hf.data.sampling`): its rounds of ``refresh_steps`` micro-steps are
+    started here, each with a fresh loader (its workers then hold the round's state), and its summary
+    joins each step's record.
     """
     output_dir = Path(args.output_dir)
     check_arguments(args, output_dir, accelerator.is_main_process)
@@ -243,15 +256,27 @@ def fit(
     start_step = resume(accelerator, output_dir)
     history = History(output_dir, start_step, accelerator.is_main_process)
     accumulation = args.gradient_accumulation_steps
-    loader = step_loader(
-        batches, start_step * accumulation, args.num_workers, accelerator.device.type == "cuda"
-    )
-    micro_batches = iter(loader)
+    sampler = getattr(batches, "sampler", None)
+
+    def loader_from(micro_step: int) -> tuple[Any, int]:
+        """Micro-batches from ``micro_step`` to the end of its sampler round (or of the run)."""
+        stop = len(batches)
+        if sampler is not None and sampler.refresh_steps:
+            round_index = micro_step // sampler.refresh_steps
+            if round_index > sampler.round:
+                sampler.start_round(round_index)
+            stop = min(stop, (round_index + 1) * sampler.refresh_steps)
+        loader = step_loader(batches, micro_step, stop, args.num_workers, accelerator.device.type == "cuda")
+        return iter(loader), stop
+
+    micro_batches, loader_stop = loader_from(start_step * accumulation)
     bar = tqdm(range(start_step, args.max_steps), disable=not accelerator.is_local_main_process, desc=desc)
     for step in bar:
         model.train()
         step_start, data_seconds = time.perf_counter(), 0.0
         for micro in range(accumulation):
+            if step * accumulation + micro == loader_stop:
+                micro_batches, loader_stop = loader_from(loader_stop)
             fetch_start = time.perf_counter()
             batch = {
                 k: _to_device(v, accelerator.device, memory_format) for k, v in next(micro_batches).items()
@@ -269,6 +294,7 @@ def fit(
         # .item() has waited for the device: the step's wall time, and the part spent waiting for batches
         record.update({"time/step": time.perf_counter() - step_start, "time/data": data_seconds})
         record.update({f"loss/{k}": v.item() for k, v in (getattr(out, "losses", None) or {}).items()})
+        record.update(sampler.summary() if sampler is not None else {})
         due = step + 1 == args.max_steps or (eval_steps and (step + 1) % eval_steps == 0)
         if evaluate is not None and due and accelerator.is_main_process:
             record.update(

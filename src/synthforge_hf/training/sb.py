@@ -12,6 +12,7 @@ Rows are decoded and augmented in ``num_workers`` DataLoader workers.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..constants import SEGMENTATION_CLASSES
+from ..analysis import PhotoAnalyser
+from ..constants import REFERENCE_MODEL, SEGMENTATION_CLASSES
 from ..data.loading import load_split
-from ..data.torch_data import collate_rows
+from ..data.sampling import ControlSpace, GuidedSampler, PoolSampler, TargetSampler, UniformSampler
+from ..data.torch_data import collate_examples, collate_rows, examples_from_output
 from ..evaluation.metrics import confusion_matrix, f1_scores, mean_iou, nme
+from ..io.images import PHOTO_SUFFIXES, open_photo
 from ..models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
 from ..models.synthforge.image_processing_synthforge import normalize_pixels
+from ..pipelines.synthforge import SynthForgePipeline
 from .arguments import SBTrainingArguments
 from .augment import FaceAugmentation
 from .common import (
@@ -35,6 +40,8 @@ from .common import (
     make_scheduler,
     step_generator,
 )
+from .photo_targets import photo_targets
+from .sampled import ControlMap, GeneratedBatches, SamplerFeedback
 
 
 def build_config(name: str) -> SynthForgeConfig:
@@ -80,10 +87,15 @@ def sb_loss_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def evaluate_sb(
-    model: SynthForgeForFaceAnalysis, dataset, batch_size: int = 16, limit: int | None = None
+    model: SynthForgeForFaceAnalysis,
+    dataset,
+    batch_size: int = 16,
+    limit: int | None = None,
+    collate: Callable[[list], dict[str, torch.Tensor]] = collate_rows,
 ) -> dict:
     """NME (inter-ocular) of the landmarks, mean F1 of the foreground classes, mIoU over the classes
-    present, depth MAE (metres)."""
+    present, depth MAE (metres), on the items of ``dataset`` (rows; or examples, with ``collate`` set to
+    `collate_examples`)."""
     model.eval()
     size = model.config.image_size
     count = len(dataset) if limit is None else min(limit, len(dataset))
@@ -92,7 +104,7 @@ def evaluate_sb(
     device = next(model.parameters()).device
     for start in range(0, count, batch_size):
         rows = [dataset[i] for i in range(start, min(start + batch_size, count))]
-        batch = to_model_inputs(collate_rows(rows), size)
+        batch = to_model_inputs(collate(rows), size)
         out = model(normalize_pixels(batch["pixel_values"].to(device)))
         errors.append(nme(out.landmarks.cpu().numpy(), batch["landmarks_2d"].numpy()))
         prediction = out.logits.argmax(1).cpu().numpy()
@@ -111,14 +123,15 @@ def evaluate_sb(
 
 @dataclass
 class SBBatchMaker:
-    """Dataset rows -> one augmented, normalised training batch at the model's input size (runs in
-    the DataLoader workers)."""
+    """Dataset rows (or examples, with ``collate`` set to `collate_examples`) -> one augmented,
+    normalised training batch at the model's input size (runs in the DataLoader workers)."""
 
     size: int
     augmentation: FaceAugmentation | None
+    collate: Callable[[list], dict[str, torch.Tensor]] = collate_rows
 
     def __call__(self, rows: list[dict], generator: torch.Generator) -> dict[str, torch.Tensor]:
-        batch = to_model_inputs(collate_rows(rows), self.size)
+        batch = to_model_inputs(self.collate(rows), self.size)
         if self.augmentation is not None:
             batch = self.augmentation(batch, generator)
         return sb_loss_inputs(batch)
@@ -128,10 +141,6 @@ def train_sb(args: SBTrainingArguments) -> dict:
     """Train (or resume training) the SB; returns the final validation metrics."""
     output_dir = Path(args.output_dir)
     accelerator = make_accelerator(args)
-    train = load_split(args.data, "train")
-    if train is None:
-        raise FileNotFoundError(f"no train split in {args.data}: expected data/train-*.parquet")
-    validation = load_split(args.data, "validation") if Path(args.data).is_dir() else None
     model = SynthForgeForFaceAnalysis(build_config(args.config))
     size = model.config.image_size
     optimizer = make_optimizer(
@@ -139,23 +148,27 @@ def train_sb(args: SBTrainingArguments) -> dict:
     )
     scheduler = make_scheduler(optimizer, args.warmup_steps, args.max_steps, args.min_lr_rate)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    batches = StepBatches(
-        train,
-        SBBatchMaker(size, FaceAugmentation() if args.augment else None),
-        args.batch_size,
-        args.seed,
-        args.max_steps * args.gradient_accumulation_steps,
-        accelerator.process_index,
-        accelerator.num_processes,
-    )
+    batches, validation = training_data(args, accelerator, size)
+    control_map = ControlMap() if isinstance(batches, GeneratedBatches) else None
+    sampler = getattr(batches, "sampler", None)
+    for state in (sampler, control_map):
+        if state is not None:
+            accelerator.register_for_checkpointing(state)
+    feedback = SamplerFeedback(batches, accelerator, model.config, control_map) if sampler else None
 
     def compute_loss(model, batch: dict[str, torch.Tensor], micro_step: int):
         ssl = step_generator(args.seed, micro_step, accelerator.process_index, stream=1)
-        return model(**batch, ssl_generator=ssl)
+        out = model(**batch, ssl_generator=ssl)
+        if feedback is not None:
+            feedback(micro_step, out, batch)
+        return out
 
     def evaluate(unwrapped) -> dict:
-        return evaluate_sb(unwrapped, validation, limit=args.eval_samples)
+        if control_map is not None:
+            control_map.save(output_dir)
+        return evaluate_sb(unwrapped, validation, limit=args.eval_samples, collate=validation_collate)
 
+    validation_collate = collate_examples if isinstance(validation, list) else collate_rows
     history = fit(
         args,
         accelerator,
@@ -177,3 +190,70 @@ def train_sb(args: SBTrainingArguments) -> dict:
         (output_dir / "train_history.json").write_text(json.dumps({"history": history, "final": final}))
     accelerator.end_training()
     return final
+
+
+def training_data(args: SBTrainingArguments, accelerator, size: int):
+    """The run's micro-batches (a dataset's rows, or faces generated as ``args.sampling`` chooses them)
+    and its validation items (the dataset's validation rows, or generated validation faces)."""
+    augmentation = FaceAugmentation() if args.augment else None
+    steps = args.max_steps * args.gradient_accumulation_steps
+    ranks = (accelerator.process_index, accelerator.num_processes)
+    if args.data is not None:
+        train = load_split(args.data, "train")
+        if train is None:
+            raise FileNotFoundError(f"no train split in {args.data}: expected data/train-*.parquet")
+        validation = load_split(args.data, "validation") if Path(args.data).is_dir() else None
+        sampler = None
+        if args.sampling == "pool":
+            count = args.batch_size * accelerator.num_processes
+            sampler = PoolSampler(len(train), count, args.seed, args.refresh_steps, args.pool_temperature)
+        make_batch = SBBatchMaker(size, augmentation)
+        return StepBatches(train, make_batch, args.batch_size, args.seed, steps, *ranks, sampler), validation
+    pipe = load_pipeline(args.pipeline)
+    space = ControlSpace(pipe)
+    resolution = args.resolution or size
+    validation_out = space.render(
+        pipe, space.of_split(args.seed, "validation", 0, args.eval_samples), resolution
+    )
+    validation = examples_from_output(validation_out, list(range(args.eval_samples)))
+    make_batch = SBBatchMaker(size, augmentation, collate_examples)
+    sampler = make_sampler(args, pipe, space)
+    return GeneratedBatches(
+        pipe, sampler, resolution, make_batch, args.batch_size, args.seed, steps, *ranks
+    ), validation
+
+
+def load_pipeline(name: str | None) -> SynthForgePipeline:
+    """The pipeline that generates the training faces: saved (a folder or Hub id) or the default."""
+    if name is None:
+        return SynthForgePipeline.from_default_head()
+    return SynthForgePipeline.from_pretrained(name)
+
+
+def make_sampler(args: SBTrainingArguments, pipe: SynthForgePipeline, space: ControlSpace):
+    """The sampler of generated faces that ``args.sampling`` names."""
+    if args.sampling == "uniform":
+        return UniformSampler(space, args.seed)
+    if args.sampling == "guided":
+        return GuidedSampler(
+            space,
+            args.seed,
+            refresh_steps=args.refresh_steps,
+            uniform_share=args.uniform_share,
+            hard_fraction=args.hard_fraction,
+            spread=args.sampling_spread,
+        )
+    photos_dir = Path(args.target_photos)
+    photos = sorted(p for p in photos_dir.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    if not photos:
+        raise FileNotFoundError(f"--target-photos {photos_dir}: no photo ({', '.join(PHOTO_SUFFIXES)}) in it")
+    analyser = PhotoAnalyser.from_pretrained(args.target_model or REFERENCE_MODEL)
+    targets = photo_targets(analyser, (open_photo(p) for p in photos), pipe, space, seed=args.seed)
+    return TargetSampler(
+        space,
+        targets.units,
+        targets.weights,
+        args.seed,
+        uniform_share=args.uniform_share,
+        spread=args.sampling_spread,
+    )

@@ -87,6 +87,75 @@ def seeds_from_generator(
     return [int(s) for s in torch.randint(0, MAX_SEED, (num_samples,), generator=generator)]
 
 
+def control_names(num_shape: int, num_expression: int) -> list[str]:
+    """The names of the control space's dimensions, in the order `sample_parameters` draws them: each
+    shape and expression coefficient, then yaw, pitch, FOV, jaw opening and roll."""
+    return [
+        *(f"shape_{i}" for i in range(num_shape)),
+        *(f"expression_{i}" for i in range(num_expression)),
+        *CAMERA_AND_POSE_CONTROLS,
+    ]
+
+
+CAMERA_AND_POSE_CONTROLS = ("yaw", "pitch", "fov", "jaw_open", "roll")
+
+
+def parameters_from_units(
+    units: torch.Tensor,
+    num_shape: int,
+    ranges: SamplingRanges,
+    expression_bounds: tuple[float, float] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Map points of the control space's unit cube (B, D) (dimensions as `control_names`) to the
+    pipeline's explicit parameters (``shape``, ``expression``, ``pose``, ``yaw``, ``pitch``, ``fov``): the
+    same affine maps `sample_parameters` applies to its uniform draws, so a sample's own draws map to its
+    own parameters bit for bit."""
+    low, high = expression_range(ranges, expression_bounds)
+    units = units.float()
+    shape, expression = units[:, :num_shape], units[:, num_shape:-5]
+    yaw, pitch, fov01, jaw01, roll01 = units[:, -5:].unbind(1)
+    pose = torch.zeros(units.shape[0], POSE_DIM)
+    pose[:, 6] = jaw01 * ranges.jaw_open
+    if ranges.roll:
+        pose[:, 2] = (roll01 * 2 - 1) * ranges.roll
+    return {
+        "shape": (shape * 2 - 1) * ranges.shape,
+        "expression": low + expression * (high - low),
+        "pose": pose,
+        "yaw": (yaw * 2 - 1) * ranges.yaw,
+        "pitch": (pitch * 2 - 1) * ranges.pitch,
+        "fov": ranges.fov[0] + fov01 * (ranges.fov[1] - ranges.fov[0]),
+    }
+
+
+def expression_range(
+    ranges: SamplingRanges, expression_bounds: tuple[float, float] | None
+) -> tuple[float, float]:
+    """Expression coefficients are U(-r, r) for r = ``ranges.expression``, intersected with the head's
+    ``expression_bounds`` when it has them (ICT-FaceKit's blendshape weights: U(0, min(r, 1)))."""
+    low, high = -ranges.expression, ranges.expression
+    if expression_bounds is not None:
+        low, high = max(low, expression_bounds[0]), min(high, expression_bounds[1])
+    return low, high
+
+
+def draw_units(
+    seeds: list[int], num_shape: int, num_expression: int, ranges: SamplingRanges
+) -> tuple[torch.Tensor, list[torch.Generator]]:
+    """Each seed's point of the control space's unit cube (B, D), drawn from
+    ``torch.Generator().manual_seed(seed)`` always in the same order (roll only when ``ranges.roll``,
+    else 0.5), and the generators positioned after these draws (for the backend's latents)."""
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    rows = []
+    for g in generators:
+        shape = torch.rand(num_shape, generator=g)
+        expression = torch.rand(num_expression, generator=g)
+        camera_and_jaw = torch.rand(4, generator=g)
+        roll = torch.rand(1, generator=g) if ranges.roll else torch.full((1,), 0.5)
+        rows.append(torch.cat([shape, expression, camera_and_jaw, roll]))
+    return torch.stack(rows), generators
+
+
 def sample_parameters(
     seeds: list[int],
     num_shape: int,
@@ -94,42 +163,9 @@ def sample_parameters(
     ranges: SamplingRanges,
     expression_bounds: tuple[float, float] | None = None,
 ) -> tuple[SampleParameters, list[torch.Generator]]:
-    """Draw each sample's parameters from ``torch.Generator().manual_seed(seed)``, always in the same
-    order, and return the generators (positioned after these draws) for the backend's latents.
-
-    Expression coefficients are U(-r, r) for r = ``ranges.expression``, intersected with the head's
-    ``expression_bounds`` when it has them (ICT-FaceKit's blendshape weights: U(0, min(r, 1)))."""
-    low, high = -ranges.expression, ranges.expression
-    if expression_bounds is not None:
-        low, high = max(low, expression_bounds[0]), min(high, expression_bounds[1])
-    generators = [torch.Generator().manual_seed(s) for s in seeds]
-    rows = []
-    for g in generators:
-        shape = (torch.rand(num_shape, generator=g) * 2 - 1) * ranges.shape
-        expression = low + torch.rand(num_expression, generator=g) * (high - low)
-        yaw, pitch, fov01, jaw01 = torch.rand(4, generator=g)
-        pose = torch.zeros(POSE_DIM)
-        pose[6] = jaw01 * ranges.jaw_open
-        if ranges.roll:
-            pose[2] = (torch.rand((), generator=g) * 2 - 1) * ranges.roll
-        rows.append(
-            (
-                shape,
-                expression,
-                pose,
-                (yaw * 2 - 1) * ranges.yaw,
-                (pitch * 2 - 1) * ranges.pitch,
-                ranges.fov[0] + fov01 * (ranges.fov[1] - ranges.fov[0]),
-            )
-        )
-    columns = list(zip(*rows, strict=True))
-    params = SampleParameters(
-        seed=torch.tensor(seeds, dtype=torch.int64),
-        shape=torch.stack(columns[0]),
-        expression=torch.stack(columns[1]),
-        pose=torch.stack(columns[2]),
-        yaw=torch.stack(columns[3]),
-        pitch=torch.stack(columns[4]),
-        fov=torch.stack(columns[5]),
-    )
-    return params, generators
+    """Draw each sample's parameters from ``torch.Generator().manual_seed(seed)`` (`draw_units`, mapped
+    by `parameters_from_units`) and return the generators (positioned after these draws) for the
+    backend's latents."""
+    units, generators = draw_units(seeds, num_shape, num_expression, ranges)
+    parameters = parameters_from_units(units, num_shape, ranges, expression_bounds)
+    return SampleParameters(seed=torch.tensor(seeds, dtype=torch.int64), **parameters), generators

@@ -1,0 +1,197 @@
+"""Training on faces a sampler chooses (see `synthforge_hf.data.sampling`).
+
+- `GeneratedBatches`: micro-batch ``i`` is the sampler's proposals for step ``i`` (this process's share),
+  rendered by the pipeline in a DataLoader worker and made into a training batch.
+- `SamplerFeedback`: after each training step, the per-sample losses of the step itself (no extra pass),
+  gathered over the processes, go to the sampler, and the step's per-sample NME to a `ControlMap`.
+- `ControlMap`: where the sampler put the training faces (camera yaw x pitch) and how the model did on
+  them there, drawn next to the training curves so a user sees the sampler follow the error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ..data.sampling import Proposals
+from ..data.torch_data import examples_from_output
+from ..evaluation.error_map import PITCH_DEGREES, YAW_DEGREES, bin_labels, bin_means_2d
+from ..evaluation.metrics import nme
+from ..models.synthforge.heatmaps import gaussian_heatmaps
+from ..visualization import heat_map
+from .common import step_generator
+
+SAMPLING_MAP = "sampling_map"  # .png and .json beside training_curves.png
+
+
+class GeneratedBatches(Dataset):
+    """Micro-batch ``i`` of this process: rows ``process_index::num_processes`` of
+    ``sampler.propose(i, batch_size * num_processes)``, rendered by ``pipe`` at ``resolution`` and made
+    into tensors by ``make_batch(examples, generator)``. Workers each make whole micro-batches and ranks
+    take disjoint rows, so no proposal is rendered twice or skipped."""
+
+    def __init__(
+        self,
+        pipe,
+        sampler,
+        resolution: int,
+        make_batch: Callable[[list[dict], torch.Generator], dict[str, torch.Tensor]],
+        batch_size: int,
+        seed: int,
+        num_micro_steps: int,
+        process_index: int = 0,
+        num_processes: int = 1,
+    ):
+        pipe.set_progress_bar_config(disable=True)
+        self.pipe, self.sampler, self.resolution, self.make_batch = pipe, sampler, resolution, make_batch
+        self.global_batch = batch_size * num_processes
+        self.seed, self.num_micro_steps = seed, num_micro_steps
+        self.process_index, self.num_processes = process_index, num_processes
+
+    def __len__(self) -> int:
+        return self.num_micro_steps
+
+    def __getitem__(self, micro_step: int) -> dict[str, torch.Tensor]:
+        mine = self.sampler.propose(micro_step, self.global_batch)[self.process_index :: self.num_processes]
+        with _one_thread():  # as in the workers: the renderer's float sums depend on the thread count
+            out = self.sampler.space.render(self.pipe, mine, self.resolution)
+        first = micro_step * self.global_batch + self.process_index
+        indices = list(range(first, first + len(mine) * self.num_processes, self.num_processes))
+        examples = examples_from_output(out, indices)
+        return self.make_batch(examples, step_generator(self.seed, micro_step, self.process_index))
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def rank_major(keys, num_processes: int):
+    """The global batch's keys in the order `Accelerator.gather` returns the per-process values:
+    process 0's rows (``keys[0::n]``), then process 1's, ..."""
+    parts = [keys[r::num_processes] for r in range(num_processes)]
+    return Proposals.cat(parts) if isinstance(keys, Proposals) else torch.cat(parts)
+
+
+@torch.no_grad()
+def per_sample_losses(config, out, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Each sample's share of the SB's supervised loss (B,): its segmentation cross-entropy, depth L1
+    and last-stack heatmap MSE, weighted as the configuration weighs them in the total loss."""
+    labels = batch["labels"]
+    valid = (labels != config.semantic_loss_ignore_index).float()
+    cross_entropy = F.cross_entropy(
+        out.logits, labels.long(), ignore_index=config.semantic_loss_ignore_index, reduction="none"
+    )
+    segmentation = (cross_entropy * valid).sum((1, 2)) / valid.sum((1, 2)).clamp(min=1)
+    mask = (batch["depth"] > 0).float()
+    depth = ((out.depth - batch["depth"]).abs() * mask).sum((1, 2)) / mask.sum((1, 2)).clamp(min=1)
+    target = gaussian_heatmaps(
+        batch["landmarks"], out.heatmaps.shape[-2:], config.heatmap_stride, config.heatmap_sigma
+    )
+    heatmap = (out.heatmaps - target).pow(2).mean((1, 2, 3))
+    return (
+        config.segmentation_loss_weight * segmentation
+        + config.depth_loss_weight * depth
+        + config.heatmap_loss_weight * heatmap
+    ).float()
+
+
+class ControlMap:
+    """Counts and summed training NME of the faces trained on, binned by the camera's yaw (columns) and
+    pitch (rows) offsets in degrees (the bins of `synthforge error-map`); checkpointed with the run."""
+
+    def __init__(self):
+        shape = (len(PITCH_DEGREES) - 1, len(YAW_DEGREES) - 1)
+        self.counts = torch.zeros(shape, dtype=torch.int64)
+        self.nme_sums = torch.zeros(shape, dtype=torch.float64)
+
+    def add(self, yaw: np.ndarray, pitch: np.ndarray, errors: np.ndarray) -> None:
+        """Count faces at camera offsets ``yaw``, ``pitch`` (degrees) with training NME ``errors``."""
+        finite = np.isfinite(errors)
+        counts, means = bin_means_2d(pitch[finite], yaw[finite], errors[finite], PITCH_DEGREES, YAW_DEGREES)
+        self.counts += torch.from_numpy(counts)
+        self.nme_sums += torch.from_numpy(np.nan_to_num(means) * counts)
+
+    def to_dict(self) -> dict:
+        counts = self.counts.numpy()
+        with np.errstate(invalid="ignore"):
+            means = np.where(counts > 0, self.nme_sums.numpy() / np.maximum(counts, 1), np.nan)
+        return {
+            "yaw_edges_degrees": list(YAW_DEGREES),
+            "pitch_edges_degrees": list(PITCH_DEGREES),
+            "counts": counts.tolist(),
+            "training_nme": np.where(np.isnan(means), None, np.round(means, 5)).tolist(),
+        }
+
+    def picture(self) -> Image.Image:
+        """The training NME by camera yaw x pitch beside the share of faces the sampler put there."""
+        report = self.to_dict()
+        counts = np.array(report["counts"])
+        means = np.array([[np.nan if v is None else v for v in row] for row in report["training_nme"]])
+        share = counts / max(counts.sum(), 1)
+        columns, rows = bin_labels(YAW_DEGREES), bin_labels(PITCH_DEGREES)
+        mean_nme = float(np.nansum(means * counts) / max(counts.sum(), 1))
+        panels = [
+            heat_map(means, counts, columns, rows, "training NME % by camera yaw x pitch", 2 * mean_nme),
+            heat_map(share, counts, columns, rows, "% of the faces trained on", 2 / share.size),
+        ]
+        picture = Image.new("RGB", (sum(p.width for p in panels), max(p.height for p in panels)), "white")
+        picture.paste(panels[0], (0, 0))
+        picture.paste(panels[1], (panels[0].width, 0))
+        return picture
+
+    def save(self, output_dir: Path) -> None:
+        (output_dir / f"{SAMPLING_MAP}.json").write_text(json.dumps(self.to_dict()))
+        self.picture().save(output_dir / f"{SAMPLING_MAP}.png")
+
+    def state_dict(self) -> dict:
+        return {"counts": self.counts, "nme_sums": self.nme_sums}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.counts, self.nme_sums = state["counts"], state["nme_sums"]
+
+
+class SamplerFeedback:
+    """What one training step tells its sampler: ``(micro_step, out, batch)`` -> the per-sample losses,
+    gathered over the processes, recorded against the step's proposals (`rank_major` order); for
+    generated faces also their training NME, added to ``control_map``."""
+
+    def __init__(self, batches, accelerator, config, control_map: ControlMap | None):
+        self.batches, self.accelerator, self.config = batches, accelerator, config
+        self.control_map = control_map
+
+    def __call__(self, micro_step: int, out, batch: dict[str, torch.Tensor]) -> None:
+        sampler = self.batches.sampler
+        errors = nme(out.landmarks.detach().float().cpu().numpy(), batch["landmarks"].float().cpu().numpy())
+        values = torch.stack(
+            [
+                per_sample_losses(self.config, out, batch),
+                torch.from_numpy(errors).float().to(out.logits.device),
+            ],
+            1,
+        )
+        gathered = self.accelerator.gather(values).cpu()
+        keys = rank_major(
+            sampler.propose(micro_step, self.batches.global_batch), self.accelerator.num_processes
+        )
+        sampler.record(keys, gathered[:, 0])
+        if self.control_map is not None and isinstance(keys, Proposals):
+            space = sampler.space
+            self.control_map.add(
+                space.degrees(keys.units, "yaw").numpy(),
+                space.degrees(keys.units, "pitch").numpy(),
+                gathered[:, 1].numpy(),
+            )
