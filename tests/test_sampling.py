@@ -192,7 +192,7 @@ def test_mirroring_landmarks_twice_gives_them_back():
 
 
 def test_control_map_bins_by_hand():
-    control_map = ControlMap()
+    control_map = ControlMap(yaw_range=50.0, pitch_range=25.0)  # bins of 20 and 10 degrees
     control_map.add(
         np.array([0.0, 5.0, 40.0, 40.0]),
         np.array([0.0, 0.0, -25.0, -25.0]),

@@ -25,12 +25,15 @@ from ..pipelines.synthforge.sampling import SampleParameters
 @dataclass
 class PhotoTargets:
     """The control points matched to photo faces (T, D), their weights (T,), the model's flip
-    disagreement (NME) on each face, and the Procrustes residual of each match (0: the same layout)."""
+    disagreement (NME) on each face, the Procrustes residual of each match (0: the same layout), and
+    where each face is: its photo's position in the input (T,) and its detector box (T, 4)."""
 
     units: torch.Tensor
     weights: torch.Tensor
     disagreement: np.ndarray
     residual: np.ndarray
+    photo_index: np.ndarray
+    boxes: np.ndarray
 
 
 @torch.no_grad()
@@ -93,21 +96,23 @@ def photo_targets(
         `PhotoTargets`: the matched points, weighted by the model's disagreement with itself (floored at
         its median, so every face counts).
     """
-    faces, disagreement = [], []
-    for photo in photos:
+    faces, disagreement, photo_index, boxes = [], [], [], []
+    for index, photo in enumerate(photos):
         result = analyser(photo)
         if not result.faces:
             continue
         width = photo.shape[1]
-        boxes = [
+        mirror_boxes = [
             (width - right, top, width - left, bottom)
             for left, top, right, bottom in (f.box for f in result.faces)
         ]
-        mirrored = analyser(np.ascontiguousarray(photo[:, ::-1]), boxes=boxes)
+        mirrored = analyser(np.ascontiguousarray(photo[:, ::-1]), boxes=mirror_boxes)
         points = np.stack([f.landmarks for f in result.faces])
         back = mirrored_landmarks(np.stack([f.landmarks for f in mirrored.faces]), width)
         faces.append(points)
         disagreement.append(nme(back, points))
+        photo_index += [index] * len(points)
+        boxes += [f.box for f in result.faces]
     if not faces:
         raise ValueError("no face was found in the target photos")
     points, disagreement = np.concatenate(faces), np.concatenate(disagreement)
@@ -123,4 +128,6 @@ def photo_targets(
         weights=torch.from_numpy(weights).float(),
         disagreement=disagreement,
         residual=residuals[np.arange(len(best)), best],
+        photo_index=np.array(photo_index),
+        boxes=np.array(boxes, dtype=float),
     )

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from ..data.sampling import Proposals
 from ..data.torch_data import examples_from_output
-from ..evaluation.error_map import PITCH_DEGREES, YAW_DEGREES, bin_labels, bin_means_2d
+from ..evaluation.error_map import bin_labels, bin_means_2d
 from ..evaluation.metrics import nme
 from ..models.synthforge.heatmaps import gaussian_heatmaps
 from ..visualization import heat_map
@@ -50,7 +50,6 @@ class GeneratedBatches(Dataset):
         process_index: int = 0,
         num_processes: int = 1,
     ):
-        pipe.set_progress_bar_config(disable=True)
         self.pipe, self.sampler, self.resolution, self.make_batch = pipe, sampler, resolution, make_batch
         self.global_batch = batch_size * num_processes
         self.seed, self.num_micro_steps = seed, num_micro_steps
@@ -111,17 +110,27 @@ def per_sample_losses(config, out, batch: dict[str, torch.Tensor]) -> torch.Tens
 
 class ControlMap:
     """Counts and summed training NME of the faces trained on, binned by the camera's yaw (columns) and
-    pitch (rows) offsets in degrees (the bins of `synthforge error-map`); checkpointed with the run."""
+    pitch (rows) offsets in degrees, five equal bins across each range (so uniform sampling fills them
+    evenly); checkpointed with the run.
 
-    def __init__(self):
-        shape = (len(PITCH_DEGREES) - 1, len(YAW_DEGREES) - 1)
+    Args:
+        yaw_range (`float`): the largest camera yaw offset, degrees.
+        pitch_range (`float`): the largest camera pitch offset, degrees.
+    """
+
+    def __init__(self, yaw_range: float, pitch_range: float):
+        self.yaw_edges = _edges(yaw_range)
+        self.pitch_edges = _edges(pitch_range)
+        shape = (len(self.pitch_edges) - 1, len(self.yaw_edges) - 1)
         self.counts = torch.zeros(shape, dtype=torch.int64)
         self.nme_sums = torch.zeros(shape, dtype=torch.float64)
 
     def add(self, yaw: np.ndarray, pitch: np.ndarray, errors: np.ndarray) -> None:
         """Count faces at camera offsets ``yaw``, ``pitch`` (degrees) with training NME ``errors``."""
         finite = np.isfinite(errors)
-        counts, means = bin_means_2d(pitch[finite], yaw[finite], errors[finite], PITCH_DEGREES, YAW_DEGREES)
+        counts, means = bin_means_2d(
+            pitch[finite], yaw[finite], errors[finite], self.pitch_edges, self.yaw_edges
+        )
         self.counts += torch.from_numpy(counts)
         self.nme_sums += torch.from_numpy(np.nan_to_num(means) * counts)
 
@@ -130,8 +139,8 @@ class ControlMap:
         with np.errstate(invalid="ignore"):
             means = np.where(counts > 0, self.nme_sums.numpy() / np.maximum(counts, 1), np.nan)
         return {
-            "yaw_edges_degrees": list(YAW_DEGREES),
-            "pitch_edges_degrees": list(PITCH_DEGREES),
+            "yaw_edges_degrees": self.yaw_edges,
+            "pitch_edges_degrees": self.pitch_edges,
             "counts": counts.tolist(),
             "training_nme": np.where(np.isnan(means), None, np.round(means, 5)).tolist(),
         }
@@ -142,10 +151,17 @@ class ControlMap:
         counts = np.array(report["counts"])
         means = np.array([[np.nan if v is None else v for v in row] for row in report["training_nme"]])
         share = counts / max(counts.sum(), 1)
-        columns, rows = bin_labels(YAW_DEGREES), bin_labels(PITCH_DEGREES)
+        columns, rows = bin_labels(self.yaw_edges), bin_labels(self.pitch_edges)
         mean_nme = float(np.nansum(means * counts) / max(counts.sum(), 1))
         panels = [
-            heat_map(means, counts, columns, rows, "training NME % by camera yaw x pitch", 2 * mean_nme),
+            heat_map(
+                means,
+                counts,
+                columns,
+                rows,
+                "training NME % by camera yaw (columns), pitch (rows)",
+                2 * mean_nme,
+            ),
             heat_map(share, counts, columns, rows, "% of the faces trained on", 2 / share.size),
         ]
         picture = Image.new("RGB", (sum(p.width for p in panels), max(p.height for p in panels)), "white")
@@ -162,6 +178,10 @@ class ControlMap:
 
     def load_state_dict(self, state: dict) -> None:
         self.counts, self.nme_sums = state["counts"], state["nme_sums"]
+
+
+def _edges(extent: float, bins: int = 5) -> list[float]:
+    return [round(float(v), 1) for v in np.linspace(-extent, extent, bins + 1)] if extent else [-1.0, 1.0]
 
 
 class SamplerFeedback:

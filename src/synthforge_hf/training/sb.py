@@ -12,6 +12,7 @@ Rows are decoded and augmented in ``num_workers`` DataLoader workers.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ from .common import (
 )
 from .photo_targets import photo_targets
 from .sampled import ControlMap, GeneratedBatches, SamplerFeedback
+
+TARGETS_FILE = "sampling_targets.json"  # target sampling: the photo faces aimed at, as control points
 
 
 def build_config(name: str) -> SynthForgeConfig:
@@ -141,20 +144,24 @@ def train_sb(args: SBTrainingArguments) -> dict:
     """Train (or resume training) the SB; returns the final validation metrics."""
     output_dir = Path(args.output_dir)
     accelerator = make_accelerator(args)
-    model = SynthForgeForFaceAnalysis(build_config(args.config))
-    size = model.config.image_size
+    config = build_config(args.config)
+    model = SynthForgeForFaceAnalysis(config)
+    size = config.image_size
     optimizer = make_optimizer(
         model, "synthforge.", args.learning_rate, args.backbone_lr_scale, args.weight_decay
     )
     scheduler = make_scheduler(optimizer, args.warmup_steps, args.max_steps, args.min_lr_rate)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     batches, validation = training_data(args, accelerator, size)
-    control_map = ControlMap() if isinstance(batches, GeneratedBatches) else None
+    control_map = None
+    if isinstance(batches, GeneratedBatches):
+        ranges = batches.sampler.space.ranges
+        control_map = ControlMap(math.degrees(ranges.yaw), math.degrees(ranges.pitch))
     sampler = getattr(batches, "sampler", None)
     for state in (sampler, control_map):
         if state is not None:
             accelerator.register_for_checkpointing(state)
-    feedback = SamplerFeedback(batches, accelerator, model.config, control_map) if sampler else None
+    feedback = SamplerFeedback(batches, accelerator, config, control_map) if sampler else None
 
     def compute_loss(model, batch: dict[str, torch.Tensor], micro_step: int):
         ssl = step_generator(args.seed, micro_step, accelerator.process_index, stream=1)
@@ -217,7 +224,7 @@ def training_data(args: SBTrainingArguments, accelerator, size: int):
     )
     validation = examples_from_output(validation_out, list(range(args.eval_samples)))
     make_batch = SBBatchMaker(size, augmentation, collate_examples)
-    sampler = make_sampler(args, pipe, space)
+    sampler = make_sampler(args, pipe, space, accelerator.is_main_process)
     return GeneratedBatches(
         pipe, sampler, resolution, make_batch, args.batch_size, args.seed, steps, *ranks
     ), validation
@@ -225,12 +232,16 @@ def training_data(args: SBTrainingArguments, accelerator, size: int):
 
 def load_pipeline(name: str | None) -> SynthForgePipeline:
     """The pipeline that generates the training faces: saved (a folder or Hub id) or the default."""
-    if name is None:
-        return SynthForgePipeline.from_default_head()
-    return SynthForgePipeline.from_pretrained(name)
+    pipe = (
+        SynthForgePipeline.from_default_head() if name is None else SynthForgePipeline.from_pretrained(name)
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
-def make_sampler(args: SBTrainingArguments, pipe: SynthForgePipeline, space: ControlSpace):
+def make_sampler(
+    args: SBTrainingArguments, pipe: SynthForgePipeline, space: ControlSpace, is_main_process: bool = True
+):
     """The sampler of generated faces that ``args.sampling`` names."""
     if args.sampling == "uniform":
         return UniformSampler(space, args.seed)
@@ -249,6 +260,25 @@ def make_sampler(args: SBTrainingArguments, pipe: SynthForgePipeline, space: Con
         raise FileNotFoundError(f"--target-photos {photos_dir}: no photo ({', '.join(PHOTO_SUFFIXES)}) in it")
     analyser = PhotoAnalyser.from_pretrained(args.target_model or REFERENCE_MODEL)
     targets = photo_targets(analyser, (open_photo(p) for p in photos), pipe, space, seed=args.seed)
+    if is_main_process:  # what the sampler aims at, for the user to read
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+        report = {
+            "photos": [str(p) for p in photos],
+            "faces": len(targets.weights),
+            "photo_index": targets.photo_index.tolist(),
+            "boxes": np.round(targets.boxes, 1).tolist(),
+            "flip_disagreement_nme": np.round(targets.disagreement, 5).tolist(),
+            "procrustes_residual": np.round(targets.residual, 5).tolist(),
+            "weights": np.round(targets.weights.double().numpy(), 5).tolist(),
+            "camera_yaw_degrees": np.round(space.degrees(targets.units, "yaw").double().numpy(), 2).tolist(),
+            "camera_pitch_degrees": np.round(
+                space.degrees(targets.units, "pitch").double().numpy(), 2
+            ).tolist(),
+            "expression_rms": np.round(
+                space.parameters(targets.units)["expression"].pow(2).mean(1).sqrt().double().numpy(), 3
+            ).tolist(),
+        }
+        (Path(args.output_dir) / TARGETS_FILE).write_text(json.dumps(report, indent=1))
     return TargetSampler(
         space,
         targets.units,
