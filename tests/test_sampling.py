@@ -241,3 +241,15 @@ def test_proposals_slice_and_concatenate():
     proposals = Proposals(torch.arange(4), torch.rand(4, 3))
     again = Proposals.cat([proposals[:1], proposals[1:]])
     assert torch.equal(again.seeds, proposals.seeds) and len(again) == 4
+
+
+def test_splits_get_their_own_proposals(space):
+    train, validation = (
+        _guided(space),
+        GuidedSampler(space, seed=1, refresh_steps=4, memory=4000, split="validation"),
+    )
+    _feed_losses_high_at_large_yaw(train, space)
+    validation.load_state_dict(train.state_dict())
+    a, b = train.propose(4, 16), validation.propose(4, 16)
+    assert not set(a.seeds.tolist()) & set(b.seeds.tolist())
+    assert not torch.isclose(a.units[:, None], b.units[None]).all(-1).any()

@@ -39,24 +39,26 @@ def reflect_into_unit(units: torch.Tensor) -> torch.Tensor:
 
 class UniformSampler:
     """Every parameter uniform within the pipeline's `SamplingRanges`: micro-step ``t`` of ``count``
-    samples renders samples ``t * count .. (t + 1) * count - 1`` of the make-dataset "train" split (the
-    same seeds, so the same faces as a dataset made with ``base_seed``).
+    samples renders samples ``t * count .. (t + 1) * count - 1`` of the make-dataset split ``split`` (the
+    same seeds, so the same faces as a dataset made with base seed ``seed``).
 
     Args:
         space (`ControlSpace`): the pipeline's control space.
         seed (`int`): the base seed of the split (`sample_seed`).
+        split (`str`): the split whose samples are proposed (a sampler's own draws are split apart too).
     """
 
     name = "uniform"
     refresh_steps = 0
 
-    def __init__(self, space: ControlSpace, seed: int = 0):
+    def __init__(self, space: ControlSpace, seed: int = 0, split: str = "train"):
         self.space = space
         self.seed = seed
+        self.split = split
         self.round = 0
 
     def propose(self, micro_step: int, count: int) -> Proposals:
-        return self.space.of_split(self.seed, "train", micro_step * count, count)
+        return self.space.of_split(self.seed, self.split, micro_step * count, count)
 
     def record(self, proposals: Proposals, losses: torch.Tensor) -> None:
         """Uniform sampling does not look at losses."""
@@ -86,13 +88,14 @@ class GuidedSampler(UniformSampler):
 
     Args:
         space (`ControlSpace`): the pipeline's control space.
-        seed (`int`): the sampler's seed (its uniform samples are the "train" split of this base seed).
+        seed (`int`): the sampler's seed (its uniform samples are the split ``split`` of this base seed).
         refresh_steps (`int`): micro-steps per round (the parents are chosen again at each round).
         uniform_share (`float`): the share of each micro-step's samples drawn uniformly.
         hard_fraction (`float`): the fraction of the remembered samples, hardest first, that are parents.
         memory (`int`): how many recent samples are remembered.
         spread (`float`): the standard deviation of the perturbation in the unit cube.
         keep_appearance (`float`): the probability that a child keeps its parent's appearance.
+        split (`str`): the split of the uniform samples, and of the sampler's own draws.
     """
 
     name = "guided"
@@ -107,8 +110,9 @@ class GuidedSampler(UniformSampler):
         memory: int = 2048,
         spread: float = 0.08,
         keep_appearance: float = 0.5,
+        split: str = "train",
     ):
-        super().__init__(space, seed)
+        super().__init__(space, seed, split)
         self.refresh_steps = refresh_steps
         self.uniform_share = uniform_share
         self.hard_fraction = hard_fraction
@@ -126,14 +130,13 @@ class GuidedSampler(UniformSampler):
         num_children = count - num_uniform
         if num_children == 0:
             return uniform
-        g = _generator(self.seed, self.name, micro_step)
+        g = _generator(self.seed, self.split, self.name, micro_step)
         chosen = torch.multinomial(self.parent_weights, num_children, replacement=True, generator=g)
         noise = torch.randn(num_children, self.space.dim, generator=g) * self.spread
         units = reflect_into_unit(self.parents.units[chosen] + noise)
         keep = torch.rand(num_children, generator=g) < self.keep_appearance
-        fresh = [
-            sample_seed(self.seed, f"{self.name}-appearance", micro_step * count + j) for j in range(count)
-        ]
+        stream = f"{self.split}/{self.name}-appearance"
+        fresh = [sample_seed(self.seed, stream, micro_step * count + j) for j in range(count)]
         seeds = torch.where(keep, self.parents.seeds[chosen], torch.tensor(fresh[num_uniform:]))
         return Proposals.cat([uniform, Proposals(seeds, units)])
 
