@@ -120,3 +120,60 @@ def test_target_sampling_reads_the_users_photos_without_labels(tmp_path):
             turned += 1
             assert np.sign(yaw) == -np.sign(offset), (names[index], offset, yaw)
     assert turned >= 2  # the check has faces to bite on
+
+
+def test_a_dataset_made_where_a_model_errs(tmp_path):
+    """`make-dataset --guided-by MODEL`: a quarter of each block of rows is the split's uniform samples,
+    the rest perturb the model's hardest faces, on which it errs more; each row regenerates from its
+    columns, the card says how the faces were placed, and the job resumes with its recorded guidance."""
+    from synthforge_hf import SynthForgePipeline
+    from synthforge_hf.constants import REFERENCE_MODEL
+    from synthforge_hf.data.loading import load_split
+    from synthforge_hf.data.shards import sample_seed
+    from synthforge_hf.evaluation.metrics import nme
+    from synthforge_hf.models.synthforge import SynthForgeForFaceAnalysis
+    from synthforge_hf.models.synthforge.image_processing_synthforge import normalize_pixels
+
+    out = tmp_path / "hard"
+    args = ["make-dataset", "--out", str(out), "--num-train", "64", "--num-validation", "0"]
+    args += [
+        "--resolution",
+        "128",
+        "--guided-by",
+        str(REFERENCE_MODEL),
+        "--guided-faces",
+        "50",
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    rows = load_split(out, "train")
+    uniform = [i for i in range(64) if i % 16 < 4]
+    assert all(rows[i]["seed"] == sample_seed(0, "train", i) for i in uniform)
+    children = [i for i in range(64) if i % 16 >= 4]
+    assert not any(rows[i]["seed"] == sample_seed(0, "train", i) for i in children)
+    pipe = SynthForgePipeline.from_default_head()
+    row = rows[children[0]]
+    again = pipe(
+        seeds=[row["seed"]],
+        shape=torch.tensor([row["shape"]]),
+        expression=torch.tensor([row["expression"]]),
+        pose=torch.tensor([row["pose"]]),
+        yaw=row["yaw"],
+        pitch=row["pitch"],
+        fov=row["fov"],
+        resolution=128,
+    )
+    assert np.array_equal(np.asarray(again.images[0]), np.asarray(row["image"].convert("RGB")))
+    model = SynthForgeForFaceAnalysis.from_pretrained(REFERENCE_MODEL).eval()
+    pixels = torch.stack(
+        [torch.from_numpy(np.asarray(r["image"].convert("RGB"), np.float32) / 255) for r in rows]
+    )
+    with torch.no_grad():
+        predicted = model(normalize_pixels(pixels.permute(0, 3, 1, 2))).landmarks.numpy()
+    errors = nme(predicted, np.stack([np.asarray(r["landmarks_2d"]) for r in rows]))
+    assert errors[children].mean() > 1.2 * errors[uniform].mean()  # where the model errs
+    card = (out / "README.md").read_text()
+    assert f"Guided by the model `{REFERENCE_MODEL}`: it was scored on 50 uniform faces" in card
+    recorded = json.loads((out / "generation.json").read_text())["guidance"]
+    assert len(recorded["parent_seeds"]) == 10  # the hardest fifth of 50
+    assert main(args) == 0  # resumed: the recorded guidance is kept, nothing is made again

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..options import option, positional, refuse_negative, require_finite, require_positive, require_seed
+from ..options import (
+    option,
+    positional,
+    refuse_negative,
+    require_finite,
+    require_fraction,
+    require_positive,
+    require_seed,
+)
 
 MIN_RESOLUTION = 8  # pixels: below this no face part is resolved
 
@@ -88,8 +96,18 @@ class MakeDatasetArguments:
         default=None,
     )
     no_progress: bool = option("no progress bars", default=False)
+    guided_by: str | None = option(
+        "an SB (folder or Hub id): concentrate the faces where it errs (scored on --guided-faces faces)",
+        default=None,
+    )
+    guided_faces: int = option("--guided-by: how many uniform faces the model is scored on", default=400)
+    uniform_share: float = option(
+        "--guided-by: the share of the faces sampled uniformly (coverage never falls below it)", default=0.25
+    )
 
     def __post_init__(self) -> None:
+        require_positive(self, "guided_faces")
+        require_fraction(self, "uniform_share")
         refuse_negative(self, "num_train", "num_validation", "limit", "min_visible_landmarks")
         require_finite(self, "max_landmark_depth_error")
         refuse_negative(self, "max_landmark_depth_error")

@@ -127,6 +127,7 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
     ```bash
     synthforge make-dataset --out outputs/faces-small --limit 64
     synthforge make-dataset --out /data/faces --num-train 100000 --num-validation 10000 --shards 0:50
+    synthforge make-dataset --out outputs/hard-faces --limit 64 --guided-by runs/sb  # where runs/sb errs
     ```
     """
     parser = CommandLine(
@@ -157,6 +158,9 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
     if device == "cuda":
         device = str(state.device)  # under `accelerate launch`, each process uses its own GPU
     pipe = load_pipeline(pipeline, device)
+    guidance = None
+    if options.guided_by is not None:
+        guidance = guidance_for(options, pipe, pipeline.seed, device)
     summary = generate_dataset(
         pipe,
         options.out,
@@ -169,6 +173,7 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
         max_landmark_depth_error=options.max_landmark_depth_error,
         shard_range=shard_range,
         progress=not options.no_progress,
+        guidance=guidance,
     )
     print(f"process {state.process_index}: {summary}")
     state.wait_for_everyone()
@@ -181,6 +186,31 @@ def make_dataset_main(argv: list[str] | None = None) -> int:
                 "the card is written once all are present"
             )
     return 0
+
+
+def guidance_for(options, pipe, base_seed: int, device: str) -> dict:
+    """``--guided-by``'s guidance: the one recorded in ``--out`` when it names the same model and options (a
+    resumed job keeps its parents), else scored anew (`guidance_from`)."""
+    from ..data.generate import CONFIG_FILE
+    from ..evaluation.error_map import guidance_from
+    from ..models.synthforge import SynthForgeForFaceAnalysis
+
+    recorded_path = options.out / CONFIG_FILE
+    recorded = json.loads(recorded_path.read_text()).get("guidance") if recorded_path.is_file() else None
+    wanted = {"model": options.guided_by, "scored_faces": options.guided_faces}
+    if recorded and all(recorded.get(k) == v for k, v in wanted.items()):
+        if recorded.get("uniform_share") == options.uniform_share:
+            return recorded
+    model = SynthForgeForFaceAnalysis.from_pretrained(model_source(options.guided_by, "--guided-by"))
+    return guidance_from(
+        model.to(device).eval(),
+        pipe,
+        options.guided_faces,
+        base_seed,
+        uniform_share=options.uniform_share,
+        model_name=options.guided_by,
+        progress=not options.no_progress,
+    )
 
 
 def import_official_main(argv: list[str] | None = None) -> int:

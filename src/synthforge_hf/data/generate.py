@@ -39,8 +39,9 @@ from .features import dataset_features, encode_rows
 from .folder_lock import lock_shards, spec_lock
 from .folders import check_output_folder, refuse_unplanned_files
 from .pipeline_hash import pipeline_fingerprint
+from .sampling import ControlSpace, GuidedSampler, UniformSampler
 from .shard_file import read_shard_record, write_shard
-from .shards import Shard, plan_shards, sample_seed
+from .shards import Shard, plan_shards
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class DatasetSpec:
     max_landmark_depth_error: float | None = None
     pipeline_sha256: dict[str, str] | None = None  # `pipeline_fingerprint`: configs and weights
     columns: list[str] | None = None  # the shards' columns: a resume with other columns is refused
+    guidance: dict[str, Any] | None = None  # `GuidedSampler.parents_record` and the model that set it
 
     @property
     def quality_outputs(self) -> tuple[str, ...]:
@@ -118,6 +120,7 @@ def generate_dataset(
     max_landmark_depth_error: float | None = None,
     shard_range: range | None = None,
     progress: bool = True,
+    guidance: dict[str, Any] | None = None,
 ) -> GenerationSummary:
     """Generate (or finish generating) a dataset in ``output_dir``.
 
@@ -152,6 +155,11 @@ def generate_dataset(
             The part of the global shard list this machine makes (default: all).
         progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar.
+        guidance (`dict`, *optional*):
+            Concentrate the samples where a model errs: a `GuidedSampler.parents_record` (with any
+            description of where it came from, e.g. `synthforge_hf.evaluation.error_map.guidance_from`),
+            kept in generation.json. Row ``i`` of a split is then proposal ``i`` of that split's guided
+            sampler (`GuidedSampler.propose_rows`); its ``seed`` and parameter columns regenerate it.
 
     Returns:
         `GenerationSummary`: the samples written and rejected, the shards made and those already
@@ -185,6 +193,7 @@ def generate_dataset(
         pipeline=describe_pipeline(pipe),
         max_landmark_depth_error=max_landmark_depth_error,
         pipeline_sha256=pipeline_fingerprint(pipe),
+        guidance=guidance,
     )
     spec = replace(spec, columns=list(_features(spec)))
     if max_landmark_depth_error is not None and "landmark_depth_error" not in spec.quality_outputs:
@@ -332,10 +341,13 @@ def _make_shard(
     rejected: list[int] = []
     pending: Future | None = None
     indices = list(shard.indices)
+    space = ControlSpace(pipe)
+    sampler = UniformSampler(space, spec.base_seed, shard.split)
+    if spec.guidance is not None:
+        sampler = GuidedSampler.from_parents_record(space, spec.guidance, spec.base_seed, shard.split)
     for begin in range(0, len(indices), batch_size):
         batch = indices[begin : begin + batch_size]
-        seeds = [sample_seed(spec.base_seed, shard.split, i) for i in batch]
-        out = pipe(seeds=seeds, resolution=spec.resolution, batch_size=batch_size, output_type="np")
+        out = space.render(pipe, sampler.propose_rows(batch), spec.resolution, output_type="np")
         finite = np.isfinite(np.asarray(out.images)).reshape(len(batch), -1).all(axis=1)
         for index in np.asarray(batch)[~finite]:
             logger.warning("%s sample %d: its image has non-finite pixels; rejected", shard.split, index)

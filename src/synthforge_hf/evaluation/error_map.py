@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..data.sampling import ControlSpace, GuidedSampler
 from ..data.shards import sample_seed
 from ..models.synthforge.image_processing_synthforge import normalize_pixels
 from ..visualization import heat_map
@@ -188,3 +189,47 @@ def measure_error_map(
             columns["fov"].append(out.parameters["fov"].float().numpy())
             bar.update(len(seeds))
     return ErrorMap(**{name: np.concatenate(parts) for name, parts in columns.items()})
+
+
+def guidance_from(
+    model,
+    pipe,
+    num_samples: int,
+    base_seed: int = 0,
+    uniform_share: float = 0.25,
+    hard_fraction: float = 0.2,
+    model_name: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Where ``model`` errs, as `generate_dataset`'s ``guidance``: its NME on ``num_samples`` faces of the
+    "error-map" split (`measure_error_map`), the hardest ``hard_fraction`` of them kept as the parents of
+    a `GuidedSampler` with a uniform share of ``uniform_share``.
+
+    Args:
+        model: the SB (`SynthForgeForFaceAnalysis`, in eval mode) whose errors guide the sampling.
+        pipe: the pipeline that will make the dataset.
+        num_samples: faces scored.
+        base_seed: the seed of the scored faces (and of the dataset).
+        uniform_share: the share of each block of rows sampled uniformly.
+        hard_fraction: the fraction of the scored faces, hardest first, that are parents.
+        model_name: what the record calls the model (e.g. its folder).
+        progress: show a progress bar.
+
+    Returns:
+        `dict`: ``model``, ``scored_faces`` and ``scored_nme`` (their mean NME), and the sampler's
+        `GuidedSampler.parents_record`.
+    """
+    errors = measure_error_map(model, pipe, num_samples, base_seed, progress=progress).nme
+    space = ControlSpace(pipe)
+    sampler = GuidedSampler(
+        space, base_seed, uniform_share=uniform_share, hard_fraction=hard_fraction, memory=num_samples
+    )
+    scored = space.of_split(base_seed, SPLIT, 0, num_samples)
+    sampler.record(scored, torch.from_numpy(np.nan_to_num(errors, nan=0.0)))  # an unscorable face: easy
+    sampler.start_round(1)
+    return {
+        "model": model_name,
+        "scored_faces": num_samples,
+        "scored_nme": float(np.nanmean(errors)),
+        **sampler.parents_record(),
+    }

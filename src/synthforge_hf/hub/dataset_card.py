@@ -21,6 +21,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from ..constants import LANDMARK_GROUPS, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
 from ..data.features import DEPTH_SCALE, decode_depth
 from ..data.generate import CONFIG_FILE, count_splits, verified_shards
+from ..data.sampling import ROW_BLOCK
 from ..errors import FolderError
 from ..io.safe_write import atomic_write_bytes, real_folder, refuse_symlink
 
@@ -231,6 +232,21 @@ def _pose_phrase(ranges: dict) -> str:
     return f"zero pose but for {' and '.join(drawn)}" if drawn else "zero pose"
 
 
+def guidance_sentence(spec: dict) -> str:
+    """How ``make-dataset --guided-by`` placed the faces, in words (empty for uniform sampling)."""
+    guidance = spec.get("guidance")
+    if not guidance:
+        return ""
+    uniform = round(guidance["uniform_share"] * ROW_BLOCK)
+    return (
+        f"\n- Guided by the model `{guidance['model']}`: it was scored on {guidance['scored_faces']} uniform "
+        f"faces (mean NME {100 * guidance['scored_nme']:.2f}%); in each block of {ROW_BLOCK} rows the first "
+        f"{uniform} are the split's uniform samples and the others perturb the controls of its "
+        f"{len(guidance['parent_seeds'])} hardest faces (standard deviation {guidance['spread']:g} of each "
+        "range). A row's `seed` (its appearance) and parameter columns regenerate it."
+    )
+
+
 def _body(spec: dict, counts: dict, num_shards: int) -> dict[str, str]:
     pipeline = spec["pipeline"]
     ranges = pipeline["sampling_ranges"]
@@ -255,6 +271,7 @@ def _body(spec: dict, counts: dict, num_shards: int) -> dict[str, str]:
         "fov_range": f"{ranges['fov'][0]}-{ranges['fov'][1]}",
         "base_seed": str(spec["base_seed"]),
         "rejection": rejection_sentence(spec),
+        "guidance": guidance_sentence(spec),
         "num_shards": str(num_shards),
         "split_rows": split_rows,
         "class_rows": class_rows,

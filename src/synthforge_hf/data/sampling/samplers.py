@@ -37,6 +37,9 @@ def reflect_into_unit(units: torch.Tensor) -> torch.Tensor:
     return torch.where(folded > 1.0, 2.0 - folded, folded)
 
 
+ROW_BLOCK = 16  # dataset rows proposed together: row i is proposal i % ROW_BLOCK of block i // ROW_BLOCK
+
+
 class UniformSampler:
     """Every parameter uniform within the pipeline's `SamplingRanges`: micro-step ``t`` of ``count``
     samples renders samples ``t * count .. (t + 1) * count - 1`` of the make-dataset split ``split`` (the
@@ -59,6 +62,12 @@ class UniformSampler:
 
     def propose(self, micro_step: int, count: int) -> Proposals:
         return self.space.of_split(self.seed, self.split, micro_step * count, count)
+
+    def propose_rows(self, indices: list[int]) -> Proposals:
+        """The proposals of dataset rows ``indices`` of the split: row ``i`` is proposal
+        ``i % ROW_BLOCK`` of block ``i // ROW_BLOCK`` (for uniform sampling: sample ``i`` of the split)."""
+        blocks = {block: self.propose(block, ROW_BLOCK) for block in {i // ROW_BLOCK for i in indices}}
+        return Proposals.cat([blocks[i // ROW_BLOCK][i % ROW_BLOCK : i % ROW_BLOCK + 1] for i in indices])
 
     def record(self, proposals: Proposals, losses: torch.Tensor) -> None:
         """Uniform sampling does not look at losses."""
@@ -154,6 +163,37 @@ class GuidedSampler(UniformSampler):
         hardest = torch.topk(self.losses, count).indices
         self.parents = self.recorded[hardest]
         self.parent_weights = torch.ones(count)
+
+    def parents_record(self) -> dict:
+        """The options and parents that fix this sampler's proposals (JSON-ready), for
+        `GuidedSampler.from_parents_record`."""
+        return {
+            "uniform_share": self.uniform_share,
+            "hard_fraction": self.hard_fraction,
+            "spread": self.spread,
+            "keep_appearance": self.keep_appearance,
+            "parent_seeds": self.parents.seeds.tolist(),
+            "parent_units": self.parents.units.tolist(),
+        }
+
+    @classmethod
+    def from_parents_record(cls, space: ControlSpace, record: dict, seed: int, split: str) -> GuidedSampler:
+        """The sampler `parents_record` describes, proposing for ``split`` from base seed ``seed``."""
+        sampler = cls(
+            space,
+            seed,
+            uniform_share=record["uniform_share"],
+            hard_fraction=record["hard_fraction"],
+            spread=record["spread"],
+            keep_appearance=record["keep_appearance"],
+            split=split,
+        )
+        seeds = torch.tensor(record["parent_seeds"], dtype=torch.int64)
+        sampler.parents = Proposals(
+            seeds, torch.tensor(record["parent_units"], dtype=torch.float32).reshape(-1, space.dim)
+        )
+        sampler.parent_weights = torch.ones(len(seeds))
+        return sampler
 
     def summary(self) -> dict[str, float]:
         if len(self.losses) == 0:
