@@ -241,6 +241,27 @@ ROUTES = [
         replace=(("--num-samples 400", "--num-samples 4 --batch-size 2 --no-progress"),),
         files=("outputs/error-map/error_map.json", "outputs/error-map/error_map.png"),
     ),
+    Route(
+        ".venv/bin/synthforge train-sb --sampling guided",
+        "bash",
+        replace=(
+            (
+                "--max-steps 600 --batch-size 16",
+                "--max-steps 2 --batch-size 2 --eval-samples 2 --resolution 32",
+            ),
+            (
+                ".venv/bin/synthforge train-sb --sampling target",
+                "mkdir -p my-photos && cp group.jpg my-photos/ && "
+                ".venv/bin/synthforge train-sb --sampling target",
+            ),
+            ("--num-train 2000", "--num-train 4 --resolution 32 --guided-faces 4"),
+        ),
+        files=(
+            "runs/sb-guided/sampling_map.png",
+            "runs/sb-target/sampling_targets.json",
+            "outputs/hard-faces/README.md",
+        ),
+    ),
     Route("synthforge generate --help", "bash"),
     Route("synthforge evaluate --out", "check", why=MENTION),
     Route("synthforge convert-next3d", "check", why=MENTION),
