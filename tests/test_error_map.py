@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from synthforge_hf.cli import main
-from synthforge_hf.evaluation.error_map import ErrorMap, bin_means, bin_means_2d
+from synthforge_hf.evaluation.error_map import ErrorMap, bin_means, bin_means_2d, error_map_picture
 
 
 def test_bins_by_hand():
@@ -66,3 +66,34 @@ def test_error_map_command_on_the_reference_model(tmp_path, capsys):
     with pytest.raises(SystemExit, match="error_map.json exists"):
         main(["error-map", "--out", str(out), "--num-samples", "2"])
     assert (out / "error_map.json").read_bytes() == before
+
+
+def test_segmentation_depth_and_appearance_bins_by_hand():
+    error_map = ErrorMap(
+        nme=np.array([0.02, 0.04, 0.06]),
+        yaw=np.array([0.0, 0.0, 40.0]),
+        pitch=np.array([0.0, 0.0, 0.0]),
+        expression=np.array([0.2, 0.2, 0.2]),
+        jaw=np.zeros(3),
+        fov=np.array([20.0, 20.0, 20.0]),
+        segmentation=np.array([0.1, 0.3, 0.5]),
+        depth=np.array([0.01, 0.03, 0.02]),
+        appearance={"skin_tone": np.array([0.1, 0.6, 0.9])},
+    )
+    report = error_map.to_dict()
+    assert np.isclose(report["segmentation_error"], 0.3) and np.isclose(report["depth_mae"], 0.02)
+    grid = report["yaw_pitch"]
+    assert (
+        grid["segmentation_error"][2][2] == 0.2 and grid["depth_mae"][2][4] == 0.02
+    )  # two frontal, one turned
+    assert report["skin_tone"]["counts"] == [1, 0, 1, 1]
+    assert report["skin_tone"]["nme"] == [0.02, None, 0.04, 0.06]
+    assert report["fov_degrees"]["depth_mae"][2] == 0.02
+    picture = error_map_picture(report)
+    assert (
+        picture.height
+        > error_map_picture(ErrorMap(**{k: getattr(error_map, k) for k in FACTORS}).to_dict()).height
+    )
+
+
+FACTORS = ("nme", "yaw", "pitch", "expression", "jaw", "fov")

@@ -13,9 +13,10 @@ FILES = ("error_map.json", "error_map.png")
 def error_map_main(argv: list[str] | None = None) -> int:
     """`synthforge error-map`: where an SB errs over the generator's controls.
 
-    Measures the model's landmark NME on fresh generated faces (`synthforge_hf.evaluation.error_map`) and
-    writes ``OUT/error_map.json`` (the bins: yaw x pitch as the camera sees the head, expression
-    strength, jaw opening, field of view) and ``OUT/error_map.png`` (the same as heat maps). Existing
+    Measures the model's landmark NME, segmentation error and depth MAE on fresh generated faces
+    (`synthforge_hf.evaluation.error_map`) and writes ``OUT/error_map.json`` (the bins: yaw x pitch as the
+    camera sees the head, expression strength, jaw opening, field of view and, for the mesh renderer, skin
+    tone, hair density and light intensity) and ``OUT/error_map.png`` (the same as heat maps). Existing
     files of those names are left alone: the command stops and names them.
 
     Args:

@@ -1,6 +1,8 @@
-"""Where a model errs over the generator's controls: the landmark NME of fresh generated faces, binned by
-the head's yaw and pitch as the camera sees it, by the strength of the expression, by the jaw's opening
-and by the field of view. It shows a user (and a sampler) which faces the model has not learned.
+"""Where a model errs over the generator's controls: the landmark NME, segmentation error (1 - mIoU) and
+depth error of fresh generated faces, binned by the head's yaw and pitch as the camera sees it, by the
+strength of the expression, by the jaw's opening, by the field of view and, for the mesh renderer, by
+appearance (skin tone, hair density, light intensity). It shows a user (and a sampler) which faces the
+model has not learned.
 
 Example:
 
@@ -15,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,6 +26,8 @@ from tqdm.auto import tqdm
 
 from ..data.sampling import ControlSpace, GuidedSampler
 from ..data.shards import sample_seed
+from ..generators.mesh import MeshFaceGenerator
+from ..generators.mesh.parameters import latent_fields
 from ..models.synthforge.image_processing_synthforge import normalize_pixels
 from ..visualization import heat_map
 from . import metrics
@@ -35,6 +39,8 @@ PITCH_DEGREES = (-30.0, -18.0, -6.0, 6.0, 18.0, 30.0)
 EXPRESSION_RMS = (0.0, 0.5, 1.0, 1.5, 2.0)
 JAW_RADIANS = (0.0, 0.1, 0.2, 0.3, 0.4)
 FOV_DEGREES = (12.0, 15.0, 18.0, 21.0, 24.0, 27.0)
+APPEARANCE_FIELDS = ("skin_tone", "hair_density", "light_intensity")  # the mesh renderer's latent fields
+QUARTERS = (0.0, 0.25, 0.5, 0.75, 1.0)  # the appearance fields are U(0, 1)
 
 
 def bin_means(values: np.ndarray, errors: np.ndarray, edges) -> tuple[np.ndarray, np.ndarray]:
@@ -63,8 +69,10 @@ def bin_means_2d(
 
 @dataclass
 class ErrorMap:
-    """Per-face NME of ``count`` generated faces and the factors they are binned by (degrees, radians,
-    RMS expression coefficient), with the bins as `to_dict` writes them."""
+    """Per-face errors of ``count`` generated faces (landmark NME; and segmentation error, 1 - mIoU over
+    the classes present, and depth MAE in metres, when measured) and the factors they are binned by
+    (degrees, radians, RMS expression coefficient; appearance fields in [0, 1]), with the bins as
+    `to_dict` writes them."""
 
     nme: np.ndarray
     yaw: np.ndarray
@@ -72,6 +80,13 @@ class ErrorMap:
     expression: np.ndarray
     jaw: np.ndarray
     fov: np.ndarray
+    segmentation: np.ndarray | None = None
+    depth: np.ndarray | None = None
+    appearance: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def _errors(self) -> dict[str, np.ndarray]:
+        named = {"nme": self.nme, "segmentation_error": self.segmentation, "depth_mae": self.depth}
+        return {name: values for name, values in named.items() if values is not None}
 
     def to_dict(self) -> dict:
         """The binned errors (JSON-ready): the mean NME, yaw x pitch counts and means (rows: pitch), and
@@ -80,24 +95,24 @@ class ErrorMap:
         def listed(array: np.ndarray) -> list:
             return np.where(np.isnan(array), None, np.round(array, 5)).tolist()
 
-        counts, means = bin_means_2d(self.pitch, self.yaw, self.nme, PITCH_DEGREES, YAW_DEGREES)
-        report = {
-            "samples": int(len(self.nme)),
-            "nme": float(self.nme.mean()),
-            "yaw_pitch": {
-                "yaw_edges_degrees": list(YAW_DEGREES),
-                "pitch_edges_degrees": list(PITCH_DEGREES),
-                "counts": counts.tolist(),
-                "nme": listed(means),
-            },
-        }
-        for name, values, edges in (
+        errors = self._errors()
+        report = {"samples": int(len(self.nme)), **{name: float(np.nanmean(v)) for name, v in errors.items()}}
+        grid = {"yaw_edges_degrees": list(YAW_DEGREES), "pitch_edges_degrees": list(PITCH_DEGREES)}
+        for name, values in errors.items():
+            counts, means = bin_means_2d(self.pitch, self.yaw, values, PITCH_DEGREES, YAW_DEGREES)
+            grid.update({"counts": counts.tolist(), name: listed(means)})
+        report["yaw_pitch"] = grid
+        factors = [
             ("expression_rms", self.expression, EXPRESSION_RMS),
             ("jaw_radians", self.jaw, JAW_RADIANS),
             ("fov_degrees", self.fov, FOV_DEGREES),
-        ):
-            counts, means = bin_means(values, self.nme, edges)
-            report[name] = {"edges": list(edges), "counts": counts.tolist(), "nme": listed(means)}
+            *((name, values, QUARTERS) for name, values in self.appearance.items()),
+        ]
+        for name, factor, edges in factors:
+            report[name] = {"edges": list(edges)}
+            for error, values in errors.items():
+                counts, means = bin_means(factor, values, edges)
+                report[name].update({"counts": counts.tolist(), error: listed(means)})
         return report
 
 
@@ -105,10 +120,17 @@ def bin_labels(edges) -> list[str]:
     return [f"{low:g}..{high:g}" for low, high in zip(edges[:-1], edges[1:], strict=True)]
 
 
+ERROR_TITLES = {  # each error as the picture names it; heat_map prints values times 100
+    "nme": "NME %",
+    "segmentation_error": "segmentation error (1 - mIoU) %",
+    "depth_mae": "depth MAE, cm",
+}
+
+
 def error_map_picture(report: dict) -> Image.Image:
-    """`ErrorMap.to_dict`'s bins as one picture: NME (percent) by yaw (columns) and pitch (rows), then
-    one strip per other factor, all on the same colour scale (red at twice the mean NME)."""
-    high = 2 * report["nme"]
+    """`ErrorMap.to_dict`'s bins as one picture: each error (NME in percent, segmentation error in percent,
+    depth MAE in centimetres) by yaw (columns) and pitch (rows), then the NME by each other factor, one
+    strip each; each error on its own colour scale (red at twice its mean)."""
     grid = report["yaw_pitch"]
 
     def array(values: list) -> np.ndarray:
@@ -116,20 +138,26 @@ def error_map_picture(report: dict) -> Image.Image:
 
     panels = [
         heat_map(
-            array(grid["nme"]),
+            array(grid[error]),
             np.array(grid["counts"]),
             bin_labels(grid["yaw_edges_degrees"]),
             bin_labels(grid["pitch_edges_degrees"]),
-            f"NME % by yaw (columns) and pitch (rows), degrees; {report['samples']} faces, "
-            f"mean {100 * report['nme']:.2f}%",
-            high,
+            f"{title} by yaw (columns) and pitch (rows), degrees; {report['samples']} faces, "
+            f"mean {100 * report[error]:.2f}",
+            2 * report[error],
         )
+        for error, title in ERROR_TITLES.items()
+        if error in grid
     ]
-    for name, title in (
-        ("expression_rms", "by expression strength (RMS coefficient)"),
-        ("jaw_radians", "by jaw opening (radians)"),
-        ("fov_degrees", "by field of view (degrees)"),
-    ):
+    strips = {
+        "expression_rms": "by expression strength (RMS coefficient)",
+        "jaw_radians": "by jaw opening (radians)",
+        "fov_degrees": "by field of view (degrees)",
+        **{name: f"by {name.replace('_', ' ')} (appearance latent)" for name in APPEARANCE_FIELDS},
+    }
+    for name, title in strips.items():
+        if name not in report:
+            continue
         strip = report[name]
         panels.append(
             heat_map(
@@ -137,8 +165,8 @@ def error_map_picture(report: dict) -> Image.Image:
                 np.array([strip["counts"]]),
                 bin_labels(strip["edges"]),
                 [""],
-                title,
-                high,
+                f"NME % {title}",
+                2 * report["nme"],
             )
         )
     width = max(panel.width for panel in panels)
@@ -154,8 +182,9 @@ def error_map_picture(report: dict) -> Image.Image:
 def measure_error_map(
     model, pipe, num_samples: int, base_seed: int = 0, batch_size: int = 25, progress: bool = True
 ) -> ErrorMap:
-    """The landmark NME of ``model`` (a `SynthForgeForFaceAnalysis`) on ``num_samples`` faces that ``pipe``
-    (a `SynthForgePipeline`) samples from seeds of the "error-map" split, at the model's input size.
+    """The landmark NME, segmentation error and depth MAE of ``model`` (a `SynthForgeForFaceAnalysis`) on
+    ``num_samples`` faces that ``pipe`` (a `SynthForgePipeline`) samples from seeds of the "error-map"
+    split, at the model's input size.
 
     Args:
         model: the SB to measure, in eval mode.
@@ -166,29 +195,50 @@ def measure_error_map(
         progress: show a progress bar.
 
     Returns:
-        `ErrorMap`: per-face NME and the factors.
+        `ErrorMap`: per-face errors and the factors (appearance fields for the mesh renderer).
     """
     size = model.config.image_size
     device = next(model.parameters()).device
-    columns: dict[str, list[np.ndarray]] = {
-        name: [] for name in ("nme", "yaw", "pitch", "expression", "jaw", "fov")
-    }
+    names = ("nme", "segmentation", "depth", "yaw", "pitch", "expression", "jaw", "fov")
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    mesh = isinstance(pipe.face_generator, MeshFaceGenerator)
+    appearance: dict[str, list[np.ndarray]] = {name: [] for name in APPEARANCE_FIELDS} if mesh else {}
     with tqdm(total=num_samples, desc="error-map", disable=not progress) as bar:
         for start in range(0, num_samples, batch_size):
             seeds = [
                 sample_seed(base_seed, SPLIT, i) for i in range(start, min(start + batch_size, num_samples))
             ]
             out = pipe(seeds=seeds, resolution=size, output_type="pt")
-            predicted = model(normalize_pixels(out.images).to(device)).landmarks.float().cpu().numpy()
-            columns["nme"].append(metrics.nme(predicted, out.landmarks_2d.numpy()))
+            predicted = model(normalize_pixels(out.images).to(device))
+            columns["nme"].append(
+                metrics.nme(predicted.landmarks.float().cpu().numpy(), out.landmarks_2d.numpy())
+            )
+            classes = predicted.logits.argmax(1).cpu().numpy()
+            columns["segmentation"].append(
+                np.array(
+                    [
+                        1 - metrics.mean_iou(metrics.confusion_matrix(p, t, model.config.num_labels))
+                        for p, t in zip(classes, out.segmentation.numpy(), strict=True)
+                    ]
+                )
+            )
+            depth, mask = out.depth.numpy(), out.depth.numpy() > 0
+            difference = np.abs(predicted.depth.float().cpu().numpy() - depth) * mask
+            columns["depth"].append(difference.sum((1, 2)) / np.maximum(mask.sum((1, 2)), 1))
             columns["yaw"].append(out.head_pose[:, 0].numpy())
             columns["pitch"].append(out.head_pose[:, 1].numpy())
             expression = out.parameters["expression"].float()
             columns["expression"].append(expression.pow(2).mean(1).sqrt().numpy())
             columns["jaw"].append(out.parameters["pose"][:, 6].float().numpy())
             columns["fov"].append(out.parameters["fov"].float().numpy())
+            fields = latent_fields(out.parameters["latents"].float()) if mesh else {}
+            for name in appearance:
+                appearance[name].append(fields[name].numpy())
             bar.update(len(seeds))
-    return ErrorMap(**{name: np.concatenate(parts) for name, parts in columns.items()})
+    return ErrorMap(
+        **{name: np.concatenate(parts) for name, parts in columns.items()},
+        appearance={name: np.concatenate(parts) for name, parts in appearance.items()},
+    )
 
 
 def guidance_from(
