@@ -190,6 +190,28 @@ BLOCKS: dict[str, Callable[[], str]] = {
             for name, v in record["variants"].items()
         ],
     ),
+    "guided-sampling": lambda: _table(
+        "guided-sampling.json",
+        "python benchmarks/guided_sampling.py",
+        [
+            "sampling",
+            "seeds",
+            "(a) uniform faces, NME (spread)",
+            "(b) hard faces, NME (spread)",
+            "(c) real faces, NME51 (spread)",
+            "training time",
+        ],
+        lambda record: [
+            [name, len(v["seeds"])]
+            + [
+                _percent(v[f"{key}_mean"])
+                + (f" ({_percent(v[f'{key}_spread'])})" if len(v["seeds"]) > 1 else " (one seed)")
+                for key in ("uniform_nme", "hard_nme", "real_nme_inner51")
+            ]
+            + [f"{v['train_seconds_mean'] / 60:.0f} min"]
+            for name, v in record["samplers"].items()
+        ],
+    ),
     "training": lambda: _table(
         "training.json",
         "python benchmarks/training.py",
