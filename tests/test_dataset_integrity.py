@@ -3,6 +3,7 @@ writer lock and writes that do not follow planted symbolic links."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,7 +18,7 @@ from datasets import load_dataset
 
 from synthforge_hf.cli import main
 from synthforge_hf.data.generate import CONFIG_FILE, generate_dataset, split_counts, verified_shards
-from synthforge_hf.data.pipeline_hash import pipeline_fingerprint
+from synthforge_hf.data.pipeline_hash import pipeline_fingerprint, without_defaults
 from synthforge_hf.errors import FolderError
 from synthforge_hf.generators.mesh import MeshFaceGenerator
 from synthforge_hf.hub.dataset_card import write_dataset_card
@@ -27,6 +28,7 @@ RESOLUTION = 24
 SIZES = {"train": 4, "validation": 2}
 OPTIONS = dict(shard_size=2, resolution=RESOLUTION, batch_size=2, progress=False)
 CLI_OPTIONS = ["--num-train", "4", "--num-validation", "2", "--shard-size", "2", "--resolution", "24"]
+FIRST = "train-00000-of-00002.parquet"
 SECOND = "train-00001-of-00002.parquet"
 STRAY = "train-00099-of-00100.parquet"
 HOLD_LOCK = """import sys, time
@@ -92,8 +94,6 @@ def test_resume_with_another_pipeline_is_refused_and_changes_nothing(dataset, ma
 
 
 def test_a_spec_without_fingerprint_is_refused(pipe, dataset):
-    import json
-
     path = dataset / CONFIG_FILE
     record = json.loads(path.read_text())
     del record["pipeline_sha256"]  # what a version before the fingerprint recorded
@@ -204,3 +204,32 @@ def test_the_card_is_not_written_through_a_link(dataset, tmp_path, link):
     assert _files(elsewhere) == {"README.md": b"mine"}
     if link != "README.md":
         assert not (dataset / "README.md").exists()  # refused before anything was written
+
+
+def test_options_at_their_defaults_leave_the_fingerprint(pipe):
+    assert without_defaults({"a": 1, "b": [1, 2], "c": 3}, {"a": 1, "b": (1, 2), "c": 4}) == {"c": 3}
+    spelled_out = SynthForgePipeline.from_assets(generator=MeshFaceGenerator(glasses=False), roll=0.0)
+    assert pipeline_fingerprint(spelled_out) == pipeline_fingerprint(pipe)  # as if the options were new
+    assert pipeline_fingerprint(spelled_out, keep_defaults=True) == pipeline_fingerprint(
+        pipe, keep_defaults=True
+    )
+
+
+def test_a_dataset_recorded_with_whole_configurations_resumes(pipe, tmp_path, monkeypatch):
+    """A dataset begun by a version that hashed configurations with their defaults is finished by this one,
+    keeping the shards already made and the recorded fingerprint."""
+    from synthforge_hf.data import generate
+
+    out = tmp_path / "begun-before"
+    whole = pipeline_fingerprint(pipe, keep_defaults=True)
+    assert whole != pipeline_fingerprint(pipe)
+    with monkeypatch.context() as patched:
+        patched.setattr(
+            generate, "pipeline_fingerprint", lambda p: pipeline_fingerprint(p, keep_defaults=True)
+        )
+        generate_dataset(pipe, out, SIZES, shard_range=range(0, 1), **OPTIONS)
+    first = (out / "data" / FIRST).read_bytes()
+    summary = generate_dataset(pipe, out, SIZES, **OPTIONS)
+    assert summary.shards_skipped == [FIRST] and len(summary.shards_made) == 2
+    assert (out / "data" / FIRST).read_bytes() == first
+    assert json.loads((out / CONFIG_FILE).read_text())["pipeline_sha256"] == whole

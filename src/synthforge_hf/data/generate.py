@@ -192,10 +192,9 @@ def generate_dataset(
         min_visible_landmarks=min_visible_landmarks,
         pipeline=describe_pipeline(pipe),
         max_landmark_depth_error=max_landmark_depth_error,
-        pipeline_sha256=pipeline_fingerprint(pipe),
         guidance=guidance,
     )
-    spec = replace(spec, columns=list(_features(spec)))
+    spec = replace(spec, columns=list(_features(spec)), pipeline_sha256=_fingerprint(output_dir, pipe))
     if max_landmark_depth_error is not None and "landmark_depth_error" not in spec.quality_outputs:
         raise ValueError(
             f"{spec.pipeline['generator']} reports no landmark_depth_error; max_landmark_depth_error needs "
@@ -253,6 +252,21 @@ def _make_missing_shards(
         bar.close()
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _fingerprint(output_dir: Path, pipe) -> dict[str, str]:
+    """``pipe``'s fingerprint; for a dataset recorded by a version that hashed whole configurations
+    (defaults included), the recorded one when ``pipe`` matches it that way, so the dataset resumes."""
+    fingerprint = pipeline_fingerprint(pipe)
+    path = output_dir / CONFIG_FILE
+    if path.is_file() and not path.is_symlink():
+        try:
+            recorded = json.loads(path.read_text()).get("pipeline_sha256")
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+            return fingerprint  # `_check_or_write_spec` names the unreadable record
+        if recorded not in (None, fingerprint) and recorded == pipeline_fingerprint(pipe, keep_defaults=True):
+            return recorded
+    return fingerprint
 
 
 def _features(spec: DatasetSpec):

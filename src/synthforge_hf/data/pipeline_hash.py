@@ -2,15 +2,21 @@
 
 A dataset records these so that a resumed job can prove it runs the pipeline that made the shards
 already written, not only one with the same description (another checkpoint of the same backend, say).
+A configuration is hashed without the options at their defaults, so an option a later version adds (at
+its default, which changes no sample) leaves the fingerprint as it was and the dataset resumable.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+from dataclasses import asdict
 from typing import Any
 
 import torch
+
+from ..pipelines.synthforge.sampling import SamplingRanges
 
 
 def _public(config: dict[str, Any]) -> dict[str, Any]:
@@ -33,23 +39,50 @@ def state_dict_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
-def _component_config(component) -> dict[str, Any]:
+def without_defaults(config: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without the entries equal (as JSON) to their ``defaults``."""
+
+    def as_json(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    return {k: v for k, v in config.items() if k not in defaults or as_json(v) != as_json(defaults[k])}
+
+
+def init_defaults(kind: type) -> dict[str, Any]:
+    """The defaults of a class's constructor arguments."""
+    parameters = inspect.signature(kind.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+def _component_config(component, keep_defaults: bool) -> dict[str, Any]:
     """A component's class and public config (diffusers' ``ConfigMixin``; none for other objects)."""
     kind = type(component)
-    config = json.loads(component.to_json_string()) if hasattr(component, "to_json_string") else {}
-    return {"class": f"{kind.__module__}.{kind.__qualname__}", **_public(config)}
+    config = _public(json.loads(component.to_json_string())) if hasattr(component, "to_json_string") else {}
+    return {"class": f"{kind.__module__}.{kind.__qualname__}", **_maybe_defaults(config, kind, keep_defaults)}
 
 
-def pipeline_fingerprint(pipe) -> dict[str, str]:
-    """``{"pipeline.config": ..., "<component>.config": ..., "<component>.weights": ...}``, hex sha256."""
+def _maybe_defaults(config: dict[str, Any], kind: type, keep_defaults: bool) -> dict[str, Any]:
+    return config if keep_defaults else without_defaults(config, init_defaults(kind))
+
+
+def pipeline_fingerprint(pipe, keep_defaults: bool = False) -> dict[str, str]:
+    """``{"pipeline.config": ..., "<component>.config": ..., "<component>.weights": ...}``, hex sha256.
+
+    ``keep_defaults`` hashes the whole configurations, as versions before defaults were left out did (a
+    dataset they made resumes when that fingerprint matches)."""
     components = pipe.components
     own = {k: v for k, v in _public(dict(pipe.config)).items() if k not in components}
+    if not keep_defaults and "sampling_ranges" in own:
+        ranges = asdict(SamplingRanges())
+        own["sampling_ranges"] = without_defaults(
+            own["sampling_ranges"], {**ranges, "fov": list(ranges["fov"])}
+        )
     fingerprint = {"pipeline.config": config_sha256(own)}
     for name in sorted(components):
         component = components[name]
         if component is None:
             continue
-        fingerprint[f"{name}.config"] = config_sha256(_component_config(component))
+        fingerprint[f"{name}.config"] = config_sha256(_component_config(component, keep_defaults))
         if isinstance(component, torch.nn.Module):
             fingerprint[f"{name}.weights"] = state_dict_sha256(component.state_dict())
     return fingerprint
