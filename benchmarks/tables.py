@@ -212,6 +212,26 @@ BLOCKS: dict[str, Callable[[], str]] = {
             for name, v in record["samplers"].items()
         ],
     ),
+    "hard-cases": lambda: _table(
+        "hard-cases.json",
+        "python benchmarks/hard_cases.py",
+        [
+            "model",
+            "faces",
+            "uniform dataset, NME",
+            "guided dataset, NME",
+            "its guided rows (not the floor), NME",
+        ],
+        lambda record: [
+            [
+                record["model"],
+                f"{record['faces']} at {record['resolution']} px",
+                _percent(record["uniform_dataset_nme"]),
+                _percent(record["guided_dataset_nme"]),
+                _percent(record["guided_rows_nme"]),
+            ]
+        ],
+    ),
     "training": lambda: _table(
         "training.json",
         "python benchmarks/training.py",
