@@ -12,11 +12,13 @@ from .common import model_source, parse
 
 
 def train_sb_main(argv: list[str] | None = None) -> int:
-    """`synthforge train-sb`: train the synthetic backbone on a generated dataset (Accelerate).
+    """`synthforge train-sb`: train the synthetic backbone on generated faces (Accelerate).
 
     Runs `synthforge_hf.training.sb.train_sb` with the options of `SBTrainingArguments` and prints the
-    output folder and the last validation metrics as JSON. ``accelerate launch -m synthforge_hf.cli
-    train-sb ...`` trains on many GPUs.
+    output folder and the last validation metrics as JSON. The faces come from a make-dataset folder
+    (``--data``) or are rendered while training, where ``--sampling`` puts them (uniform, guided by the
+    losses, or aimed at ``--target-photos``). ``accelerate launch -m synthforge_hf.cli train-sb ...``
+    trains on many GPUs.
 
     Args:
         argv (`list[str]`, *optional*):
@@ -29,6 +31,7 @@ def train_sb_main(argv: list[str] | None = None) -> int:
 
     ```bash
     synthforge train-sb --data outputs/faces --output-dir runs/sb --config small --max-steps 2600
+    synthforge train-sb --sampling guided --output-dir runs/sb-guided --config tiny --max-steps 600
     ```
     """
     (args,) = parse("train-sb", train_sb_main, argv, SBTrainingArguments)

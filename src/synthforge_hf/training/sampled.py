@@ -181,7 +181,7 @@ class ControlMap:
 
 
 def _edges(extent: float, bins: int = 5) -> list[float]:
-    return [round(float(v), 1) for v in np.linspace(-extent, extent, bins + 1)] if extent else [-1.0, 1.0]
+    return [round(float(v)) for v in np.linspace(-extent, extent, bins + 1)] if extent else [-1, 1]
 
 
 class SamplerFeedback:

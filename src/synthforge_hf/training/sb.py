@@ -1,12 +1,15 @@
 """Stage I: training the synthetic backbone (SB) on generated data with Accelerate.
 
     synthforge train-sb --data outputs/faces --output-dir runs/sb --config tiny --max-steps 2000
+    synthforge train-sb --sampling guided --output-dir runs/sb-guided --config tiny --max-steps 600
     accelerate launch -m synthforge_hf.cli train-sb --data /data/faces --output-dir runs/sb --config base
 
-The run checkpoints with `Accelerator.save_state` every ``save_steps``; started again with the same
-arguments it resumes from the latest checkpoint and continues exactly as if it had not stopped
-(batches, augmentations and SSL maps are functions of the seed and the step; see `training.common`).
-Rows are decoded and augmented in ``num_workers`` DataLoader workers.
+The faces are a dataset's rows, or rendered while training where a sampler puts them
+(`synthforge_hf.data.sampling`, `training.sampled`). The run checkpoints with `Accelerator.save_state`
+every ``save_steps`` (with the sampler's state); started again with the same arguments it resumes from the
+latest checkpoint and continues exactly as if it had not stopped (batches, augmentations and SSL maps are
+functions of the seed, the step and the sampler's state; see `training.common`). Rows are decoded (or faces
+rendered) and augmented in ``num_workers`` DataLoader workers.
 """
 
 from __future__ import annotations
