@@ -1,13 +1,15 @@
 r"""Task-guided sampling against uniform sampling, at equal steps, batch, sample budget and seeds.
 
-    python benchmarks/guided_sampling.py [--samplers uniform pool guided target] [--seeds 0 1] \
-        [--max-steps 600] [--work outputs/guided-sampling] [--out benchmarks/results/guided-sampling.json]
+    python benchmarks/guided_sampling.py [--samplers uniform pool guided guided-landmarks target] \
+        [--seeds 0 1] [--max-steps 600] [--work outputs/guided-sampling] \
+        [--out benchmarks/results/guided-sampling.json]
 
 Each sampler trains the `tiny` SB (64 px) from scratch with ``synthforge train-sb --sampling NAME``:
 uniform, guided and target on faces generated while training (``max_steps x 16`` fresh faces), pool on a
 make-dataset corpus of that many faces (made once, the "train" split of base seed 0), re-weighted by its
-losses. Target sampling aims at the photos of ``../shared/real-faces``, copied without their labels. Each
-model is then measured on
+losses; guided-landmarks is guided sampling that ranks faces by their landmark NME alone
+(``--sampling-loss landmarks``) instead of the total loss. Target sampling aims at the photos of
+``../shared/real-faces``, copied without their labels. Each model is then measured on
 (a) 200 uniform held-out faces (``synthforge error-map``'s faces, binned by yaw x pitch, expression, jaw
     and FOV),
 (b) a hard held-out set: 200 fixed faces whose camera is past 0.6 rad of yaw or pitch, whose FOV lies in
@@ -44,7 +46,13 @@ from synthforge_hf.visualization import heat_map
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SAMPLERS = ("uniform", "pool", "guided", "target")
+SAMPLERS = {  # name -> train-sb options
+    "uniform": ["--sampling", "uniform"],
+    "pool": ["--sampling", "pool"],
+    "guided": ["--sampling", "guided"],
+    "guided-landmarks": ["--sampling", "guided", "--sampling-loss", "landmarks"],
+    "target": ["--sampling", "target"],
+}
 BATCH_SIZE = 16
 HELD_OUT = 200
 HARD_YAW_PITCH = 0.6  # radians
@@ -85,7 +93,7 @@ def trained(sampler: str, seed: int, work: Path, max_steps: int) -> tuple[Path, 
         options["target"] = ["--target-photos", str(target_photos(work))]
         start = time.perf_counter()
         _run(
-            [str(BIN / "synthforge"), "train-sb", "--output-dir", str(model), "--sampling", sampler]
+            [str(BIN / "synthforge"), "train-sb", "--output-dir", str(model), *SAMPLERS[sampler]]
             + options.get(sampler, [])
             + ["--config", "tiny", "--max-steps", str(max_steps), "--batch-size", str(BATCH_SIZE)]
             + ["--learning-rate", "2e-3", "--warmup-steps", "50", "--eval-steps", "0"]
@@ -172,7 +180,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
+    parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=tuple(SAMPLERS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     parser.add_argument("--max-steps", type=int, default=600)
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "guided-sampling")

@@ -253,3 +253,44 @@ def test_splits_get_their_own_proposals(space):
     a, b = train.propose(4, 16), validation.propose(4, 16)
     assert not set(a.seeds.tolist()) & set(b.seeds.tolist())
     assert not torch.isclose(a.units[:, None], b.units[None]).all(-1).any()
+
+
+class _OneProcess:
+    num_processes = 1
+
+    @staticmethod
+    def gather(values: torch.Tensor) -> torch.Tensor:
+        return values
+
+
+def test_the_step_feeds_its_samples_landmark_error_to_the_sampler(pipe, space):
+    from types import SimpleNamespace
+
+    from synthforge_hf.models.synthforge import SynthForgeConfig
+    from synthforge_hf.training.sampled import SamplerFeedback
+
+    sampler = _guided(space)
+    batches = GeneratedBatches(pipe, sampler, 16, None, 2, 0, 4)
+    target = torch.zeros(2, 68, 2)
+    target[:, 45, 0] = 10.0  # outer eye corners 10 px apart: the NME's normaliser
+    shift = torch.tensor([[1.0, 0.0], [0.0, 2.0]])  # every point 1 px right / 2 px down
+    out = SimpleNamespace(
+        landmarks=target + shift[:, None],
+        logits=torch.zeros(2, 20, 8, 8),
+        depth=torch.zeros(2, 8, 8),
+        heatmaps=torch.zeros(2, 68, 2, 2),
+    )
+    batch = {
+        "labels": torch.zeros(2, 8, 8, dtype=torch.long),
+        "depth": torch.zeros(2, 8, 8),
+        "landmarks": target,
+    }
+    control_map = ControlMap(yaw_range=46.0, pitch_range=46.0)
+    SamplerFeedback(batches, _OneProcess(), SynthForgeConfig.tiny(), control_map, loss="landmarks")(
+        3, out, batch
+    )
+    torch.testing.assert_close(sampler.losses, torch.tensor([0.1, 0.2]))
+    torch.testing.assert_close(sampler.recorded.units, sampler.propose(3, 2).units)  # the step's own faces
+    assert sum(map(sum, control_map.to_dict()["counts"])) == 2
+    SamplerFeedback(batches, _OneProcess(), SynthForgeConfig.tiny(), None)(4, out, batch)
+    assert bool((sampler.losses[2:] > 1.0).all())  # the total loss: cross-entropy of 20 equal logits, ln 20

@@ -102,6 +102,11 @@ class SBTrainingArguments(TrainingArguments):
         "guided and target: the perturbation's standard deviation, in units of each control's range",
         default=0.08,
     )
+    sampling_loss: Literal["total", "landmarks"] = option(
+        "pool and guided: what makes a face hard: its total supervised loss (segmentation, depth and "
+        "heatmaps, as weighted in training) or its landmark NME alone",
+        default="total",
+    )
     pool_temperature: float = option(
         "pool: rows are drawn with probabilities softmax(temperature * loss)", default=0.2
     )

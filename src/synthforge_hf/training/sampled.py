@@ -185,13 +185,15 @@ def _edges(extent: float, bins: int = 5) -> list[float]:
 
 
 class SamplerFeedback:
-    """What one training step tells its sampler: ``(micro_step, out, batch)`` -> the per-sample losses,
-    gathered over the processes, recorded against the step's proposals (`rank_major` order); for
-    generated faces also their training NME, added to ``control_map``."""
+    """What one training step tells its sampler: ``(micro_step, out, batch)`` -> each sample's loss (its
+    total supervised loss, or its landmark NME when ``loss`` is "landmarks"), gathered over the processes,
+    recorded against the step's proposals (`rank_major` order); for generated faces also their training
+    NME, added to ``control_map``."""
 
-    def __init__(self, batches, accelerator, config, control_map: ControlMap | None):
+    def __init__(self, batches, accelerator, config, control_map: ControlMap | None, loss: str = "total"):
         self.batches, self.accelerator, self.config = batches, accelerator, config
         self.control_map = control_map
+        self.loss = loss
 
     def __call__(self, micro_step: int, out, batch: dict[str, torch.Tensor]) -> None:
         sampler = self.batches.sampler
@@ -207,7 +209,8 @@ class SamplerFeedback:
         keys = rank_major(
             sampler.propose(micro_step, self.batches.global_batch), self.accelerator.num_processes
         )
-        sampler.record(keys, gathered[:, 0])
+        losses = gathered[:, 1].nan_to_num(0.0) if self.loss == "landmarks" else gathered[:, 0]
+        sampler.record(keys, losses)
         if self.control_map is not None and isinstance(keys, Proposals):
             space = sampler.space
             self.control_map.add(

@@ -164,7 +164,9 @@ def train_sb(args: SBTrainingArguments) -> dict:
     for state in (sampler, control_map):
         if state is not None:
             accelerator.register_for_checkpointing(state)
-    feedback = SamplerFeedback(batches, accelerator, config, control_map) if sampler else None
+    feedback = (
+        SamplerFeedback(batches, accelerator, config, control_map, args.sampling_loss) if sampler else None
+    )
 
     def compute_loss(model, batch: dict[str, torch.Tensor], micro_step: int):
         ssl = step_generator(args.seed, micro_step, accelerator.process_index, stream=1)
