@@ -135,7 +135,7 @@ class GuidedSampler(UniformSampler):
 
     def propose(self, micro_step: int, count: int) -> Proposals:
         num_uniform = count if len(self.parents) == 0 else min(count, math.ceil(self.uniform_share * count))
-        uniform = super().propose(micro_step, count)[:num_uniform]
+        uniform = self.space.of_split(self.seed, self.split, micro_step * count, num_uniform)
         num_children = count - num_uniform
         if num_children == 0:
             return uniform
@@ -145,8 +145,10 @@ class GuidedSampler(UniformSampler):
         units = reflect_into_unit(self.parents.units[chosen] + noise)
         keep = torch.rand(num_children, generator=g) < self.keep_appearance
         stream = f"{self.split}/{self.name}-appearance"
-        fresh = [sample_seed(self.seed, stream, micro_step * count + j) for j in range(count)]
-        seeds = torch.where(keep, self.parents.seeds[chosen], torch.tensor(fresh[num_uniform:]))
+        fresh = torch.tensor(
+            [sample_seed(self.seed, stream, micro_step * count + j) for j in range(num_uniform, count)]
+        )
+        seeds = torch.where(keep, self.parents.seeds[chosen], fresh)
         return Proposals.cat([uniform, Proposals(seeds, units)])
 
     def record(self, proposals: Proposals, losses: torch.Tensor) -> None:
