@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 
 from synthforge_hf.cli import main
 from synthforge_hf.evaluation.readers import DlibLandmarkXML
-from synthforge_hf.training.sb import TARGETS_FILE, SBTrainingArguments, train_sb
+from synthforge_hf.training.sampled import TARGETS_FILE
+from synthforge_hf.training.sb import SBTrainingArguments, train_sb
 
 from .processes import run_cli_in_processes
 
@@ -98,10 +99,12 @@ def test_target_sampling_reads_the_users_photos_without_labels(tmp_path):
     names = sorted({path.name for path, _, _ in labelled})[:3]
     for name in names:
         shutil.copyfile(REAL_FACES / name, photos / name)  # the photos alone: no label file
+    (photos / "damaged.jpg").write_bytes(b"not a JPEG")  # reported and left out
     out = tmp_path / "run"
     args = ["train-sb", "--output-dir", str(out), "--sampling", "target", "--target-photos", str(photos)]
     assert main([*args, "--max-steps", "2", "--batch-size", "4", "--eval-samples", "4"]) == 0
     report = json.loads((out / TARGETS_FILE).read_text())
+    assert [Path(p).name for p in report["photos"]] == names
     faces = [(path.name, points) for path, _, points in labelled if path.name in names]
     assert report["faces"] == len(faces)
     # each face's matched camera yaw turns the way its human labels do: the nose tip lies off the eyes'

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,15 +22,23 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..data.sampling import Proposals
+from ..analysis import PhotoAnalyser
+from ..constants import REFERENCE_MODEL
+from ..data.sampling import ControlSpace, GuidedSampler, Proposals, TargetSampler, UniformSampler
 from ..data.torch_data import examples_from_output
 from ..evaluation.error_map import bin_labels, bin_means_2d
 from ..evaluation.metrics import nme
+from ..io.images import PHOTO_SUFFIXES, open_photo
 from ..models.synthforge.heatmaps import gaussian_heatmaps
+from ..pipelines.synthforge import SynthForgePipeline
 from ..visualization import heat_map
+from .arguments import SBTrainingArguments
 from .common import step_generator
+from .photo_targets import photo_targets
 
 SAMPLING_MAP = "sampling_map"  # .png and .json beside training_curves.png
+TARGETS_FILE = "sampling_targets.json"  # target sampling: the photo faces aimed at, as control points
+logger = logging.getLogger(__name__)
 
 
 class GeneratedBatches(Dataset):
@@ -218,3 +227,75 @@ class SamplerFeedback:
                 space.degrees(keys.units, "pitch").numpy(),
                 gathered[:, 1].numpy(),
             )
+
+
+def load_pipeline(name: str | None) -> SynthForgePipeline:
+    """The pipeline that generates the training faces: saved (a folder or Hub id) or the default."""
+    pipe = (
+        SynthForgePipeline.from_default_head() if name is None else SynthForgePipeline.from_pretrained(name)
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def make_sampler(
+    args: SBTrainingArguments, pipe: SynthForgePipeline, space: ControlSpace, is_main_process: bool = True
+):
+    """The sampler of generated faces that ``args.sampling`` names."""
+    if args.sampling == "uniform":
+        return UniformSampler(space, args.seed)
+    if args.sampling == "guided":
+        return GuidedSampler(
+            space,
+            args.seed,
+            refresh_steps=args.refresh_steps,
+            uniform_share=args.uniform_share,
+            hard_fraction=args.hard_fraction,
+            spread=args.sampling_spread,
+        )
+    photos = readable_photos(Path(args.target_photos))
+    analyser = PhotoAnalyser.from_pretrained(args.target_model or REFERENCE_MODEL)
+    targets = photo_targets(analyser, photos.values(), pipe, space, seed=args.seed)
+    if is_main_process:  # what the sampler aims at, for the user to read
+        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
+        report = {
+            "photos": [str(p) for p in photos],
+            "faces": len(targets.weights),
+            "photo_index": targets.photo_index.tolist(),
+            "boxes": np.round(targets.boxes, 1).tolist(),
+            "flip_disagreement_nme": np.round(targets.disagreement, 5).tolist(),
+            "procrustes_residual": np.round(targets.residual, 5).tolist(),
+            "weights": np.round(targets.weights.double().numpy(), 5).tolist(),
+            "camera_yaw_degrees": np.round(space.degrees(targets.units, "yaw").double().numpy(), 2).tolist(),
+            "camera_pitch_degrees": np.round(
+                space.degrees(targets.units, "pitch").double().numpy(), 2
+            ).tolist(),
+            "expression_rms": np.round(
+                space.parameters(targets.units)["expression"].pow(2).mean(1).sqrt().double().numpy(), 3
+            ).tolist(),
+        }
+        (Path(args.output_dir) / TARGETS_FILE).write_text(json.dumps(report, indent=1))
+    return TargetSampler(
+        space,
+        targets.units,
+        targets.weights,
+        args.seed,
+        uniform_share=args.uniform_share,
+        spread=args.sampling_spread,
+    )
+
+
+def readable_photos(folder: Path) -> dict[Path, np.ndarray]:
+    """The photos under ``folder`` (recursively, sorted) as RGB arrays; one that cannot be read is
+    reported and left out."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--target-photos {folder} is not a folder")
+    photos = {}
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES):
+        try:
+            photos[path] = open_photo(path)
+        except (OSError, ValueError) as error:
+            logger.warning("--target-photos: %s is left out (%s)", path, error)
+    if not photos:
+        raise FileNotFoundError(f"--target-photos {folder}: no readable photo ({', '.join(PHOTO_SUFFIXES)})")
+    return photos

@@ -24,16 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..analysis import PhotoAnalyser
-from ..constants import REFERENCE_MODEL, SEGMENTATION_CLASSES
+from ..constants import SEGMENTATION_CLASSES
 from ..data.loading import load_split
-from ..data.sampling import ControlSpace, GuidedSampler, PoolSampler, TargetSampler, UniformSampler
+from ..data.sampling import ControlSpace, PoolSampler
 from ..data.torch_data import collate_examples, collate_rows, examples_from_output
 from ..evaluation.metrics import confusion_matrix, f1_scores, mean_iou, nme
-from ..io.images import PHOTO_SUFFIXES, open_photo
 from ..models.synthforge import SynthForgeConfig, SynthForgeForFaceAnalysis, SynthForgeImageProcessor
 from ..models.synthforge.image_processing_synthforge import normalize_pixels
-from ..pipelines.synthforge import SynthForgePipeline
 from .arguments import SBTrainingArguments
 from .augment import FaceAugmentation
 from .common import (
@@ -44,10 +41,7 @@ from .common import (
     make_scheduler,
     step_generator,
 )
-from .photo_targets import photo_targets
-from .sampled import ControlMap, GeneratedBatches, SamplerFeedback
-
-TARGETS_FILE = "sampling_targets.json"  # target sampling: the photo faces aimed at, as control points
+from .sampled import ControlMap, GeneratedBatches, SamplerFeedback, load_pipeline, make_sampler
 
 
 def build_config(name: str) -> SynthForgeConfig:
@@ -233,62 +227,3 @@ def training_data(args: SBTrainingArguments, accelerator, size: int):
     return GeneratedBatches(
         pipe, sampler, resolution, make_batch, args.batch_size, args.seed, steps, *ranks
     ), validation
-
-
-def load_pipeline(name: str | None) -> SynthForgePipeline:
-    """The pipeline that generates the training faces: saved (a folder or Hub id) or the default."""
-    pipe = (
-        SynthForgePipeline.from_default_head() if name is None else SynthForgePipeline.from_pretrained(name)
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def make_sampler(
-    args: SBTrainingArguments, pipe: SynthForgePipeline, space: ControlSpace, is_main_process: bool = True
-):
-    """The sampler of generated faces that ``args.sampling`` names."""
-    if args.sampling == "uniform":
-        return UniformSampler(space, args.seed)
-    if args.sampling == "guided":
-        return GuidedSampler(
-            space,
-            args.seed,
-            refresh_steps=args.refresh_steps,
-            uniform_share=args.uniform_share,
-            hard_fraction=args.hard_fraction,
-            spread=args.sampling_spread,
-        )
-    photos_dir = Path(args.target_photos)
-    photos = sorted(p for p in photos_dir.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
-    if not photos:
-        raise FileNotFoundError(f"--target-photos {photos_dir}: no photo ({', '.join(PHOTO_SUFFIXES)}) in it")
-    analyser = PhotoAnalyser.from_pretrained(args.target_model or REFERENCE_MODEL)
-    targets = photo_targets(analyser, (open_photo(p) for p in photos), pipe, space, seed=args.seed)
-    if is_main_process:  # what the sampler aims at, for the user to read
-        Path(args.output_dir).mkdir(parents=True, exist_ok=True)
-        report = {
-            "photos": [str(p) for p in photos],
-            "faces": len(targets.weights),
-            "photo_index": targets.photo_index.tolist(),
-            "boxes": np.round(targets.boxes, 1).tolist(),
-            "flip_disagreement_nme": np.round(targets.disagreement, 5).tolist(),
-            "procrustes_residual": np.round(targets.residual, 5).tolist(),
-            "weights": np.round(targets.weights.double().numpy(), 5).tolist(),
-            "camera_yaw_degrees": np.round(space.degrees(targets.units, "yaw").double().numpy(), 2).tolist(),
-            "camera_pitch_degrees": np.round(
-                space.degrees(targets.units, "pitch").double().numpy(), 2
-            ).tolist(),
-            "expression_rms": np.round(
-                space.parameters(targets.units)["expression"].pow(2).mean(1).sqrt().double().numpy(), 3
-            ).tolist(),
-        }
-        (Path(args.output_dir) / TARGETS_FILE).write_text(json.dumps(report, indent=1))
-    return TargetSampler(
-        space,
-        targets.units,
-        targets.weights,
-        args.seed,
-        uniform_share=args.uniform_share,
-        spread=args.sampling_spread,
-    )
