@@ -55,14 +55,13 @@ def init_defaults(kind: type) -> dict[str, Any]:
 
 
 def _component_config(component, keep_defaults: bool) -> dict[str, Any]:
-    """A component's class and public config (diffusers' ``ConfigMixin``; none for other objects)."""
+    """A component's class and public config (diffusers' ``ConfigMixin``; none for other objects), without
+    the options at their constructor defaults unless ``keep_defaults``."""
     kind = type(component)
     config = _public(json.loads(component.to_json_string())) if hasattr(component, "to_json_string") else {}
-    return {"class": f"{kind.__module__}.{kind.__qualname__}", **_maybe_defaults(config, kind, keep_defaults)}
-
-
-def _maybe_defaults(config: dict[str, Any], kind: type, keep_defaults: bool) -> dict[str, Any]:
-    return config if keep_defaults else without_defaults(config, init_defaults(kind))
+    if not keep_defaults:
+        config = without_defaults(config, init_defaults(kind))
+    return {"class": f"{kind.__module__}.{kind.__qualname__}", **config}
 
 
 def pipeline_fingerprint(pipe, keep_defaults: bool = False) -> dict[str, str]:

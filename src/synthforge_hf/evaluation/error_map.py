@@ -222,7 +222,8 @@ def measure_error_map(
                     ]
                 )
             )
-            depth, mask = out.depth.numpy(), out.depth.numpy() > 0
+            depth = out.depth.numpy()
+            mask = depth > 0
             difference = np.abs(predicted.depth.float().cpu().numpy() - depth) * mask
             columns["depth"].append(difference.sum((1, 2)) / np.maximum(mask.sum((1, 2)), 1))
             columns["yaw"].append(out.head_pose[:, 0].numpy())

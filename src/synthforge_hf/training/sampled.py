@@ -206,20 +206,19 @@ class SamplerFeedback:
 
     def __call__(self, micro_step: int, out, batch: dict[str, torch.Tensor]) -> None:
         sampler = self.batches.sampler
-        errors = nme(out.landmarks.detach().float().cpu().numpy(), batch["landmarks"].float().cpu().numpy())
-        values = torch.stack(
-            [
-                per_sample_losses(self.config, out, batch),
-                torch.from_numpy(errors).float().to(out.logits.device),
-            ],
-            1,
+        predicted, target = (
+            out.landmarks.detach().float().cpu().numpy(),
+            batch["landmarks"].float().cpu().numpy(),
         )
-        gathered = self.accelerator.gather(values).cpu()
+        errors = torch.from_numpy(nme(predicted, target)).float().to(out.logits.device)
+        losses = (
+            errors.nan_to_num(0.0) if self.loss == "landmarks" else per_sample_losses(self.config, out, batch)
+        )
+        gathered = self.accelerator.gather(torch.stack([losses, errors], 1)).cpu()
         keys = rank_major(
             sampler.propose(micro_step, self.batches.global_batch), self.accelerator.num_processes
         )
-        losses = gathered[:, 1].nan_to_num(0.0) if self.loss == "landmarks" else gathered[:, 0]
-        sampler.record(keys, losses)
+        sampler.record(keys, gathered[:, 0])
         if self.control_map is not None and isinstance(keys, Proposals):
             space = sampler.space
             self.control_map.add(

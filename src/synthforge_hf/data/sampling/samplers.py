@@ -257,10 +257,7 @@ class TargetSampler(GuidedSampler):
         self.parent_weights = weights.float()
 
     def record(self, proposals: Proposals, losses: torch.Tensor) -> None:
-        """The targets do not move with losses."""
-
-    def start_round(self, round_index: int) -> None:
-        self.round = round_index
+        """The targets do not move with losses (so `start_round` keeps them: nothing is recorded)."""
 
 
 class PoolSampler:
