@@ -7,9 +7,9 @@ import torch
 from scipy.ndimage import binary_dilation
 
 from synthforge_hf.constants import CLASS_ID
-from synthforge_hf.generators.mesh import MeshFaceGenerator
 from synthforge_hf.generators.mesh.eyes import close_lids_to_landmarks
-from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+
+from .parts import without_and_with
 
 EYEBALLS = [CLASS_ID["right_eyeball"], CLASS_ID["left_eyeball"]]
 AROUND_THE_EYES = [CLASS_ID[name] for name in ("right_eye_region", "left_eye_region", "eye_region")]
@@ -41,12 +41,7 @@ def test_an_eyeball_outside_its_almond_becomes_lid():
 
 def test_the_rendered_eyes_open_within_their_landmarks():
     seeds = list(range(4))
-    bare, closed = (
-        SynthForgePipeline.from_assets("default", MeshFaceGenerator(lids_follow_landmarks=lids))(
-            seeds=seeds, resolution=128, output_type="np", yaw=0.0, pitch=0.0
-        )
-        for lids in (False, True)
-    )
+    bare, closed = without_and_with("lids_follow_landmarks", seeds, 128)
     for k in range(len(seeds)):
         before, after = np.isin(bare.segmentation[k], EYEBALLS), np.isin(closed.segmentation[k], EYEBALLS)
         assert (after <= before).all()

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from scipy.ndimage import binary_dilation
 
-from synthforge_hf.generators.mesh import MeshFaceGenerator
 from synthforge_hf.generators.mesh.glasses import _ray_segment_hits, _rounded_box_distance
-from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+
+from .parts import without_and_with
 
 SEEDS = list(range(12))
 
@@ -37,12 +37,7 @@ def test_ray_segment_hits_by_hand():
 
 
 def test_glasses_sit_on_the_eyes_and_take_only_what_they_cover():
-    bare, equipped = (
-        SynthForgePipeline.from_assets("default", MeshFaceGenerator(glasses=glasses))(
-            seeds=SEEDS, resolution=96, output_type="np", yaw=0.0, pitch=0.0
-        )
-        for glasses in (False, True)
-    )
+    bare, equipped = without_and_with("glasses", SEEDS, 96)
     changed = np.abs(equipped.images - bare.images).max(-1) > 1e-5
     wearing = changed.any(axis=(1, 2))
     assert 2 <= wearing.sum() <= 8  # about one face in three

@@ -8,18 +8,25 @@ import numpy as np
 import torch
 
 from synthforge_hf.constants import CLASS_ID
-from synthforge_hf.generators.mesh import MeshFaceGenerator
-from synthforge_hf.generators.mesh.hair import _AZIMUTH_BINS, scalp_outline
+from synthforge_hf.generators.mesh.hair import (
+    _AZIMUTH_BINS,
+    HAIR_STYLES,
+    _curtain_hits,
+    _shell_hits,
+    hair_style,
+    scalp_outline,
+)
 from synthforge_hf.head.default_head import build_default_head
-from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 from synthforge_hf.rendering.annotator import Annotations
 from synthforge_hf.rendering.fragments import Fragments
+
+from .parts import without_and_with
 
 SCALP = CLASS_ID["scalp"]
 
 
 def test_the_hairline_is_high_over_the_forehead_and_low_at_the_nape():
-    centre, half, hairline = scalp_outline(build_default_head())
+    centre, half, hairline, *_ = scalp_outline(build_default_head())
     front = hairline[_AZIMUTH_BINS // 2]  # azimuth 0: +z, out of the face
     back = hairline[0]  # azimuth -pi: the back of the head
     assert front > 0.2 and back < 0.0 and front - back > 0.5
@@ -34,12 +41,7 @@ def test_a_head_without_a_scalp_label_gets_no_shell():
 
 def test_hair_volume_covers_with_scalp_and_leaves_the_rest():
     seeds = list(range(8))
-    bare, full = (
-        SynthForgePipeline.from_assets("default", MeshFaceGenerator(hair_volume=volume))(
-            seeds=seeds, resolution=96, output_type="np"
-        )
-        for volume in (False, True)
-    )
+    bare, full = without_and_with("hair_volume", seeds, 96, yaw=None, pitch=None)
     gained = full.segmentation != bare.segmentation
     assert gained.any(axis=(1, 2)).sum() >= 3  # most heads have a full head of hair
     assert (full.segmentation[gained] == SCALP).all()
@@ -70,3 +72,66 @@ def test_an_occluder_takes_its_class_and_depth_where_it_is_nearest():
     assert out.segmentation.tolist() == [[[1, SCALP, SCALP, 0]]]
     assert torch.allclose(out.depth, torch.tensor([[[1.0, 0.9, 0.9, 0.0]]]))
     assert out.landmark_visibility.tolist() == [[True, False]]
+
+
+def test_the_styles_are_drawn_in_their_shares():
+    numbers = torch.zeros(4000, 8)
+    numbers[:, 4] = torch.rand(4000, generator=torch.Generator().manual_seed(0))
+    counts = {style: 0 for style in HAIR_STYLES}
+    for row in numbers:
+        counts[hair_style(row)] += 1
+    shares = np.array([counts[style] / 4000 for style in HAIR_STYLES])
+    np.testing.assert_allclose(shares, [0.3, 0.25, 0.25, 0.2], atol=0.025)
+    assert hair_style(torch.full((8,), 0.999)) == "long with fringe"
+
+
+def test_a_fringe_comes_down_over_the_forehead_to_the_brows():
+    """A ray straight at the forehead, a centimetre above the brows, meets the shell with a fringe and
+    passes it without; a ray at the mouth's height meets neither."""
+    skull = scalp_outline(build_default_head())
+    axes = skull.half.clone()
+    axes[2] = skull.fringe_depth + 0.005
+    down = torch.tensor([[0.0, 0.0, -1.0]])
+    for height, expected in ((skull.brow_height + 0.01, True), (skull.brow_height - 0.05, False)):
+        start = skull.centre + torch.tensor([0.0, height, 2.0])
+        with_fringe = _shell_hits(skull, start, down, axes, skull.centre, 0.3, 0.0)
+        without = _shell_hits(skull, start, down, axes, skull.centre, None)
+        assert (bool(with_fringe.hit[0]), bool(without.hit[0])) == (expected, False)
+
+
+def test_long_hair_is_a_sheet_below_the_widest_line_from_the_ears_back():
+    """A unit cylinder about the y axis: a ray along -z at x = 0 enters at the front (azimuth 0, no hair
+    there) and leaves at the back, 6 along from z = 5, where the sheet faces the viewer; above the widest
+    line or below the hair's length there is none; a ray at x = 0.99 grazes the side (azimuth near
+    pi/2, beyond the ears' azimuth) on entry."""
+    axes = torch.tensor([1.0, 1.0, 1.0])
+    rays = torch.tensor([[0.0, 0.0, -1.0]] * 4)
+    origins = [
+        torch.tensor([0.0, -0.2, 5.0]),
+        torch.tensor([0.0, 0.2, 5.0]),
+        torch.tensor([0.0, -0.5, 5.0]),
+        torch.tensor([0.99, -0.2, 5.0]),
+    ]
+    hits = [_curtain_hits(origin, rays[:1], axes, torch.zeros(3), 0.3) for origin in origins]
+    assert [bool(h.hit[0]) for h in hits] == [True, False, False, True]
+    assert math.isclose(float(hits[0].distance[0]), 6.0, abs_tol=1e-5)
+    assert torch.allclose(hits[0].normals[0], torch.tensor([0.0, 0.0, 1.0]), atol=1e-6)
+    entry = 5.0 - math.sqrt(1 - 0.99**2)
+    assert math.isclose(float(hits[3].distance[0]), entry, abs_tol=1e-4)
+    assert float(hits[3].normals[0, 0]) > 0.98  # the outer side, facing +x
+
+
+def test_styles_hide_brows_under_fringes_and_hang_hair_below_the_jaw():
+    seeds = list(range(16))
+    bare, styled = without_and_with("hair_styles", seeds, 96)
+    gained = styled.segmentation != bare.segmentation
+    assert (styled.segmentation[gained] == SCALP).all()
+    assert (styled.landmark_visibility <= bare.landmark_visibility).all()
+    brows_hidden = (bare.landmark_visibility[:, 17:27] & ~styled.landmark_visibility[:, 17:27]).any(1)
+    assert brows_hidden.sum() >= 2  # fringes
+    chin_row = bare.landmarks_2d[:, 8, 1]
+    rows = np.arange(96)[None, :, None]
+    below_jaw = gained & (rows > chin_row[:, None, None] + 3)
+    assert below_jaw.any(axis=(1, 2)).sum() >= 2  # long hair
+    untouched = ~gained.any(axis=(1, 2))
+    np.testing.assert_allclose(styled.images[untouched], bare.images[untouched], atol=1e-5)

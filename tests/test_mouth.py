@@ -6,10 +6,10 @@ import torch
 from scipy.ndimage import binary_dilation
 
 from synthforge_hf.constants import CLASS_ID
-from synthforge_hf.generators.mesh import MeshFaceGenerator
 from synthforge_hf.generators.mesh.geometry import SamplePixels
 from synthforge_hf.generators.mesh.mouth import TEETH, paint_mouth
-from synthforge_hf.pipelines.synthforge import SynthForgePipeline
+
+from .parts import without_and_with
 
 DARK = (0.1, 0.02, 0.02)
 
@@ -58,12 +58,7 @@ def test_a_closed_mouth_is_left_alone():
 
 def test_rendered_teeth_change_only_the_inner_mouth():
     seeds = [11, 12, 13, 14]
-    bare, toothed = (
-        SynthForgePipeline.from_assets("default", MeshFaceGenerator(teeth=teeth), jaw_open=0.35)(
-            seeds=seeds, resolution=128, output_type="np", yaw=0.0, pitch=0.0, fov=14.0
-        )
-        for teeth in (False, True)
-    )
+    bare, toothed = without_and_with("teeth", seeds, 128, {"jaw_open": 0.35}, fov=14.0)
     mouth = bare.segmentation == CLASS_ID["inner_mouth"]
     assert mouth.any(axis=(1, 2)).all()
     for k in range(len(seeds)):

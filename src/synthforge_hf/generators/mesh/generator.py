@@ -65,7 +65,7 @@ def _pixel_maps(
 
 
 # The optional parts of the appearance: each a boolean of `MeshFaceGenerator`'s configuration, off by default.
-APPEARANCE_PARTS = ("clothing", "lids_follow_landmarks", "teeth", "glasses", "hair_volume")
+APPEARANCE_PARTS = ("clothing", "lids_follow_landmarks", "teeth", "glasses", "hair_volume", "hair_styles")
 
 
 class _Layers:
@@ -110,6 +110,8 @@ class MeshFaceGenerator(FaceGenerator):
             frames cover what is behind them as the clothes do, their lenses tint it.
         hair_volume: give full heads of hair volume: a shell over the skull up to the head's hairline
             (`hair.render_hair_volume`); the pixels it covers become scalp in the labels.
+        hair_styles: give hair with volume (implied) a style per head (`hair.HAIR_STYLES`): short, a fringe
+            down to the brows, long hair falling past the jaw, or both; about one head in four curls.
     """
 
     # The class keeps the module path it had before `mesh` became a package (the package re-exports
@@ -128,6 +130,7 @@ class MeshFaceGenerator(FaceGenerator):
         teeth: bool = False,
         glasses: bool = False,
         hair_volume: bool = False,
+        hair_styles: bool = False,
     ):
         super().__init__()
         if latent_dim < len(LATENT_FIELDS):
@@ -188,7 +191,8 @@ class MeshFaceGenerator(FaceGenerator):
         cameras = scene.cameras[samples]
         batch, hw = labels.shape[0], resolution * resolution
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
-        in_front = self.config.clothing or self.config.glasses or self.config.hair_volume
+        hair = self.config.hair_volume or self.config.hair_styles
+        in_front = self.config.clothing or self.config.glasses or hair
         if in_front:  # what the parts drawn in front of the head need, once for the samples
             accessory_numbers = seeded_uniforms(
                 (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0,
@@ -196,7 +200,7 @@ class MeshFaceGenerator(FaceGenerator):
             )
             rest_joints = scene.head.joint_regressor.float().cpu() @ scene.head.v_template.float().cpu()
             notch = torso_anchor(scene.head) if self.config.clothing else None
-            skull = scalp_outline(scene.head) if self.config.hair_volume else None
+            skull = scalp_outline(scene.head) if hair else None
         params = appearance_parameters(
             latents, tuple(map(tuple, self.skin_tones.tolist())), self.config.skin_texture_strength
         )
@@ -278,6 +282,7 @@ class MeshFaceGenerator(FaceGenerator):
                         sample_params["hair"],
                         float(sample_params["hair_shine"]),
                         part_numbers[2],
+                        styled=self.config.hair_styles,
                     )
                     layers.draw(hair_depth, hair_radiance, CLASS_ID["scalp"])
                 if self.config.clothing:

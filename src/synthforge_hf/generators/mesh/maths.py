@@ -74,6 +74,20 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return out
 
 
+def ellipsoid_crossings(
+    origin: torch.Tensor, directions: torch.Tensor, axes: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where the lines from ``origin`` (3,) along ``directions`` (N,3), both in the frame of an
+    axis-aligned ellipsoid centred at 0 with half axes ``axes`` (3,), cross its surface: the ray
+    parameters where they enter (N,) and leave it (N,), and whether they cross it at all (N,)."""
+    origin_unit, directions_unit = origin / axes, directions / axes
+    a = (directions_unit * directions_unit).sum(-1)
+    b = 2 * directions_unit @ origin_unit
+    discriminant = b * b - 4 * a * (float(origin_unit @ origin_unit) - 1)
+    root = discriminant.clamp_min(0).sqrt()
+    return (-b - root) / (2 * a), (-b + root) / (2 * a), discriminant > 0
+
+
 def ellipsoid_hits(
     origin: torch.Tensor, directions: torch.Tensor, axes: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -81,10 +95,5 @@ def ellipsoid_hits(
     ellipsoid centred at 0 with half axes ``axes`` (3,), first enter it: the ray parameter (N,), whether
     they do ahead of the origin (N,), and the entry points scaled to the unit sphere (N,3; meaningless
     where they miss)."""
-    origin_unit, directions_unit = origin / axes, directions / axes
-    a = (directions_unit * directions_unit).sum(-1)
-    b = 2 * directions_unit @ origin_unit
-    discriminant = b * b - 4 * a * (float(origin_unit @ origin_unit) - 1)
-    distance = (-b - discriminant.clamp_min(0).sqrt()) / (2 * a)
-    hit = (discriminant > 0) & (distance > 0)
-    return distance, hit, origin_unit + distance[:, None] * directions_unit
+    distance, _, crosses = ellipsoid_crossings(origin, directions, axes)
+    return distance, crosses & (distance > 0), origin / axes + distance[:, None] * (directions / axes)
