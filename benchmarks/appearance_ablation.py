@@ -30,25 +30,23 @@ from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # name -> (MeshFaceGenerator options, SamplingRanges fields)
+_EVERY_PART = {
+    "lids_follow_landmarks": True,
+    "teeth": True,
+    "hair_styles": True,
+    "clothing": True,
+    "glasses": True,
+    "scenes": True,
+}
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "default": ({}, {}),
-    "eyes": ({"lids_follow_landmarks": True}, {}),
-    "mouth": ({"teeth": True}, {"jaw_open": 0.3}),
-    "clothes": ({"clothing": True}, {}),
-    "glasses": ({"glasses": True}, {}),
-    "hair": ({"hair_volume": True}, {}),
-    "poses": ({}, {"roll": 0.4}),
-    "all": ({"lids_follow_landmarks": True, "clothing": True}, {"roll": 0.4}),
-    "every-part": (
-        {
-            "lids_follow_landmarks": True,
-            "clothing": True,
-            "teeth": True,
-            "glasses": True,
-            "hair_volume": True,
-        },
-        {"roll": 0.4, "jaw_open": 0.3},
+    "hair-eyes-mouth": (
+        {"lids_follow_landmarks": True, "teeth": True, "hair_styles": True},
+        {"jaw_open": 0.3},
     ),
+    "clothes-accessories": ({"clothing": True, "glasses": True}, {}),
+    "environment-poses": ({"scenes": True}, {"roll": 0.4}),
+    "all": (_EVERY_PART, {"roll": 0.4, "jaw_open": 0.3}),
 }
 
 

@@ -80,7 +80,15 @@ def test_config_keys_are_the_old_ones_and_the_parts_added_since_off_by_default()
     generator = mesh.MeshFaceGenerator()
     config = {key for key in generator.config if not key.startswith("_")}
     parts = set(mesh.APPEARANCE_PARTS)
-    assert parts == {"clothing", "lids_follow_landmarks", "teeth", "glasses", "hair_volume", "hair_styles"}
+    assert parts == {
+        "clothing",
+        "lids_follow_landmarks",
+        "teeth",
+        "glasses",
+        "hair_volume",
+        "hair_styles",
+        "scenes",
+    }
     assert config == {"latent_dim", "iris_angle", "pupil_angle", "skin_texture_strength", *parts}
     assert not any(generator.config[part] for part in parts)
 

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from .maths import gaussian_blur, hsv_to_rgb, smoothstep
 from .noise import LOW, MID, SPECKLE, sample_noise
 from .parameters import latent_fields, seeded_uniforms
+from .scenes import NUMBERS_PER_SAMPLE as SCENE_NUMBERS
+from .scenes import render_scene
 
 _NUM_SHAPES = 10  # background shapes drawn per sample (each present with a probability)
 _NUMBERS_PER_SHAPE = 10
@@ -101,10 +103,11 @@ def _fine_grain(numbers: torch.Tensor, resolution: int, blur: torch.Tensor) -> t
     return 1 + amount * (0.6 * fine[0] + 0.4 * fine[1])
 
 
-def render_background(latents: torch.Tensor, resolution: int) -> torch.Tensor:
+def render_background(latents: torch.Tensor, resolution: int, scenes: bool = False) -> torch.Tensor:
     """Cluttered background (B,3,R,R) in linear RGB: a gradient, colour noise, random soft shapes and
     a random blur (two in five are in focus), made at a quarter of the resolution, plus a fine
-    texture at full resolution."""
+    texture at full resolution. With ``scenes``, a room or an outdoor scene (`scenes.render_scene`)
+    takes the place of the gradient and shapes."""
     batch = latents.shape[0]
     size = max(16, resolution // 4)
     field = latent_fields(latents)
@@ -116,11 +119,14 @@ def render_background(latents: torch.Tensor, resolution: int) -> torch.Tensor:
     coords = (torch.arange(size, dtype=torch.float32) + 0.5) / size - 0.5
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
     yy, xx = yy[None].expand(batch, -1, -1), xx[None].expand(batch, -1, -1)
-    image, texture = _backdrop(field, numbers, xx, yy, saturation, value)
-    for index in range(_NUM_SHAPES):
-        first = _FIRST_SHAPE_NUMBER + _NUMBERS_PER_SHAPE * index
-        shape = numbers[:, first : first + _NUMBERS_PER_SHAPE]
-        image = _draw_shape(image, shape, index, field, (xx, yy), saturation, value, texture)
+    if scenes:
+        image = render_scene(seeded_uniforms((field["background_seed"] + 0.5) % 1.0, SCENE_NUMBERS), xx, yy)
+    else:
+        image, texture = _backdrop(field, numbers, xx, yy, saturation, value)
+        for index in range(_NUM_SHAPES):
+            first = _FIRST_SHAPE_NUMBER + _NUMBERS_PER_SHAPE * index
+            shape = numbers[:, first : first + _NUMBERS_PER_SHAPE]
+            image = _draw_shape(image, shape, index, field, (xx, yy), saturation, value, texture)
 
     blur = smoothstep(0.4, 1.0, field["background_blur"])
     soft = gaussian_blur(image, 0.4 + 2.6 * size / 64)

@@ -65,7 +65,15 @@ def _pixel_maps(
 
 
 # The optional parts of the appearance: each a boolean of `MeshFaceGenerator`'s configuration, off by default.
-APPEARANCE_PARTS = ("clothing", "lids_follow_landmarks", "teeth", "glasses", "hair_volume", "hair_styles")
+APPEARANCE_PARTS = (
+    "clothing",
+    "lids_follow_landmarks",
+    "teeth",
+    "glasses",
+    "hair_volume",
+    "hair_styles",
+    "scenes",
+)
 
 
 class _Layers:
@@ -112,6 +120,8 @@ class MeshFaceGenerator(FaceGenerator):
             (`hair.render_hair_volume`); the pixels it covers become scalp in the labels.
         hair_styles: give hair with volume (implied) a style per head (`hair.HAIR_STYLES`): short, a fringe
             down to the brows, long hair falling past the jaw, or both; about one head in four curls.
+        scenes: put the head in a room or outdoors (`scenes.render_scene`) instead of the abstract
+            backdrop; the ambient light takes the scene's colour as it takes the backdrop's.
     """
 
     # The class keeps the module path it had before `mesh` became a package (the package re-exports
@@ -131,6 +141,7 @@ class MeshFaceGenerator(FaceGenerator):
         glasses: bool = False,
         hair_volume: bool = False,
         hair_styles: bool = False,
+        scenes: bool = False,
     ):
         super().__init__()
         if latent_dim < len(LATENT_FIELDS):
@@ -211,7 +222,7 @@ class MeshFaceGenerator(FaceGenerator):
         starts = torch.searchsorted(foreground, torch.arange(batch + 1) * hw).tolist()
         rays = cameras.ray_directions(resolution).float().cpu().reshape(batch, hw, 3)
         lights = sample_lights(latents, cameras, numbers[:, _LIGHT_NUMBERS])
-        background = render_background(latents, resolution)
+        background = render_background(latents, resolution, self.config.scenes)
         environment = environment_light(background)
 
         images, occluders, occluder_labels = [], [], []

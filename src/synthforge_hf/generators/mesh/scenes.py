@@ -1,0 +1,136 @@
+"""Scene-like backdrops behind the head, in linear RGB: a room (a wall with windows, doors and shelves
+over a floor that recedes to a horizon) or a street or park outdoors (sky with clouds, buildings with
+rows of windows, trees, the ground), each laid out by its own random numbers; `background` blurs them by
+its depth of field as it does the abstract backdrop."""
+
+from __future__ import annotations
+
+import torch
+
+from .maths import hsv_to_rgb, smoothstep
+from .noise import LOW, MID, SPECKLE, sample_noise
+
+NUMBERS_PER_SAMPLE = 32
+_WINDOWS = 3  # openings (windows, doors) on a room's wall, buildings along a street
+
+
+def _box(
+    xx: torch.Tensor, yy: torch.Tensor, left, right, top, bottom, softness: float = 0.004
+) -> torch.Tensor:
+    """Coverage (B,S,S) of axis-aligned boxes (each bound (B,), image units, y down), soft at the edges."""
+    inside_x = smoothstep(-softness, softness, xx - left[:, None, None]) * smoothstep(
+        softness, -softness, xx - right[:, None, None]
+    )
+    inside_y = smoothstep(-softness, softness, yy - top[:, None, None]) * smoothstep(
+        softness, -softness, yy - bottom[:, None, None]
+    )
+    return inside_x * inside_y
+
+
+def _over(image: torch.Tensor, alpha: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
+    """``image`` (B,3,S,S) with ``colour`` (B,3) or (B,3,S,S) laid over it with coverage ``alpha`` (B,S,S)."""
+    if colour.dim() == 2:
+        colour = colour[:, :, None, None]
+    return image + alpha[:, None] * (colour - image)
+
+
+def _room(numbers: torch.Tensor, xx: torch.Tensor, yy: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """A wall in a muted colour over a floor below the horizon, with windows (bright, with bars), doors
+    and shelves (dark) on the wall and floorboards running to a vanishing point."""
+    wall = hsv_to_rgb(numbers[:, 0], 0.05 + 0.3 * numbers[:, 1], 0.35 + 0.6 * numbers[:, 2]) ** 2.2
+    floor = (
+        hsv_to_rgb(0.05 + 0.08 * numbers[:, 3], 0.3 + 0.4 * numbers[:, 4], 0.15 + 0.5 * numbers[:, 5]) ** 2.2
+    )
+    horizon = (0.05 + 0.4 * numbers[:, 6])[:, None, None]
+    image = (
+        wall[:, :, None, None] * (1 + 0.08 * noise[:, None, 0]) * (1 - 0.25 * (yy - horizon).abs()[:, None])
+    )
+    below = smoothstep(-0.004, 0.004, yy - horizon)
+    vanishing_x = (numbers[:, 7] - 0.5)[:, None, None]
+    boards = torch.sin(
+        (xx - vanishing_x) / (yy - horizon).clamp_min(0.02) * (6 + 10 * numbers[:, 8, None, None])
+    )
+    image = _over(image, below, floor[:, :, None, None] * (1 + 0.15 * boards + 0.1 * noise[:, 1])[:, None])
+    for k in range(_WINDOWS):
+        n = numbers[:, 9 + 4 * k : 13 + 4 * k]
+        centre, width = n[:, 0] * 1.2 - 0.6, 0.08 + 0.2 * n[:, 1]
+        is_window = n[:, 2] < 0.5
+        top = torch.where(is_window, -0.45 + 0.2 * n[:, 3], -0.35 + 0.2 * n[:, 3])
+        bottom = torch.where(is_window, horizon[:, 0, 0] - 0.1 - 0.1 * n[:, 3], horizon[:, 0, 0])
+        opening = _box(xx, yy, centre - width / 2, centre + width / 2, top, bottom)
+        light = torch.stack([0.9 + 0.1 * n[:, 1], 0.95 * torch.ones_like(n[:, 1]), 1.0 + 0.1 * n[:, 0]], -1)
+        door = wall * (0.3 + 0.4 * n[:, 1, None])
+        colour = torch.where(is_window[:, None], light * (1.2 + 1.5 * n[:, 3, None]), door)
+        bars = ((xx - centre[:, None, None]).abs() < 0.008) | (
+            (yy - (top + bottom)[:, None, None] / 2).abs() < 0.008
+        )
+        fill = colour[:, :, None, None] * (1 - 0.8 * (bars & is_window[:, None, None]).float()[:, None])
+        fill = fill * (1 + 0.15 * noise[:, None, 2])  # what is seen through a window, a door's grain
+        image = _over(image, opening * (n[:, 3, None, None] < 0.8), fill)
+    shelf_height = (-0.3 + 0.3 * numbers[:, 25])[:, None, None]
+    shelf = ((yy - shelf_height).abs() < 0.012).float() * (xx.abs() > 0.15 + 0.2 * numbers[:, 26, None, None])
+    return _over(image, shelf * (numbers[:, 27, None, None] < 0.5), wall * 0.4)
+
+
+def _outdoors(numbers: torch.Tensor, xx: torch.Tensor, yy: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Sky (blue to hazy at the horizon, with clouds) over the ground, with buildings rising from the
+    horizon (rows of windows) and trees (dark green, leafy masses) in front of them."""
+    horizon = (-0.1 + 0.4 * numbers[:, 0])[:, None, None]
+    height_above = (horizon - yy).clamp_min(0)
+    zenith = torch.stack(
+        [0.25 + 0.2 * numbers[:, 1], 0.45 + 0.15 * numbers[:, 1], 0.9 * torch.ones_like(numbers[:, 1])], -1
+    )
+    haze = torch.tensor([0.85, 0.88, 0.9]).expand_as(zenith)
+    sky_mix = (height_above * 2).clamp(0, 1)[:, None]
+    image = haze[:, :, None, None] * (1 - sky_mix) + zenith[:, :, None, None] * sky_mix
+    clouds = smoothstep(0.2 - 0.5 * numbers[:, 2, None, None], 0.9, noise[:, 0]) * (yy < horizon)
+    image = _over(image, clouds * 0.8, torch.full_like(zenith, 0.95))
+    ground = (
+        hsv_to_rgb(0.08 + 0.25 * numbers[:, 3], 0.2 + 0.4 * numbers[:, 4], 0.2 + 0.4 * numbers[:, 5]) ** 2.2
+    )
+    image = _over(
+        image,
+        smoothstep(-0.004, 0.004, yy - horizon),
+        ground[:, :, None, None] * (1 + 0.2 * noise[:, None, 1]),
+    )
+    for k in range(_WINDOWS):
+        n = numbers[:, 6 + 4 * k : 10 + 4 * k]
+        centre, width, height = n[:, 0] * 1.4 - 0.7, 0.15 + 0.35 * n[:, 1], 0.1 + 0.5 * n[:, 2]
+        top = horizon[:, 0, 0] - height
+        building = _box(xx, yy, centre - width / 2, centre + width / 2, top, horizon[:, 0, 0]) * (
+            n[:, 3, None, None] < 0.7
+        )
+        facade = hsv_to_rgb(0.05 + 0.1 * n[:, 3], 0.1 + 0.3 * n[:, 1], 0.3 + 0.5 * n[:, 2]) ** 2.2
+        rows = torch.sin((yy - top[:, None, None]) * (40 + 40 * n[:, 1, None, None])) > 0.3
+        columns = torch.sin((xx - centre[:, None, None]) * (40 + 40 * n[:, 2, None, None])) > 0.2
+        panes = (rows & columns).float()[:, None]
+        fill = facade[:, :, None, None] * (1 - 0.6 * panes) + panes * zenith[:, :, None, None] * 0.4
+        image = _over(image, building, fill)
+    trees = smoothstep(
+        0.0,
+        0.25,
+        0.7 * noise[:, 0]
+        + 0.3 * noise[:, 1]
+        + numbers[:, 20, None, None]
+        - 0.6
+        + 0.8 * (yy - horizon).clamp(-0.3, 0.3),
+    )
+    leaves = (
+        hsv_to_rgb(0.2 + 0.12 * numbers[:, 21], 0.4 + 0.4 * numbers[:, 22], 0.15 + 0.3 * numbers[:, 23])
+        ** 2.2
+    )
+    leafy = leaves[:, :, None, None] * (0.6 + 0.8 * (noise[:, None, 2] * 0.5 + 0.5))  # leaves
+    return _over(image, trees * (numbers[:, 24, None, None] < 0.75), leafy)
+
+
+def render_scene(numbers: torch.Tensor, xx: torch.Tensor, yy: torch.Tensor) -> torch.Tensor:
+    """Scene backdrops (B,3,S,S) in linear RGB, over the image grid ``xx``, ``yy`` (B,S,S; image units in
+    [-0.5, 0.5], y down), from each sample's uniform numbers (B,NUMBERS_PER_SAMPLE): half are rooms, half
+    outdoors."""
+    noise = sample_noise(
+        [LOW, MID, SPECKLE],
+        xx * (0.25 + 0.5 * numbers[:, 28, None, None]) + numbers[:, 29, None, None],
+        yy * (0.25 + 0.5 * numbers[:, 28, None, None]) + numbers[:, 30, None, None],
+    ).transpose(0, 1)
+    indoors = (numbers[:, 31] < 0.5)[:, None, None, None]
+    return torch.where(indoors, _room(numbers, xx, yy, noise), _outdoors(numbers, xx, yy, noise)).clamp_min(0)
