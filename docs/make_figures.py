@@ -18,6 +18,7 @@ from PIL import Image
 from synthforge_hf import MeshFaceGenerator, SynthForgePipeline
 from synthforge_hf.analysis import PhotoAnalyser
 from synthforge_hf.constants import REFERENCE_MODEL
+from synthforge_hf.generators.mesh import APPEARANCE_PARTS
 from synthforge_hf.io.images import open_photo
 from synthforge_hf.visualization import colorize_depth, colorize_segmentation, draw_landmarks
 
@@ -25,13 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZE = 192  # pixels of a generated face in the picture
 SEEDS = (3, 11, 20)
 APPEARANCE_SEEDS = tuple(range(8))
-APPEARANCE_PARTS = {
-    "clothing": True,
-    "lids_follow_landmarks": True,
-    "teeth": True,
-    "glasses": True,
-    "hair_volume": True,
-}
+
 
 
 def generated_rows() -> Image.Image:
@@ -62,7 +57,7 @@ def analysed_photo(width: int) -> Image.Image:
 def appearance_comparison() -> Image.Image:
     """Faces of `APPEARANCE_SEEDS`: today's appearance above, the same faces with the optional parts below."""
     rows = []
-    for parts in ({}, APPEARANCE_PARTS):
+    for parts in ({}, dict.fromkeys(APPEARANCE_PARTS, True)):
         pipe = SynthForgePipeline.from_assets("default", MeshFaceGenerator(**parts))
         pipe.set_progress_bar_config(disable=True)
         out = pipe(seeds=list(APPEARANCE_SEEDS), resolution=160, output_type="np")
