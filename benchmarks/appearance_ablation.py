@@ -37,6 +37,7 @@ _EVERY_PART = {
     "clothing": True,
     "glasses": True,
     "scenes": True,
+    "occluders": True,
 }
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "default": ({}, {}),
@@ -44,7 +45,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
         {"lids_follow_landmarks": True, "teeth": True, "hair_styles": True},
         {"jaw_open": 0.3},
     ),
-    "clothes-accessories": ({"clothing": True, "glasses": True}, {}),
+    "clothes-accessories": ({"clothing": True, "glasses": True, "occluders": True}, {}),
     "environment-poses": ({"scenes": True}, {"roll": 0.4}),
     "all": (_EVERY_PART, {"roll": 0.4, "jaw_open": 0.3}),
 }

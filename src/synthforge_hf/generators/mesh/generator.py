@@ -31,6 +31,8 @@ from .lighting import KEY, ambient_occlusion, cast_shadow, environment_light, sa
 from .maths import unit
 from .mouth import paint_mouth
 from .noise import noise_bank
+from .occluders import NUMBERS_PER_SAMPLE as OCCLUDER_NUMBERS
+from .occluders import occluder_kind, render_face_mask, render_hand
 from .parameters import _FIELD, LATENT_FIELDS, SKIN_TONES, appearance_parameters, seeded_uniforms
 
 # Each sample's random numbers (from its texture seed), by use.
@@ -73,6 +75,7 @@ APPEARANCE_PARTS = (
     "hair_volume",
     "hair_styles",
     "scenes",
+    "occluders",
 )
 
 
@@ -122,6 +125,9 @@ class MeshFaceGenerator(FaceGenerator):
             down to the brows, long hair falling past the jaw, or both; about one head in four curls.
         scenes: put the head in a room or outdoors (`scenes.render_scene`) instead of the abstract
             backdrop; the ambient light takes the scene's colour as it takes the backdrop's.
+        occluders: raise a hand to the chin, a jaw or the mouth of about one face in six, and put a cloth
+            face mask on about one in ten (`occluders.render_hand`, `occluders.render_face_mask`); they
+            cover the face as the glasses' frames do.
     """
 
     # The class keeps the module path it had before `mesh` became a package (the package re-exports
@@ -142,6 +148,7 @@ class MeshFaceGenerator(FaceGenerator):
         hair_volume: bool = False,
         hair_styles: bool = False,
         scenes: bool = False,
+        occluders: bool = False,
     ):
         super().__init__()
         if latent_dim < len(LATENT_FIELDS):
@@ -203,11 +210,11 @@ class MeshFaceGenerator(FaceGenerator):
         batch, hw = labels.shape[0], resolution * resolution
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
         hair = self.config.hair_volume or self.config.hair_styles
-        in_front = self.config.clothing or self.config.glasses or hair
+        in_front = self.config.clothing or self.config.glasses or hair or self.config.occluders
         if in_front:  # what the parts drawn in front of the head need, once for the samples
             accessory_numbers = seeded_uniforms(
                 (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0,
-                CLOTHING_NUMBERS + GLASSES_NUMBERS + HAIR_NUMBERS,
+                CLOTHING_NUMBERS + GLASSES_NUMBERS + HAIR_NUMBERS + OCCLUDER_NUMBERS,
             )
             rest_joints = scene.head.joint_regressor.float().cpu() @ scene.head.v_template.float().cpu()
             notch = torso_anchor(scene.head) if self.config.clothing else None
@@ -275,7 +282,7 @@ class MeshFaceGenerator(FaceGenerator):
                 ambient = sample_params["ambient"] * environment[item]
                 layers = _Layers(image, fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE)
                 part_numbers = accessory_numbers[item].split(
-                    [CLOTHING_NUMBERS, GLASSES_NUMBERS, HAIR_NUMBERS]
+                    [CLOTHING_NUMBERS, GLASSES_NUMBERS, HAIR_NUMBERS, OCCLUDER_NUMBERS]
                 )
                 rotation = head_rotation(scene.pose[sample.index : sample.index + 1])[0]
                 if skull is not None and has_hair_volume(
@@ -323,6 +330,28 @@ class MeshFaceGenerator(FaceGenerator):
                     )
                     layers.tint(lens_depth, transmittance)
                     layers.draw(frame_depth, frame_radiance)
+                kind = occluder_kind(part_numbers[3]) if self.config.occluders else None
+                landmarks = scene.annotations.landmarks_2d[sample.index].float().cpu()
+                skin_depth = sample.depth / WORLD_UNITS_PER_METRE
+                if kind == "hand":
+                    layers.draw(
+                        *render_hand(
+                            landmarks,
+                            skin_depth,
+                            rays[item],
+                            sample_lights_now,
+                            ambient,
+                            sample_params["skin"],
+                            resolution,
+                            part_numbers[3],
+                        )
+                    )
+                elif kind == "mask":
+                    layers.draw(
+                        *render_face_mask(
+                            pixels, skin_depth, radiance, albedo, landmarks, resolution, part_numbers[3]
+                        )
+                    )
                 occluders.append(layers.depth.reshape(resolution, resolution))
                 occluder_labels.append(layers.labels.reshape(resolution, resolution))
             images.append(photograph(image, latents[item], numbers[item, _CAMERA_NUMBERS]))
