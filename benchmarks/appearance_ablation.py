@@ -38,6 +38,7 @@ _EVERY_PART = {
     "glasses": True,
     "scenes": True,
     "occluders": True,
+    "skin_detail": True,
 }
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "default": ({}, {}),
@@ -46,6 +47,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
         {"jaw_open": 0.3},
     ),
     "clothes-accessories": ({"clothing": True, "glasses": True, "occluders": True}, {}),
+    "skin": ({"skin_detail": True}, {}),
     "environment-poses": ({"scenes": True}, {"roll": 0.4}),
     "all": (_EVERY_PART, {"roll": 0.4, "jaw_open": 0.3}),
 }

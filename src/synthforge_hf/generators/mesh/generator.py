@@ -22,7 +22,14 @@ from .camera import photograph
 from .clothing import NUMBERS_PER_SAMPLE as CLOTHING_NUMBERS
 from .clothing import render_torso, torso_anchor
 from .eyes import close_lids_to_landmarks, paint_eyes
-from .geometry import SamplePixels, interpolate, rest_pose_maps, rotation_rest_to_world, vertex_normals
+from .geometry import (
+    REST_MAPS,
+    SamplePixels,
+    interpolate,
+    rest_pose_maps,
+    rotation_rest_to_world,
+    vertex_normals,
+)
 from .glasses import NUMBERS_PER_SAMPLE as GLASSES_NUMBERS
 from .glasses import render_glasses
 from .hair import NUMBERS_PER_SAMPLE as HAIR_NUMBERS
@@ -34,11 +41,17 @@ from .noise import noise_bank
 from .occluders import NUMBERS_PER_SAMPLE as OCCLUDER_NUMBERS
 from .occluders import occluder_kind, render_face_mask, render_hand
 from .parameters import _FIELD, LATENT_FIELDS, SKIN_TONES, appearance_parameters, seeded_uniforms
+from .skin_detail import NUMBERS_PER_SAMPLE as SKIN_NUMBERS
+from .skin_detail import makeup_and_age
 
 # Each sample's random numbers (from its texture seed), by use.
 _NUMBERS_PER_SAMPLE = 24
 _TEXTURE_OFFSETS, _LIGHT_NUMBERS, _CAMERA_NUMBERS = slice(0, 8), slice(8, 16), slice(16, 24)
 _ROOT_JOINT, _NECK_JOINT = 0, 1  # the head model's joints the torso and the hair turn about
+# The optional parts' random numbers per sample (from a second stream of its texture seed), in this order;
+# a part added later appends its numbers, so the others' stay as they were.
+_PART_NUMBERS = (CLOTHING_NUMBERS, GLASSES_NUMBERS, HAIR_NUMBERS, OCCLUDER_NUMBERS, SKIN_NUMBERS)
+_SKIN = 4
 
 
 def _pixel_maps(
@@ -76,6 +89,7 @@ APPEARANCE_PARTS = (
     "hair_styles",
     "scenes",
     "occluders",
+    "skin_detail",
 )
 
 
@@ -128,6 +142,8 @@ class MeshFaceGenerator(FaceGenerator):
         occluders: raise a hand to the chin, a jaw or the mouth of about one face in six, and put a cloth
             face mask on about one in ten (`occluders.render_hand`, `occluders.render_face_mask`); they
             cover the face as the glasses' frames do.
+        skin_detail: make-up (lipstick, eye shadow, blush) on about one face in three and lines of age
+            (forehead, crow's feet, folds beside the nose) on older faces (`skin_detail.makeup_and_age`).
     """
 
     # The class keeps the module path it had before `mesh` became a package (the package re-exports
@@ -149,6 +165,7 @@ class MeshFaceGenerator(FaceGenerator):
         hair_styles: bool = False,
         scenes: bool = False,
         occluders: bool = False,
+        skin_detail: bool = False,
     ):
         super().__init__()
         if latent_dim < len(LATENT_FIELDS):
@@ -211,11 +228,11 @@ class MeshFaceGenerator(FaceGenerator):
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
         hair = self.config.hair_volume or self.config.hair_styles
         in_front = self.config.clothing or self.config.glasses or hair or self.config.occluders
+        if in_front or self.config.skin_detail:  # the parts' own random numbers
+            all_part_numbers = seeded_uniforms(
+                (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0, sum(_PART_NUMBERS)
+            ).split(list(_PART_NUMBERS), dim=1)
         if in_front:  # what the parts drawn in front of the head need, once for the samples
-            accessory_numbers = seeded_uniforms(
-                (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0,
-                CLOTHING_NUMBERS + GLASSES_NUMBERS + HAIR_NUMBERS + OCCLUDER_NUMBERS,
-            )
             rest_joints = scene.head.joint_regressor.float().cpu() @ scene.head.v_template.float().cpu()
             notch = torso_anchor(scene.head) if self.config.clothing else None
             skull = scalp_outline(scene.head) if hair else None
@@ -249,6 +266,9 @@ class MeshFaceGenerator(FaceGenerator):
             sample_params["pores"] = sample_params["pores"] * min(1.0, resolution / 256)
             offsets = numbers[item, _TEXTURE_OFFSETS].tolist()
             albedo, weights = paint_albedo(sample_params, rest_maps[:, rows], sample.labels, offsets)
+            if self.config.skin_detail:
+                maps = dict(zip(REST_MAPS, rest_maps[:, rows].unbind(0), strict=True))
+                albedo = makeup_and_age(albedo, weights, maps, all_part_numbers[_SKIN][item])
             albedo = paint_eyes(
                 scene,
                 sample,
@@ -281,9 +301,7 @@ class MeshFaceGenerator(FaceGenerator):
                 sample_lights_now = [(direction[item], colour[item]) for direction, colour in lights]
                 ambient = sample_params["ambient"] * environment[item]
                 layers = _Layers(image, fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE)
-                part_numbers = accessory_numbers[item].split(
-                    [CLOTHING_NUMBERS, GLASSES_NUMBERS, HAIR_NUMBERS, OCCLUDER_NUMBERS]
-                )
+                part_numbers = [numbers_of_part[item] for numbers_of_part in all_part_numbers]
                 rotation = head_rotation(scene.pose[sample.index : sample.index + 1])[0]
                 if skull is not None and has_hair_volume(
                     float(sample_params["hair_density"]), part_numbers[2]
