@@ -48,8 +48,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     ),
     "clothes-accessories": ({"clothing": True, "glasses": True, "occluders": True}, {}),
     "skin": ({"skin_detail": True}, {}),
-    "environment-poses": ({"scenes": True}, {"roll": 0.4}),
-    "all": (_EVERY_PART, {"roll": 0.4, "jaw_open": 0.3}),
+    "environment-poses": ({"scenes": True}, {"roll": 0.4, "yaw": 1.2}),
+    "all": (_EVERY_PART, {"roll": 0.4, "yaw": 1.2, "jaw_open": 0.3}),
 }
 
 
