@@ -39,6 +39,7 @@ _EVERY_PART = {
     "scenes": True,
     "occluders": True,
     "skin_detail": True,
+    "hats": True,
 }
 VARIANTS: dict[str, tuple[dict, dict]] = {
     "default": ({}, {}),
@@ -46,7 +47,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
         {"lids_follow_landmarks": True, "teeth": True, "hair_styles": True},
         {"jaw_open": 0.3},
     ),
-    "clothes-accessories": ({"clothing": True, "glasses": True, "occluders": True}, {}),
+    "clothes-accessories": ({"clothing": True, "glasses": True, "occluders": True, "hats": True}, {}),
     "skin": ({"skin_detail": True}, {}),
     "environment-poses": ({"scenes": True}, {"roll": 0.4, "yaw": 1.2}),
     "all": (_EVERY_PART, {"roll": 0.4, "yaw": 1.2, "jaw_open": 0.3}),

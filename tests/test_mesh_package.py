@@ -90,6 +90,7 @@ def test_config_keys_are_the_old_ones_and_the_parts_added_since_off_by_default()
         "scenes",
         "occluders",
         "skin_detail",
+        "hats",
     }
     assert config == {"latent_dim", "iris_angle", "pupil_angle", "skin_texture_strength", *parts}
     assert not any(generator.config[part] for part in parts)

@@ -41,7 +41,7 @@ class PipelineArguments:
     pipeline: str | None = option("a saved pipeline folder or Hub id (overrides --head)", default=None)
     appearance: list[str] | None = option(
         "optional parts of the mesh renderer's appearance: clothing, lids_follow_landmarks, teeth, glasses, "
-        "hair_volume, hair_styles, scenes, occluders, skin_detail (docs/generation.md)",
+        "hair_volume, hair_styles, scenes, occluders, skin_detail, hats (docs/generation.md)",
         default=None,
     )
     resolution: int = option("image side in pixels (square)", default=256)

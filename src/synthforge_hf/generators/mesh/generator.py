@@ -33,7 +33,9 @@ from .geometry import (
 from .glasses import NUMBERS_PER_SAMPLE as GLASSES_NUMBERS
 from .glasses import render_glasses
 from .hair import NUMBERS_PER_SAMPLE as HAIR_NUMBERS
-from .hair import has_hair_volume, render_hair_volume, scalp_outline
+from .hair import has_hair_volume, render_hair_volume, rest_frame, scalp_outline
+from .hats import NUMBERS_PER_SAMPLE as HAT_NUMBERS
+from .hats import hat_kind, render_hat
 from .lighting import KEY, ambient_occlusion, cast_shadow, environment_light, sample_lights, shade
 from .maths import unit
 from .mouth import paint_mouth
@@ -50,8 +52,8 @@ _TEXTURE_OFFSETS, _LIGHT_NUMBERS, _CAMERA_NUMBERS = slice(0, 8), slice(8, 16), s
 _ROOT_JOINT, _NECK_JOINT = 0, 1  # the head model's joints the torso and the hair turn about
 # The optional parts' random numbers per sample (from a second stream of its texture seed), in this order;
 # a part added later appends its numbers, so the others' stay as they were.
-_PART_NUMBERS = (CLOTHING_NUMBERS, GLASSES_NUMBERS, HAIR_NUMBERS, OCCLUDER_NUMBERS, SKIN_NUMBERS)
-_SKIN = 4
+_PART_NUMBERS = (CLOTHING_NUMBERS, GLASSES_NUMBERS, HAIR_NUMBERS, OCCLUDER_NUMBERS, SKIN_NUMBERS, HAT_NUMBERS)
+_SKIN, _HAT = 4, 5
 
 
 def _pixel_maps(
@@ -90,6 +92,7 @@ APPEARANCE_PARTS = (
     "scenes",
     "occluders",
     "skin_detail",
+    "hats",
 )
 
 
@@ -144,6 +147,8 @@ class MeshFaceGenerator(FaceGenerator):
             cover the face as the glasses' frames do.
         skin_detail: make-up (lipstick, eye shadow, blush) on about one face in three and lines of age
             (forehead, crow's feet, folds beside the nose) on older faces (`skin_detail.makeup_and_age`).
+        hats: a knitted beanie or a cap with a brim on about one head in seven (`hats.render_hat`); it covers
+            the hair and forehead as the glasses' frames cover the face.
     """
 
     # The class keeps the module path it had before `mesh` became a package (the package re-exports
@@ -166,6 +171,7 @@ class MeshFaceGenerator(FaceGenerator):
         scenes: bool = False,
         occluders: bool = False,
         skin_detail: bool = False,
+        hats: bool = False,
     ):
         super().__init__()
         if latent_dim < len(LATENT_FIELDS):
@@ -227,7 +233,8 @@ class MeshFaceGenerator(FaceGenerator):
         batch, hw = labels.shape[0], resolution * resolution
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
         hair = self.config.hair_volume or self.config.hair_styles
-        in_front = self.config.clothing or self.config.glasses or hair or self.config.occluders
+        on_skull = hair or self.config.hats
+        in_front = self.config.clothing or self.config.glasses or on_skull or self.config.occluders
         if in_front or self.config.skin_detail:  # the parts' own random numbers
             all_part_numbers = seeded_uniforms(
                 (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0, sum(_PART_NUMBERS)
@@ -235,7 +242,7 @@ class MeshFaceGenerator(FaceGenerator):
         if in_front:  # what the parts drawn in front of the head need, once for the samples
             rest_joints = scene.head.joint_regressor.float().cpu() @ scene.head.v_template.float().cpu()
             notch = torso_anchor(scene.head) if self.config.clothing else None
-            skull = scalp_outline(scene.head) if hair else None
+            skull = scalp_outline(scene.head) if on_skull else None
         params = appearance_parameters(
             latents, tuple(map(tuple, self.skin_tones.tolist())), self.config.skin_texture_strength
         )
@@ -303,15 +310,22 @@ class MeshFaceGenerator(FaceGenerator):
                 layers = _Layers(image, fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE)
                 part_numbers = [numbers_of_part[item] for numbers_of_part in all_part_numbers]
                 rotation = head_rotation(scene.pose[sample.index : sample.index + 1])[0]
-                if skull is not None and has_hair_volume(
-                    float(sample_params["hair_density"]), part_numbers[2]
-                ):
-                    hair_depth, hair_radiance = render_hair_volume(
-                        skull,
+                if skull is not None:
+                    frame = rest_frame(
                         rest_joints[_NECK_JOINT],
                         rotation,
                         scene.head_output.joints[sample.index, _NECK_JOINT],
                         cameras.centers[item],
+                        rays[item],
+                    )
+                if (
+                    hair
+                    and skull is not None
+                    and has_hair_volume(float(sample_params["hair_density"]), part_numbers[2])
+                ):
+                    hair_depth, hair_radiance = render_hair_volume(
+                        skull,
+                        frame,
                         rays[item],
                         sample_lights_now,
                         ambient,
@@ -321,6 +335,13 @@ class MeshFaceGenerator(FaceGenerator):
                         styled=self.config.hair_styles,
                     )
                     layers.draw(hair_depth, hair_radiance, CLASS_ID["scalp"])
+                hat = hat_kind(part_numbers[_HAT]) if self.config.hats and skull is not None else None
+                if hat is not None:
+                    layers.draw(
+                        *render_hat(
+                            skull, frame, rays[item], sample_lights_now, ambient, hat, part_numbers[_HAT]
+                        )
+                    )
                 if self.config.clothing:
                     layers.draw(
                         *render_torso(

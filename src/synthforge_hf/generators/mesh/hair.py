@@ -184,12 +184,34 @@ def _curtain_hits(
     )
 
 
-def render_hair_volume(
-    skull: Skull,
+class RestFrame(NamedTuple):
+    """A camera's rays in the head's rest frame (metres), where the skull is measured: the camera's centre
+    ``origin`` (3,), the ray directions ``rays`` (N,3), and the head's ``rotation`` (3,3) that takes rest
+    directions to world ones."""
+
+    origin: torch.Tensor
+    rays: torch.Tensor
+    rotation: torch.Tensor
+
+
+def rest_frame(
     rest_neck: torch.Tensor,
     rotation: torch.Tensor,
     neck_joint: torch.Tensor,
     camera_centre: torch.Tensor,
+    rays: torch.Tensor,
+) -> RestFrame:
+    """The `RestFrame` of a camera's ``rays`` (N,3; unit optical-axis component, world frame) from its
+    ``camera_centre`` (3,), for a head turned by ``rotation`` (3,3; global and neck joints) about its posed
+    ``neck_joint`` (3,; head frame, metres) whose rest-pose neck joint is ``rest_neck`` (3,)."""
+    rotation = rotation.float().cpu()
+    origin = rotation.T @ (world_to_head(camera_centre.float().cpu()) - neck_joint.float().cpu()) + rest_neck
+    return RestFrame(origin, rays.float().cpu() @ rotation, rotation)
+
+
+def render_hair_volume(
+    skull: Skull,
+    frame: RestFrame,
     rays: torch.Tensor,
     lights: list[tuple[torch.Tensor, torch.Tensor]],
     ambient: torch.Tensor,
@@ -202,12 +224,9 @@ def render_hair_volume(
     misses it) and its radiance (3,N) in linear RGB.
 
     Args:
-        skull: the head's skull and hairline (`scalp_outline`), and ``rest_neck`` (3,) its neck joint in
-            the rest frame (metres).
-        rotation: (3,3) the head's rotation (global and neck joints), and ``neck_joint`` (3,) the posed
-            neck joint it turns about, head frame (metres).
-        camera_centre: (3,) the camera, and ``rays`` (N,3) its rays (unit optical-axis component), world
-            frame.
+        skull: the head's skull and hairline (`scalp_outline`).
+        frame: the rays in the head's rest frame (`rest_frame`), and ``rays`` (N,3) the same rays in the
+            world frame.
         lights: (direction towards the light (3,), colour (3,)) per light, world frame.
         ambient: (3,) the ambient light's colour.
         colour: (3,) the hair's albedo, ``shine`` the strength of its sheen.
@@ -223,11 +242,7 @@ def render_hair_volume(
     if "fringe" in style:
         axes[2] = max(float(axes[2]), skull.fringe_depth + sides)
     centre = skull.centre + torch.tensor([0.0, (top - sides) / 2, 0.0])
-    rotation = rotation.float().cpu()
-
-    # The rays in the rest frame.
-    origin = rotation.T @ (world_to_head(camera_centre.float().cpu()) - neck_joint.float().cpu()) + rest_neck
-    rest_rays = rays.float().cpu() @ rotation
+    origin, rest_rays, rotation = frame
     surfaces = [
         _shell_hits(
             skull,
