@@ -170,6 +170,7 @@ def main() -> None:
     out = pipe(seeds=seeds, resolution=args.resolution, batch_size=args.batch_size, output_type="np")
     generation_s = time.perf_counter() - start
     frontal = np.abs(np.deg2rad(out.head_pose[:, 0])) < FRONTAL_YAW
+    unoccluded = frontal & out.landmark_visibility.all(axis=1)  # nothing (hair, hat, hand...) over a point
 
     real = real_faces()
     targets = [inter_ocular(points) for _, points in real]
@@ -193,6 +194,10 @@ def main() -> None:
         "frontal_count": int(frontal.sum()),
         "frontal_hog_found_fraction": evaluate(
             out.images[frontal], out.landmarks_2d[frontal], upsample=0, save_dir=None, cnn=False
+        )["found_fraction"],
+        "frontal_unoccluded_count": int(unoccluded.sum()),
+        "frontal_unoccluded_hog_found_fraction": evaluate(
+            out.images[unoccluded], out.landmarks_2d[unoccluded], upsample=0, save_dir=None, cnn=False
         )["found_fraction"],
     }
     print(
