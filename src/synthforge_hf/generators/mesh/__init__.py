@@ -19,7 +19,8 @@ what the mesh does not hold and say so in the labels (`GeneratorOutput.occluder_
 - `mouth`, `clothing`, `glasses`, `hair`, `hats`, `occluders`, `skin_detail`, `scenes` (optional
   parts): teeth and tongue; shoulders in a garment; eyeglasses and sunglasses; hair with volume over the
   skull, in styles (fringes, long, curls); beanies and caps; hands and face masks; make-up and lines of
-  age; rooms and outdoor scenes behind the head.
+  age; rooms and outdoor scenes behind the head. `in_front` composites the parts drawn in front of the
+  head by depth and records the labels they take.
 - `lighting`: in linear RGB, a key, a fill and a rim light with colour temperatures, a hemisphere
   ambient tinted by the background, screen-space ambient occlusion from the depth map, the key light's
   cast shadow, wrapped diffuse with a subsurface-like softening of the light on skin, Blinn-Phong

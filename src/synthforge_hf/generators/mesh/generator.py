@@ -9,8 +9,6 @@ import functools
 import torch
 from diffusers.configuration_utils import register_to_config
 
-from ...constants import CLASS_ID
-from ...head.lbs import head_rotation
 from ...head.model import ParametricHeadModel
 from ...rendering.cameras import WORLD_UNITS_PER_METRE
 from ...rendering.fragments import Fragments
@@ -19,8 +17,7 @@ from ..base import FaceGenerator, GeneratorOutput, Scene
 from .appearance import paint_albedo
 from .background import render_background
 from .camera import photograph
-from .clothing import NUMBERS_PER_SAMPLE as CLOTHING_NUMBERS
-from .clothing import render_torso, torso_anchor
+from .clothing import torso_anchor
 from .eyes import close_lids_to_landmarks, paint_eyes
 from .geometry import (
     REST_MAPS,
@@ -30,30 +27,18 @@ from .geometry import (
     rotation_rest_to_world,
     vertex_normals,
 )
-from .glasses import NUMBERS_PER_SAMPLE as GLASSES_NUMBERS
-from .glasses import render_glasses
-from .hair import NUMBERS_PER_SAMPLE as HAIR_NUMBERS
-from .hair import has_hair_volume, render_hair_volume, rest_frame, scalp_outline
-from .hats import NUMBERS_PER_SAMPLE as HAT_NUMBERS
-from .hats import hat_kind, render_hat
+from .hair import scalp_outline
+from .in_front import PART_NUMBERS, SKIN, HeadAnchors, Layers, SampleView, draw_in_front
 from .lighting import KEY, ambient_occlusion, cast_shadow, environment_light, sample_lights, shade
 from .maths import unit
 from .mouth import paint_mouth
 from .noise import noise_bank
-from .occluders import NUMBERS_PER_SAMPLE as OCCLUDER_NUMBERS
-from .occluders import occluder_kind, render_face_mask, render_hand
 from .parameters import _FIELD, LATENT_FIELDS, SKIN_TONES, appearance_parameters, seeded_uniforms
-from .skin_detail import NUMBERS_PER_SAMPLE as SKIN_NUMBERS
 from .skin_detail import makeup_and_age
 
 # Each sample's random numbers (from its texture seed), by use.
 _NUMBERS_PER_SAMPLE = 24
 _TEXTURE_OFFSETS, _LIGHT_NUMBERS, _CAMERA_NUMBERS = slice(0, 8), slice(8, 16), slice(16, 24)
-_ROOT_JOINT, _NECK_JOINT = 0, 1  # the head model's joints the torso and the hair turn about
-# The optional parts' random numbers per sample (from a second stream of its texture seed), in this order;
-# a part added later appends its numbers, so the others' stay as they were.
-_PART_NUMBERS = (CLOTHING_NUMBERS, GLASSES_NUMBERS, HAIR_NUMBERS, OCCLUDER_NUMBERS, SKIN_NUMBERS, HAT_NUMBERS)
-_SKIN, _HAT = 4, 5
 
 
 def _pixel_maps(
@@ -94,31 +79,6 @@ APPEARANCE_PARTS = (
     "skin_detail",
     "hats",
 )
-
-
-class _Layers:
-    """What one image shows in front of the head as parts are drawn into it: ``image`` (3,H,W), painted
-    in place; ``depth`` (H*W) of the nearest part at each pixel (metres along the optical axis, inf where
-    the head or the background shows) and the class its pixels take (``labels``)."""
-
-    def __init__(self, image: torch.Tensor, head_depth: torch.Tensor):
-        self.image = image
-        self.nearest = torch.where(head_depth > 0, head_depth, torch.inf)
-        self.depth = torch.full_like(self.nearest, torch.inf)
-        self.labels = torch.zeros(self.nearest.shape, dtype=torch.long)
-
-    def draw(self, depth: torch.Tensor, radiance: torch.Tensor, label: int = 0) -> None:
-        """A part whose surface is at ``depth`` (H*W, inf where absent) with ``radiance`` (3,H*W), shown
-        where it is nearer than what is there; its pixels take the class ``label``."""
-        shown = depth < self.nearest
-        self.image.view(3, -1)[:, shown] = radiance[:, shown]
-        self.nearest[shown] = self.depth[shown] = depth[shown]
-        self.labels[shown] = label
-
-    def tint(self, depth: torch.Tensor, transmittance: torch.Tensor) -> None:
-        """A clear surface at ``depth`` (H*W) that lets ``transmittance`` (3,) of the light through."""
-        seen_through = depth < self.nearest
-        self.image.view(3, -1)[:, seen_through] *= transmittance[:, None]
 
 
 class MeshFaceGenerator(FaceGenerator):
@@ -232,17 +192,18 @@ class MeshFaceGenerator(FaceGenerator):
         cameras = scene.cameras[samples]
         batch, hw = labels.shape[0], resolution * resolution
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
-        hair = self.config.hair_volume or self.config.hair_styles
-        on_skull = hair or self.config.hats
+        on_skull = self.config.hair_volume or self.config.hair_styles or self.config.hats
         in_front = self.config.clothing or self.config.glasses or on_skull or self.config.occluders
         if in_front or self.config.skin_detail:  # the parts' own random numbers
             all_part_numbers = seeded_uniforms(
-                (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0, sum(_PART_NUMBERS)
-            ).split(list(_PART_NUMBERS), dim=1)
+                (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0, sum(PART_NUMBERS)
+            ).split(list(PART_NUMBERS), dim=1)
         if in_front:  # what the parts drawn in front of the head need, once for the samples
-            rest_joints = scene.head.joint_regressor.float().cpu() @ scene.head.v_template.float().cpu()
-            notch = torso_anchor(scene.head) if self.config.clothing else None
-            skull = scalp_outline(scene.head) if on_skull else None
+            anchors = HeadAnchors(
+                scene.head.joint_regressor.float().cpu() @ scene.head.v_template.float().cpu(),
+                torso_anchor(scene.head) if self.config.clothing else None,
+                scalp_outline(scene.head) if on_skull else None,
+            )
         params = appearance_parameters(
             latents, tuple(map(tuple, self.skin_tones.tolist())), self.config.skin_texture_strength
         )
@@ -275,7 +236,7 @@ class MeshFaceGenerator(FaceGenerator):
             albedo, weights = paint_albedo(sample_params, rest_maps[:, rows], sample.labels, offsets)
             if self.config.skin_detail:
                 maps = dict(zip(REST_MAPS, rest_maps[:, rows].unbind(0), strict=True))
-                albedo = makeup_and_age(albedo, weights, maps, all_part_numbers[_SKIN][item])
+                albedo = makeup_and_age(albedo, weights, maps, all_part_numbers[SKIN][item])
             albedo = paint_eyes(
                 scene,
                 sample,
@@ -305,92 +266,25 @@ class MeshFaceGenerator(FaceGenerator):
             image = background[item] * sample_params["background_light"]
             image.view(3, -1).index_copy_(1, pixels, radiance)
             if in_front:
-                sample_lights_now = [(direction[item], colour[item]) for direction, colour in lights]
-                ambient = sample_params["ambient"] * environment[item]
-                layers = _Layers(image, fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE)
-                part_numbers = [numbers_of_part[item] for numbers_of_part in all_part_numbers]
-                rotation = head_rotation(scene.pose[sample.index : sample.index + 1])[0]
-                if skull is not None:
-                    frame = rest_frame(
-                        rest_joints[_NECK_JOINT],
-                        rotation,
-                        scene.head_output.joints[sample.index, _NECK_JOINT],
+                layers = Layers(image, fragments.depth[item].reshape(-1) / WORLD_UNITS_PER_METRE)
+                draw_in_front(
+                    self.config,
+                    layers,
+                    scene,
+                    anchors,
+                    SampleView(
+                        sample,
                         cameras.centers[item],
                         rays[item],
-                    )
-                if (
-                    hair
-                    and skull is not None
-                    and has_hair_volume(float(sample_params["hair_density"]), part_numbers[2])
-                ):
-                    hair_depth, hair_radiance = render_hair_volume(
-                        skull,
-                        frame,
-                        rays[item],
-                        sample_lights_now,
-                        ambient,
-                        sample_params["hair"],
-                        float(sample_params["hair_shine"]),
-                        part_numbers[2],
-                        styled=self.config.hair_styles,
-                    )
-                    layers.draw(hair_depth, hair_radiance, CLASS_ID["scalp"])
-                hat = hat_kind(part_numbers[_HAT]) if self.config.hats and skull is not None else None
-                if hat is not None:
-                    layers.draw(
-                        *render_hat(
-                            skull, frame, rays[item], sample_lights_now, ambient, hat, part_numbers[_HAT]
-                        )
-                    )
-                if self.config.clothing:
-                    layers.draw(
-                        *render_torso(
-                            notch,
-                            rest_joints[_ROOT_JOINT],
-                            scene.pose[sample.index, :3],
-                            scene.head_output.joints[sample.index, _ROOT_JOINT],
-                            cameras.centers[item],
-                            rays[item],
-                            sample_lights_now,
-                            ambient,
-                            sample_params["skin"],
-                            part_numbers[0],
-                        )
-                    )
-                if self.config.glasses:
-                    frame_depth, frame_radiance, lens_depth, transmittance = render_glasses(
-                        scene.head_output.landmarks_3d[sample.index],
-                        rotation,
-                        cameras.centers[item],
-                        rays[item],
-                        sample_lights_now,
-                        ambient,
-                        part_numbers[1],
-                    )
-                    layers.tint(lens_depth, transmittance)
-                    layers.draw(frame_depth, frame_radiance)
-                kind = occluder_kind(part_numbers[3]) if self.config.occluders else None
-                landmarks = scene.annotations.landmarks_2d[sample.index].float().cpu()
-                skin_depth = sample.depth / WORLD_UNITS_PER_METRE
-                if kind == "hand":
-                    layers.draw(
-                        *render_hand(
-                            landmarks,
-                            skin_depth,
-                            rays[item],
-                            sample_lights_now,
-                            ambient,
-                            sample_params["skin"],
-                            resolution,
-                            part_numbers[3],
-                        )
-                    )
-                elif kind == "mask":
-                    layers.draw(
-                        *render_face_mask(
-                            pixels, skin_depth, radiance, albedo, landmarks, resolution, part_numbers[3]
-                        )
-                    )
+                        [(direction[item], colour[item]) for direction, colour in lights],
+                        sample_params["ambient"] * environment[item],
+                        sample_params,
+                        [numbers_of_part[item] for numbers_of_part in all_part_numbers],
+                        radiance,
+                        albedo,
+                        resolution,
+                    ),
+                )
                 occluders.append(layers.depth.reshape(resolution, resolution))
                 occluder_labels.append(layers.labels.reshape(resolution, resolution))
             images.append(photograph(image, latents[item], numbers[item, _CAMERA_NUMBERS]))
