@@ -171,6 +171,7 @@ def main() -> None:
     generation_s = time.perf_counter() - start
     frontal = np.abs(np.deg2rad(out.head_pose[:, 0])) < FRONTAL_YAW
     unoccluded = frontal & out.landmark_visibility.all(axis=1)  # nothing (hair, hat, hand...) over a point
+    level = frontal & (np.abs(np.deg2rad(out.head_pose[:, 1])) < FRONTAL_YAW)  # and not looking up or down
 
     real = real_faces()
     targets = [inter_ocular(points) for _, points in real]
@@ -194,6 +195,10 @@ def main() -> None:
         "frontal_count": int(frontal.sum()),
         "frontal_hog_found_fraction": evaluate(
             out.images[frontal], out.landmarks_2d[frontal], upsample=0, save_dir=None, cnn=False
+        )["found_fraction"],
+        "frontal_level_count": int(level.sum()),
+        "frontal_level_hog_found_fraction": evaluate(
+            out.images[level], out.landmarks_2d[level], upsample=0, save_dir=None, cnn=False
         )["found_fraction"],
         "frontal_unoccluded_count": int(unoccluded.sum()),
         "frontal_unoccluded_hog_found_fraction": evaluate(

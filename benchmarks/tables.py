@@ -110,7 +110,7 @@ def _generation_rows(record: dict) -> list[list]:
 
 
 def _realism_score_rows(record: dict) -> list[list]:
-    unoccluded = record.get("frontal_unoccluded_count")
+    unoccluded, level = record.get("frontal_unoccluded_count"), record.get("frontal_level_count")
     return [
         [
             _options_name(record, "the default"),
@@ -121,6 +121,9 @@ def _realism_score_rows(record: dict) -> list[list]:
             "not measured"
             if unoccluded is None
             else f"{_percent(record['frontal_unoccluded_hog_found_fraction'])} of {unoccluded}",
+            "not measured"
+            if level is None
+            else f"{_percent(record['frontal_level_hog_found_fraction'])} of {level}",
         ]
     ]
 
@@ -178,6 +181,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
             "MMD²",
             "HOG finds, near-frontal",
             "HOG finds, near-frontal with every point visible",
+            "HOG finds, near-frontal and level (pitch too under 0.3 rad)",
         ],
         _realism_score_rows,
     ),
