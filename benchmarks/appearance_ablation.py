@@ -1,7 +1,8 @@
 r"""What each new appearance part of the mesh backend is worth on real photos, at a fixed small budget.
 
     python benchmarks/appearance_ablation.py [--variants default all] [--seeds 0 1] [--num-train 3000] \
-        [--max-steps 600] [--work outputs/ablation] [--out benchmarks/results/appearance-ablation.json]
+        [--max-steps 600] [--work outputs/ablation] [--out benchmarks/results/appearance-ablation.json] \
+        [--collect]
 
 For each variant (a set of `MeshFaceGenerator` options and `SamplingRanges` fields, `VARIANTS`) this saves
 the pipeline, makes a dataset with it (``synthforge make-dataset --pipeline``, 128 px), trains the
@@ -10,7 +11,9 @@ the pipeline, makes a dataset with it (``synthforge make-dataset --pipeline``, 1
 generated validation faces of the default appearance (the same yardstick for every variant) and NME51 on
 the 43 faces of ``../shared/real-faces`` (cropped from their labelled points' box). A variant's dataset
 is shared by its seeds; every step resumes (a finished run is read back, not redone), so a killed
-benchmark goes on where it stopped. Each finished run is written to the JSON at once.
+benchmark goes on where it stopped. After each run the JSON is written anew from every run of the asked
+variants and seeds finished in ``--work`` so far, with a bar chart beside it (the same name, .png);
+``--collect`` only writes them, training nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 from recording import write_result
 
 from synthforge_hf.generators.mesh import MeshFaceGenerator
@@ -128,10 +132,9 @@ def trained(data: Path, run: Path, seed: int, max_steps: int) -> Path:
     return model
 
 
-def measured(model: Path, run: Path) -> dict:
-    """`benchmarks/real_faces.py`'s figures for ``model`` (no label fine-tuning)."""
-    summary = run / "real-faces" / "summary.json"
-    if not summary.is_file():
+def measure(model: Path, run: Path) -> None:
+    """Run `benchmarks/real_faces.py` on ``model`` (no label fine-tuning) into ``run/real-faces``."""
+    if not (run / "real-faces" / "summary.json").is_file():
         _run(
             [
                 str(BIN / "python"),
@@ -144,12 +147,74 @@ def measured(model: Path, run: Path) -> dict:
                 "0",
             ]
         )
-    record = json.loads(summary.read_text())
-    return {
-        "generated_nme": record["generated"]["nme"],
-        "real_nme_inner51": record["real_landmarks_box"]["nme_inner51"],
-        "real_median_nme_inner51": record["real_landmarks_box"]["median_nme_inner51"],
-    }
+
+
+def finished_runs(work: Path, variants: list[str], seeds: list[int]) -> list[dict]:
+    """The figures of every run of ``variants`` x ``seeds`` measured in ``work`` so far, seed by seed."""
+    runs = []
+    for seed in seeds:
+        for variant in variants:
+            summary = work / variant / f"seed-{seed}" / "real-faces" / "summary.json"
+            if summary.is_file():
+                record = json.loads(summary.read_text())
+                runs.append(
+                    {
+                        "variant": variant,
+                        "seed": seed,
+                        "generated_nme": record["generated"]["nme"],
+                        "real_nme_inner51": record["real_landmarks_box"]["nme_inner51"],
+                        "real_median_nme_inner51": record["real_landmarks_box"]["median_nme_inner51"],
+                    }
+                )
+    return runs
+
+
+def summary(runs: list[dict], variants: list[str]) -> dict:
+    """Per variant with runs: its options, seeds, and the mean and spread of its figures over them."""
+    by_variant = {}
+    for name in variants:
+        mine = [r for r in runs if r["variant"] == name]
+        if mine:
+            real = np.array([r["real_nme_inner51"] for r in mine])
+            generated = np.array([r["generated_nme"] for r in mine])
+            by_variant[name] = {
+                "generator_options": VARIANTS[name][0],
+                "sampling_options": VARIANTS[name][1],
+                "seeds": [r["seed"] for r in mine],
+                "real_nme_inner51_mean": float(real.mean()),
+                "real_nme_inner51_spread": float(real.max() - real.min()),
+                "generated_nme_mean": float(generated.mean()),
+            }
+    return by_variant
+
+
+def bar_chart(by_variant: dict, path: Path) -> None:
+    """Horizontal bars per variant: its mean real-face NME51 (dark, with the seeds' range as a whisker)
+    and generated-face NME (light), in percent, with the seed count."""
+    names = list(by_variant)
+    label_width, bar_width, row = 200, 420, 44
+    high = max(
+        max(v["real_nme_inner51_mean"] + v["real_nme_inner51_spread"], v["generated_nme_mean"])
+        for v in by_variant.values()
+    )
+    scale = bar_width / (high * 1.1)
+    image = Image.new("RGB", (label_width + bar_width + 90, 40 + row * len(names) + 30), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((8, 8), "NME % at equal budget: real faces NME51 (dark), generated faces (light)", fill="black")
+    for k, name in enumerate(names):
+        record, top = by_variant[name], 40 + row * k
+        real, spread = record["real_nme_inner51_mean"], record["real_nme_inner51_spread"]
+        draw.text((8, top + 12), f"{name} (n={len(record['seeds'])})", fill="black")
+        draw.rectangle([label_width, top + 4, label_width + real * scale, top + 20], fill=(150, 30, 30))
+        low_end, high_end = (real - spread / 2) * scale, (real + spread / 2) * scale
+        draw.line([label_width + low_end, top + 12, label_width + high_end, top + 12], fill="black", width=2)
+        draw.text((label_width + high_end + 6, top + 6), f"{100 * real:.1f}", fill="black")
+        generated = record["generated_nme_mean"]
+        draw.rectangle(
+            [label_width, top + 22, label_width + generated * scale, top + 36], fill=(240, 160, 150)
+        )
+        draw.text((label_width + generated * scale + 6, top + 23), f"{100 * generated:.1f}", fill="black")
+    image.save(path)
 
 
 def main() -> None:
@@ -162,31 +227,24 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=600)
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "ablation")
     parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="write the JSON from the runs already finished in --work; make and train nothing",
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "appearance-ablation.json"
     )
     args = parser.parse_args()
 
-    runs = []
-    for seed in args.seeds:  # seed by seed, so a cut-short benchmark has every variant of the first seed
-        for variant in args.variants:
+    # Seed by seed, so a cut-short benchmark has every variant of the first seed.
+    pending = [] if args.collect else [(seed, variant) for seed in args.seeds for variant in args.variants]
+    for seed, variant in [(None, None), *pending]:
+        if variant is not None:
             data = dataset(variant, args.work, args.num_train)
             run = args.work / variant / f"seed-{seed}"
-            figures = measured(trained(data, run, seed, args.max_steps), run)
-            runs.append({"variant": variant, "seed": seed, **figures})
-            by_variant = {}
-            for name in args.variants:
-                mine = [r for r in runs if r["variant"] == name]
-                if mine:
-                    real = np.array([r["real_nme_inner51"] for r in mine])
-                    generated = np.array([r["generated_nme"] for r in mine])
-                    by_variant[name] = {
-                        "generator_options": VARIANTS[name][0],
-                        "sampling_options": VARIANTS[name][1],
-                        "seeds": [r["seed"] for r in mine],
-                        "real_nme_inner51_mean": float(real.mean()),
-                        "real_nme_inner51_spread": float(real.max() - real.min()),
-                        "generated_nme_mean": float(generated.mean()),
-                    }
+            measure(trained(data, run, seed, args.max_steps), run)
+        runs = finished_runs(args.work, args.variants, args.seeds)
+        if runs:
             write_result(
                 args.out,
                 {
@@ -195,11 +253,11 @@ def main() -> None:
                     "max_steps": args.max_steps,
                     "batch_size": 16,
                     "resolution": 128,
-                    "variants": by_variant,
+                    "variants": summary(runs, args.variants),
                     "runs": runs,
                 },
             )
-            print(json.dumps(by_variant[variant], indent=1), flush=True)
+            bar_chart(summary(runs, args.variants), args.out.with_suffix(".png"))
 
 
 if __name__ == "__main__":
