@@ -46,9 +46,7 @@ def _brim_hits(
     x, z = point[:, 0] / crown[0], point[:, 2]
     front = skull.fringe_depth + _BRIM_REACH
     inside = (x**2 + (z / front) ** 2 < 1) & (z > 0)
-    outside_crown = (point[:, 0] / crown[0]) ** 2 + (point[:, 2] / crown[2]) ** 2 > 1 - (
-        (height - 0.0) / crown[1]
-    ) ** 2
+    outside_crown = x**2 + (z / crown[2]) ** 2 > 1 - (height / crown[1]) ** 2  # the crown's section there
     return along, inside & outside_crown & (along > 0)
 
 
