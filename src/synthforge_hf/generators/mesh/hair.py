@@ -28,9 +28,8 @@ NUMBERS_PER_SAMPLE = 9
 HAIR_STYLES = ("short", "fringe", "long", "long with fringe")
 _STYLE_SHARES = (0.3, 0.25, 0.25, 0.2)  # of the heads with volume, in the order of HAIR_STYLES
 _AZIMUTH_BINS = 48
-_CURTAIN_AZIMUTH = (
-    1.35  # long hair falls at azimuths beyond this (radians from the face's front): from the ears back
-)
+# Long hair falls at azimuths beyond this (radians from the face's front): from the ears back.
+_CURTAIN_AZIMUTH = 1.35
 
 
 class Skull(NamedTuple):
