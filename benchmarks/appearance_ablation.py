@@ -245,6 +245,7 @@ def main() -> None:
             measure(trained(data, run, seed, args.max_steps), run)
         runs = finished_runs(args.work, args.variants, args.seeds)
         if runs:
+            by_variant = summary(runs, args.variants)
             write_result(
                 args.out,
                 {
@@ -253,11 +254,11 @@ def main() -> None:
                     "max_steps": args.max_steps,
                     "batch_size": 16,
                     "resolution": 128,
-                    "variants": summary(runs, args.variants),
+                    "variants": by_variant,
                     "runs": runs,
                 },
             )
-            bar_chart(summary(runs, args.variants), args.out.with_suffix(".png"))
+            bar_chart(by_variant, args.out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..io.images import PHOTO_SUFFIXES
+from ..io.images import photos_in
 from .arguments import AnalyseArguments
 from .common import description, model_source, resolve_device, silence_progress_bars
 from .parser import CommandLine
@@ -33,7 +33,7 @@ def collect_photos(paths: list[str], out: Path) -> list[Path]:
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            found += outside([p for p in path.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES])
+            found += outside(photos_in(path))
         elif path.exists() or not glob.has_magic(text):
             found.append(path)  # a missing file is reported when its turn comes
         else:

@@ -14,6 +14,11 @@ PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # 
 EXIF_ORIENTATION = 0x0112  # the EXIF tag of how the camera was held; 1 = upright
 
 
+def photos_in(folder: Path) -> list[Path]:
+    """The image files under ``folder`` (recursively, by `PHOTO_SUFFIXES`), sorted."""
+    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in PHOTO_SUFFIXES)
+
+
 def to_rgb8(image: Image.Image) -> Image.Image:
     """``image`` as 8-bit RGB. 16-bit greyscale (PNG modes I;16 and I) is scaled by 1/257, so that 65535
     becomes 255 (Pillow's own conversion clips every value above 255 to white)."""

@@ -28,7 +28,7 @@ from ..data.sampling import ControlSpace, GuidedSampler, Proposals, TargetSample
 from ..data.torch_data import examples_from_output
 from ..evaluation.error_map import bin_labels, bin_means_2d
 from ..evaluation.metrics import nme
-from ..io.images import PHOTO_SUFFIXES, open_photo
+from ..io.images import PHOTO_SUFFIXES, open_photo, photos_in
 from ..models.synthforge.heatmaps import gaussian_heatmaps
 from ..pipelines.synthforge import SynthForgePipeline
 from ..visualization import heat_map
@@ -290,7 +290,7 @@ def readable_photos(folder: Path) -> dict[Path, np.ndarray]:
     if not folder.is_dir():
         raise FileNotFoundError(f"--target-photos {folder} is not a folder")
     photos = {}
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES):
+    for path in photos_in(folder):
         try:
             photos[path] = open_photo(path)
         except (OSError, ValueError) as error:

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .hair import RestFrame, Skull
+from .lighting import diffuse_irradiance
 from .maths import ellipsoid_hits, hsv_to_rgb
 
 NUMBERS_PER_SAMPLE = 6
@@ -106,12 +107,7 @@ def render_hat(
         ribs = 1 + 0.15 * torch.sin(azimuth * 70)
         cuff = (point[:, 1] < _edge_height(skull, azimuth, lift) + 0.025).float()
         texture = ribs * (1 - 0.15 * cuff)
-    world_normals = normals[hit] @ rotation.T
-    irradiance = ambient.float()[None].expand(world_normals.shape[0], 3).clone()
-    for direction, light in lights:
-        irradiance += (0.2 + 0.8 * (world_normals @ direction.float())).clamp_min(0)[:, None] * light.float()[
-            None
-        ]
+    irradiance = diffuse_irradiance(normals[hit] @ rotation.T, lights, ambient, wrap=0.2)
     depth[hit] = distance[hit]
     radiance[:, hit] = (colour[None] * texture[hit, None] * irradiance).T
     return depth, radiance

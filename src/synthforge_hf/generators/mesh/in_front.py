@@ -143,6 +143,8 @@ def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchor
         layers.tint(lens_depth, transmittance)
         layers.draw(frame_depth, frame_radiance)
     kind = occluder_kind(numbers[OCCLUDER]) if parts.occluders else None
+    if kind is None:
+        return
     landmarks = scene.annotations.landmarks_2d[sample.index].float().cpu()
     skin_depth = sample.depth / WORLD_UNITS_PER_METRE
     if kind == "hand":
@@ -158,7 +160,7 @@ def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchor
                 numbers[OCCLUDER],
             )
         )
-    elif kind == "mask":
+    else:
         layers.draw(
             *render_face_mask(
                 sample.pixels,

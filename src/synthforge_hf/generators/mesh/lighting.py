@@ -67,6 +67,20 @@ def environment_light(background: torch.Tensor) -> torch.Tensor:
     return 0.5 + 0.5 * (environment / environment.mean(1, keepdim=True).clamp_min(1e-3)).clamp(0, 3)
 
 
+def diffuse_irradiance(
+    normals: torch.Tensor, lights: list[Light], ambient: torch.Tensor, wrap: float = 0.0
+) -> torch.Tensor:
+    """Light (N,3) falling on matte surfaces with world ``normals`` (N,3) from one sample's ``lights``
+    (direction (3,), colour (3,)) and its ``ambient`` colour (3,); ``wrap`` > 0 lets the light reach past
+    the terminator, as on soft, bulky surfaces (cloth, knit)."""
+    irradiance = ambient.float()[None].expand(normals.shape[0], 3).clone()
+    for direction, colour in lights:
+        irradiance += (wrap + (1 - wrap) * (normals @ direction.float())).clamp_min(0)[
+            :, None
+        ] * colour.float()[None]
+    return irradiance
+
+
 def ambient_occlusion(depth: torch.Tensor, pixels: torch.Tensor, pixel_depth: torch.Tensor) -> torch.Tensor:
     """Screen-space ambient occlusion at the ``pixels`` (N,) of one depth map (H,W), 0 on background,
     whose depths are ``pixel_depth`` (N,), made at a quarter of the resolution: pixels behind their

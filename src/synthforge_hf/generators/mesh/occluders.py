@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from .lighting import diffuse_irradiance
 from .maths import hsv_to_rgb, smoothstep
 
 NUMBERS_PER_SAMPLE = 8
@@ -29,6 +30,11 @@ def occluder_kind(numbers: torch.Tensor) -> str | None:
     if float(numbers[0]) >= 0.26:
         return None
     return "hand" if float(numbers[1]) < 0.62 else "mask"
+
+
+def _face_width(landmarks: torch.Tensor) -> float:
+    """Pixels between the jaw's ends (iBUG 0 and 16) of landmarks (68,2): the scale hands are drawn at."""
+    return float((landmarks[_FACE_WIDTH[1]] - landmarks[_FACE_WIDTH[0]]).float().norm())
 
 
 def _capsule_distance(x: torch.Tensor, y: torch.Tensor, start, end, radius: float) -> torch.Tensor:
@@ -49,7 +55,7 @@ def hand_distance(landmarks: torch.Tensor, resolution: int, numbers: torch.Tenso
     """
     anchors = _HAND_ANCHORS[min(int(float(numbers[2]) * len(_HAND_ANCHORS)), len(_HAND_ANCHORS) - 1)]
     anchor = landmarks[list(anchors)].float().mean(0)
-    width = float((landmarks[_FACE_WIDTH[1]] - landmarks[_FACE_WIDTH[0]]).float().norm())
+    width = _face_width(landmarks)
     tilt = (float(numbers[3]) - 0.5) * math.radians(120)
     up = torch.tensor([math.sin(tilt), -math.cos(tilt)])  # image y points down
     side = torch.tensor([-up[1], up[0]])
@@ -100,13 +106,11 @@ def render_hand(
     radiance = torch.zeros(3, resolution * resolution)
     if not bool(covered.any()):
         return depth, radiance
-    width = float((landmarks[_FACE_WIDTH[1]] - landmarks[_FACE_WIDTH[0]]).float().norm())
+    width = _face_width(landmarks)
     depth[covered] = float(face_depth.min()) - _HAND_FRONT
     facing = -torch.nn.functional.normalize(rays[covered].float(), dim=-1)
     rounded = smoothstep(0.0, 0.05 * width, -distance[covered])  # darker towards the outline
-    irradiance = ambient.float()[None].expand(facing.shape[0], 3).clone()
-    for direction, colour in lights:
-        irradiance += (facing @ direction.float()).clamp_min(0)[:, None] * colour.float()[None]
+    irradiance = diffuse_irradiance(facing, lights, ambient)
     shaded = skin.float()[None] * irradiance * (0.55 + 0.45 * rounded)[:, None]
     radiance[:, covered] = shaded.T
     return depth, radiance
