@@ -88,6 +88,7 @@ def test_shards_load_with_typed_features(dataset_dir):
     assert np.asarray(row["segmentation"]).max() < len(SEGMENTATION_CLASSES)
     assert row["segmentation"].mode == "P"  # class ids as values, shown in the official colours
     assert list(features)[0] == "image"  # the column the Hub's viewer shows first
+    assert "parts" not in features  # the default draws nothing in front of the head
     layout = np.asarray(row["landmarks_70"])
     assert layout.shape == (70, 2) and np.array_equal(layout[:68], np.asarray(row["landmarks_2d"]))
     assert np.isfinite(layout[68:]).all() and len(row["head_pose"]) == 3
@@ -149,6 +150,7 @@ def test_card_is_valid_and_made_from_the_records(dataset_dir):
     for name in SEGMENTATION_CLASSES:
         assert f"`{name}`" in card.text
     assert (dataset_dir / "assets" / "samples.png").exists() and "assets/samples.png" in card.text
+    assert "Part classes" not in card.text and "| `parts` |" not in card.text
 
 
 def test_stream_generated_on_the_fly_matches_the_dataset(pipe, dataset_dir):

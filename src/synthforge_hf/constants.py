@@ -79,6 +79,20 @@ SEGMENTATION_FLIP_PERMUTATION = _flip_permutation_from_pairs(
     NUM_SEGMENTATION_CLASSES, tuple((CLASS_ID[a], CLASS_ID[b]) for a, b in SEGMENTATION_FLIP_PAIRS)
 )
 
+# What the mesh renderer draws in front of the head (`MeshFaceGenerator`'s optional parts), one class per
+# pixel in its ``parts`` map beside the segmentation: CelebAMask-HQ's names where it has the class.
+PART_CLASSES: tuple[str, ...] = ("none", "hair", "hat", "eye_g", "cloth", "hand", "face_mask")
+PART_ID = {name: i for i, name in enumerate(PART_CLASSES)}
+PART_COLORS: dict[str, tuple[int, int, int]] = {
+    "none": (0x00, 0x00, 0x00),
+    "hair": (0xFF, 0x00, 0x00),
+    "hat": (0xFF, 0xFF, 0x00),
+    "eye_g": (0x00, 0xFF, 0xFF),
+    "cloth": (0x00, 0x80, 0x00),
+    "hand": (0xFF, 0x99, 0x33),
+    "face_mask": (0x99, 0x66, 0xFF),
+}
+
 NUM_LANDMARKS = 68
 # iBUG / 300W 68-point layout: index ranges of each facial part.
 LANDMARK_GROUPS: dict[str, range] = {

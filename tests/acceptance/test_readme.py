@@ -179,6 +179,16 @@ ROUTES = [
         ),
     ),
     Route(
+        "from synthforge_hf.constants import PART_CLASSES",
+        "python",
+        replace=(
+            (
+                "print(sorted({PART_CLASSES[k] for k in set(parts.flat)}))",
+                "assert sorted({{PART_CLASSES[k] for k in set(parts.flat)}}) == ['eye_g', 'hand', 'none']",
+            ),
+        ),
+    ),
+    Route(
         "from synthforge_hf import FaceAnnotator, MeshFaceGenerator",
         "python",
         replace=(

@@ -14,7 +14,7 @@ import numpy as np
 from datasets import Array2D, Features, Image, List, Value
 from PIL import Image as PILImage
 
-from ..constants import NUM_LANDMARKS, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
+from ..constants import NUM_LANDMARKS, PART_CLASSES, PART_COLORS, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
 from ..head.model import POSE_DIM
 
 DEPTH_SCALE = 1e-4  # metres per unit of the 16-bit depth PNG
@@ -26,21 +26,28 @@ PNG_COMPRESS_TYPE = zlib.Z_RLE
 
 
 def dataset_features(
-    num_shape: int, num_expression: int, latent_dim: int, quality_outputs: tuple[str, ...] = ()
+    num_shape: int,
+    num_expression: int,
+    latent_dim: int,
+    quality_outputs: tuple[str, ...] = (),
+    part_map: bool = False,
 ) -> Features:
     """Features of one sample; every sampling parameter is kept so a sample can be regenerated.
     ``landmarks_70`` is FaceSynthetics' 70-point layout (the 68 iBUG points, then the pupils of the
     subject's right and left eyes; NaN where the head has no labelled eyeballs or the source does not
     record them), ``head_pose`` the head's yaw, pitch and roll in degrees as the camera sees it.
     ``quality_outputs`` are the image backend's per-sample quality scalars (Next3D's alignment residuals
-    in metres), one float column each."""
+    in metres), one float column each. With ``part_map`` a ``parts`` mask follows the depth: the
+    `constants.PART_CLASSES` id of what the mesh renderer drew in front of the head at each pixel."""
     f32 = Value("float32")
     quality = {name: f32 for name in quality_outputs}
+    parts = {"parts": Image()} if part_map else {}
     return Features(
         {
             "image": Image(),  # first: what the Hub's viewer shows first
             "segmentation": Image(),
             "depth": Image(),
+            **parts,
             "landmarks_2d": Array2D((NUM_LANDMARKS, 2), "float32"),
             "landmark_visibility": List(Value("bool"), length=NUM_LANDMARKS),
             "landmarks_3d": Array2D((NUM_LANDMARKS, 3), "float32"),
@@ -76,19 +83,18 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 # The official colour of each class id, as a PNG palette: masks stay class ids, viewers show colours.
 SEGMENTATION_PALETTE = [channel for name in SEGMENTATION_CLASSES for channel in SEGMENTATION_COLORS[name]]
+PART_PALETTE = [channel for name in PART_CLASSES for channel in PART_COLORS[name]]
 
 
-def mask_png_bytes(class_ids: np.ndarray) -> bytes:
+def mask_png_bytes(class_ids: np.ndarray, palette: list[int] = SEGMENTATION_PALETTE) -> bytes:
     """Lossless palette PNG of an (H,W) array of class ids: each pixel's value is its id (``np.asarray``
-    of the decoded image gives the ids back), shown in the official colours."""
-    if (
-        class_ids.ndim != 2
-        or class_ids.min(initial=0) < 0
-        or class_ids.max(initial=0) >= len(SEGMENTATION_CLASSES)
-    ):
-        raise ValueError(f"a mask is (H, W) class ids in [0, {len(SEGMENTATION_CLASSES) - 1}]")
+    of the decoded image gives the ids back), shown in the colours of ``palette`` (RGB per class; the
+    official segmentation colours unless told)."""
+    num_classes = len(palette) // 3
+    if class_ids.ndim != 2 or class_ids.min(initial=0) < 0 or class_ids.max(initial=0) >= num_classes:
+        raise ValueError(f"a mask is (H, W) class ids in [0, {num_classes - 1}]")
     image = PILImage.fromarray(class_ids.astype(np.uint8))
-    image.putpalette(SEGMENTATION_PALETTE)  # mode L -> P, values unchanged
+    image.putpalette(palette)  # mode L -> P, values unchanged
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL, compress_type=PNG_COMPRESS_TYPE)
     return buffer.getvalue()
@@ -108,14 +114,28 @@ def decode_depth(depth_image: PILImage.Image | np.ndarray, depth_scale: float) -
 
 
 def encode_rows(
-    out: Any, indices: list[int], keep: np.ndarray, quality_outputs: tuple[str, ...] = ()
+    out: Any,
+    indices: list[int],
+    keep: np.ndarray,
+    quality_outputs: tuple[str, ...] = (),
+    part_map: bool = False,
 ) -> list[dict]:
     """Rows (already PNG-encoded, ready for `Features.encode_example`) of a pipeline output with
-    ``output_type="np"``, for the samples where ``keep`` is True."""
+    ``output_type="np"``, for the samples where ``keep`` is True; with ``part_map`` they hold the
+    backend's ``parts`` map."""
     params = out.parameters
     rows = []
     for i in np.flatnonzero(keep):
         image = np.round(np.asarray(out.images[i]) * 255).astype(np.uint8)
+        if part_map:
+            parts = {
+                "parts": {
+                    "bytes": mask_png_bytes(out.generator_outputs["parts"][i], PART_PALETTE),
+                    "path": None,
+                }
+            }
+        else:
+            parts = {}
         rows.append(
             {
                 "index": int(indices[i]),
@@ -123,6 +143,7 @@ def encode_rows(
                 "image": {"bytes": png_bytes(image), "path": None},
                 "segmentation": {"bytes": mask_png_bytes(out.segmentation[i]), "path": None},
                 "depth": {"bytes": png_bytes(encode_depth(out.depth[i])), "path": None},
+                **parts,
                 "depth_scale": DEPTH_SCALE,
                 "landmarks_2d": out.landmarks_2d[i].astype(np.float32),
                 "landmarks_3d": out.landmarks_3d[i].astype(np.float32),

@@ -68,6 +68,11 @@ class DatasetSpec:
         """The image backend's per-sample quality scalars, kept as columns."""
         return tuple(self.pipeline.get("quality_outputs", ()))
 
+    @property
+    def part_map(self) -> bool:
+        """Whether the rows hold the image backend's ``parts`` map."""
+        return bool(self.pipeline.get("part_map", False))
+
 
 @dataclass
 class GenerationSummary:
@@ -102,6 +107,8 @@ def describe_pipeline(pipe) -> dict[str, Any]:
     }
     if pipe.face_generator.quality_outputs:
         description["quality_outputs"] = list(pipe.face_generator.quality_outputs)
+    if pipe.face_generator.part_map:  # left out when false, as before the part map existed
+        description["part_map"] = True
     parts = [part for part in APPEARANCE_PARTS if pipe.face_generator.config.get(part)]
     if parts:  # the mesh renderer's optional parts; left out when none is on, as before they existed
         description["appearance"] = parts
@@ -277,6 +284,7 @@ def _features(spec: DatasetSpec):
         description["num_expression"],
         description["latent_dim"],
         spec.quality_outputs,
+        spec.part_map,
     )
 
 
@@ -371,7 +379,7 @@ def _make_shard(
         rejected += [i for i, k in zip(batch, keep, strict=True) if not k]
         if pending is not None:
             rows += pending.result()
-        pending = encoder.submit(encode_rows, out, batch, keep, spec.quality_outputs)
+        pending = encoder.submit(encode_rows, out, batch, keep, spec.quality_outputs, spec.part_map)
         bar.update(len(batch))
     if pending is not None:
         rows += pending.result()

@@ -60,6 +60,9 @@ class FaceGenerator(ModelMixin, ConfigMixin):
     # Per-sample scalars among the extras that measure how well the image matches its labels (kept as
     # dataset columns and usable for rejection).
     quality_outputs: tuple[str, ...] = ()
+    # Whether the extras hold ``parts`` (B,H,W) uint8: the `constants.PART_CLASSES` id of what the backend
+    # drew in front of the head at each pixel (kept as a dataset mask column).
+    part_map: bool = False
 
     @property
     def latent_dim(self) -> int:

@@ -18,7 +18,7 @@ from datasets import Dataset, DatasetInfo, SplitDict, SplitInfo
 from datasets.table import InMemoryTable
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from ..constants import LANDMARK_GROUPS, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
+from ..constants import LANDMARK_GROUPS, PART_CLASSES, PART_COLORS, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
 from ..data.features import DEPTH_SCALE, decode_depth
 from ..data.generate import CONFIG_FILE, count_splits, verified_shards
 from ..data.sampling import ROW_BLOCK
@@ -247,13 +247,36 @@ def guidance_sentence(spec: dict) -> str:
     )
 
 
+def _class_rows(classes: tuple[str, ...], colors: dict[str, tuple[int, int, int]]) -> str:
+    """A markdown table's rows: each class's id, name and colour."""
+    return "\n".join(
+        f"| {i} | `{name}` | `#{''.join(f'{c:02X}' for c in colors[name])}` |"
+        for i, name in enumerate(classes)
+    )
+
+
+def _part_map_text(pipeline: dict) -> tuple[str, str]:
+    """The field row and the class table of the ``parts`` column (both empty without one)."""
+    if not pipeline.get("part_map"):
+        return "", ""
+    row = (
+        "\n| `parts` | PNG, 8-bit class ids | what the renderer drew in front of the head at each pixel "
+        "(see the part classes); 0 = none |"
+    )
+    table = (
+        "\n### Part classes\n\nThe `parts` column names the part that covers each pixel, beside the "
+        "segmentation, which labels what the part covers as background (hair: scalp); CelebAMask-HQ's "
+        "names where it has the class.\n\n| id | part | colour |\n| --- | --- | --- |\n"
+        f"{_class_rows(PART_CLASSES, PART_COLORS)}\n"
+    )
+    return row, table
+
+
 def _body(spec: dict, counts: dict, num_shards: int) -> dict[str, str]:
     pipeline = spec["pipeline"]
     ranges = pipeline["sampling_ranges"]
-    class_rows = "\n".join(
-        f"| {i} | `{name}` | `#{''.join(f'{c:02X}' for c in SEGMENTATION_COLORS[name])}` |"
-        for i, name in enumerate(SEGMENTATION_CLASSES)
-    )
+    class_rows = _class_rows(SEGMENTATION_CLASSES, SEGMENTATION_COLORS)
+    part_row, part_classes = _part_map_text(pipeline)
     groups = ", ".join(f"{name} {r.start}-{r.stop - 1}" for name, r in LANDMARK_GROUPS.items())
     split_rows = "\n".join(f"| {split} | {c['num_rows']} | {c['rejected']} |" for split, c in counts.items())
     return {
@@ -275,6 +298,8 @@ def _body(spec: dict, counts: dict, num_shards: int) -> dict[str, str]:
         "num_shards": str(num_shards),
         "split_rows": split_rows,
         "class_rows": class_rows,
+        "part_row": part_row,
+        "part_classes": part_classes,
         "landmark_groups": groups,
         "depth_scale": f"{DEPTH_SCALE:g}",
         "samples_image": SAMPLES_IMAGE,

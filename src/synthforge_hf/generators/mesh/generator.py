@@ -140,6 +140,14 @@ class MeshFaceGenerator(FaceGenerator):
         self.register_buffer("_device_anchor", torch.zeros(0), persistent=False)
         self._rest_maps_cache: tuple[object, tuple[torch.Tensor, torch.Tensor]] | None = None
 
+    @property
+    def part_map(self) -> bool:
+        """Whether a part drawn in front of the head is on (hair with volume, hats, clothes, glasses, hands
+        and masks): then the outputs' extras hold the ``parts`` map (`in_front.Layers.parts`)."""
+        config = self.config
+        parts = (config.hair_volume, config.hair_styles, config.hats, config.clothing, config.glasses)
+        return any(parts) or config.occluders
+
     def sample_latents(self, generators: list[torch.Generator | None]) -> torch.Tensor:
         return torch.stack([torch.rand(self.config.latent_dim, generator=g) for g in generators])
 
@@ -160,9 +168,10 @@ class MeshFaceGenerator(FaceGenerator):
         self._rest_maps(scene.head)  # the shared tables, made before the threads start
         noise_bank()
         pieces = parallel_map(functools.partial(self._render, scene), split(scene.latents.shape[0]))
-        images, occluders, occluder_labels, segmentation = zip(*pieces, strict=True)
+        images, occluders, occluder_labels, part_maps, segmentation = zip(*pieces, strict=True)
         return GeneratorOutput(
             torch.cat(images),
+            extras={} if part_maps[0] is None else {"parts": torch.cat(part_maps)},
             occluder_depth=None if occluders[0] is None else torch.cat(occluders),
             occluder_labels=None if occluder_labels[0] is None else torch.cat(occluder_labels),
             segmentation=None if segmentation[0] is None else torch.cat(segmentation),
@@ -170,11 +179,13 @@ class MeshFaceGenerator(FaceGenerator):
 
     def _render(
         self, scene: Scene, samples: slice
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    ) -> tuple[
+        torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None
+    ]:
         """Images (b,3,H,W) of the ``samples`` of the scene; the depth (b,H,W) of the parts drawn in front
-        of the head (metres along the optical axis, inf where none is) and the class their pixels take
-        (None without such parts); and the labels (b,H,W) the images were painted with where they are not
-        the scene's (None where they are)."""
+        of the head (metres along the optical axis, inf where none is), the class their pixels take and
+        which part each pixel shows (`Layers.parts`; all three None without such parts); and the labels
+        (b,H,W) the images were painted with where they are not the scene's (None where they are)."""
         latents = scene.latents[samples].float().cpu()
         resolution = scene.resolution
         all_fragments = scene.annotations.fragments
@@ -193,7 +204,7 @@ class MeshFaceGenerator(FaceGenerator):
         batch, hw = labels.shape[0], resolution * resolution
         numbers = seeded_uniforms(latents[:, _FIELD["texture_seed"]], _NUMBERS_PER_SAMPLE)
         on_skull = self.config.hair_volume or self.config.hair_styles or self.config.hats
-        in_front = self.config.clothing or self.config.glasses or on_skull or self.config.occluders
+        in_front = self.part_map
         if in_front or self.config.skin_detail:  # the parts' own random numbers
             all_part_numbers = seeded_uniforms(
                 (latents[:, _FIELD["texture_seed"]] + 0.5) % 1.0, sum(PART_NUMBERS)
@@ -217,7 +228,7 @@ class MeshFaceGenerator(FaceGenerator):
         background = render_background(latents, resolution, self.config.scenes)
         environment = environment_light(background)
 
-        images, occluders, occluder_labels = [], [], []
+        images, occluders, occluder_labels, part_maps = [], [], [], []
         for item in range(batch):
             rows = slice(starts[item], starts[item + 1])
             pixels = foreground[rows] - item * hw
@@ -287,10 +298,12 @@ class MeshFaceGenerator(FaceGenerator):
                 )
                 occluders.append(layers.depth.reshape(resolution, resolution))
                 occluder_labels.append(layers.labels.reshape(resolution, resolution))
+                part_maps.append(layers.parts.reshape(resolution, resolution).to(torch.uint8))
             images.append(photograph(image, latents[item], numbers[item, _CAMERA_NUMBERS]))
         return (
             torch.stack(images),
             torch.stack(occluders) if occluders else None,
             torch.stack(occluder_labels) if occluder_labels else None,
+            torch.stack(part_maps) if part_maps else None,
             labels if self.config.lids_follow_landmarks else None,
         )

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import torch
 
-from ...constants import CLASS_ID
+from ...constants import CLASS_ID, PART_ID
 from ...head.lbs import head_rotation
 from ...rendering.cameras import WORLD_UNITS_PER_METRE
 from ..base import Scene
@@ -62,26 +62,32 @@ class SampleView(NamedTuple):
 class Layers:
     """What one image shows in front of the head as parts are drawn into it: ``image`` (3,H,W), painted
     in place; ``depth`` (H*W) of the nearest part at each pixel (metres along the optical axis, inf where
-    the head or the background shows) and the class its pixels take (``labels``)."""
+    the head or the background shows), the class its pixels take in the segmentation (``labels``) and
+    which part shows there (``parts``, `constants.PART_CLASSES` ids, 0 where none does)."""
 
     def __init__(self, image: torch.Tensor, head_depth: torch.Tensor):
         self.image = image
         self.nearest = torch.where(head_depth > 0, head_depth, torch.inf)
         self.depth = torch.full_like(self.nearest, torch.inf)
         self.labels = torch.zeros(self.nearest.shape, dtype=torch.long)
+        self.parts = torch.zeros(self.nearest.shape, dtype=torch.long)
 
-    def draw(self, depth: torch.Tensor, radiance: torch.Tensor, label: int = 0) -> None:
-        """A part whose surface is at ``depth`` (H*W, inf where absent) with ``radiance`` (3,H*W), shown
-        where it is nearer than what is there; its pixels take the class ``label``."""
+    def draw(self, part: str, depth: torch.Tensor, radiance: torch.Tensor, label: int = 0) -> None:
+        """The ``part`` (a `constants.PART_CLASSES` name) whose surface is at ``depth`` (H*W, inf where
+        absent) with ``radiance`` (3,H*W), shown where it is nearer than what is there; its pixels take
+        the class ``label`` in the segmentation."""
         shown = depth < self.nearest
         self.image.view(3, -1)[:, shown] = radiance[:, shown]
         self.nearest[shown] = self.depth[shown] = depth[shown]
         self.labels[shown] = label
+        self.parts[shown] = PART_ID[part]
 
-    def tint(self, depth: torch.Tensor, transmittance: torch.Tensor) -> None:
-        """A clear surface at ``depth`` (H*W) that lets ``transmittance`` (3,) of the light through."""
+    def tint(self, part: str, depth: torch.Tensor, transmittance: torch.Tensor) -> None:
+        """The clear surface of ``part`` at ``depth`` (H*W) that lets ``transmittance`` (3,) of the light
+        through: what is behind keeps its segmentation class, the part map shows the part."""
         seen_through = depth < self.nearest
         self.image.view(3, -1)[:, seen_through] *= transmittance[:, None]
+        self.parts[seen_through] = PART_ID[part]
 
 
 def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchors, view: SampleView) -> None:
@@ -111,12 +117,13 @@ def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchor
             numbers[HAIR],
             styled=parts.hair_styles,
         )
-        layers.draw(hair_depth, hair_radiance, CLASS_ID["scalp"])
+        layers.draw("hair", hair_depth, hair_radiance, CLASS_ID["scalp"])
     hat = hat_kind(numbers[HAT]) if parts.hats and skull is not None else None
     if hat is not None:
-        layers.draw(*render_hat(skull, frame, view.rays, view.lights, view.ambient, hat, numbers[HAT]))
+        layers.draw("hat", *render_hat(skull, frame, view.rays, view.lights, view.ambient, hat, numbers[HAT]))
     if parts.clothing:
         layers.draw(
+            "cloth",
             *render_torso(
                 anchors.notch,
                 anchors.rest_joints[_ROOT_JOINT],
@@ -128,7 +135,7 @@ def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchor
                 view.ambient,
                 view.params["skin"],
                 numbers[CLOTHING],
-            )
+            ),
         )
     if parts.glasses:
         frame_depth, frame_radiance, lens_depth, transmittance = render_glasses(
@@ -140,8 +147,8 @@ def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchor
             view.ambient,
             numbers[GLASSES],
         )
-        layers.tint(lens_depth, transmittance)
-        layers.draw(frame_depth, frame_radiance)
+        layers.tint("eye_g", lens_depth, transmittance)
+        layers.draw("eye_g", frame_depth, frame_radiance)
     kind = occluder_kind(numbers[OCCLUDER]) if parts.occluders else None
     if kind is None:
         return
@@ -149,6 +156,7 @@ def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchor
     skin_depth = sample.depth / WORLD_UNITS_PER_METRE
     if kind == "hand":
         layers.draw(
+            "hand",
             *render_hand(
                 landmarks,
                 skin_depth,
@@ -158,10 +166,11 @@ def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchor
                 view.params["skin"],
                 view.resolution,
                 numbers[OCCLUDER],
-            )
+            ),
         )
     else:
         layers.draw(
+            "face_mask",
             *render_face_mask(
                 sample.pixels,
                 skin_depth,
@@ -170,5 +179,5 @@ def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchor
                 landmarks,
                 view.resolution,
                 numbers[OCCLUDER],
-            )
+            ),
         )

@@ -39,7 +39,10 @@ class SynthForgePipelineOutput(BaseOutput):
             Everything needed to regenerate each sample: ``seed``, ``shape``, ``expression``, ``pose``,
             ``yaw``, ``pitch``, ``fov``, ``latents`` and the EG3D ``camera`` vector (B,25).
         generator_outputs (`dict[str, np.ndarray | torch.Tensor]`, *optional*, defaults to `{}`):
-            What the image backend adds per sample (empty for the mesh renderer). Next3D: ``depth``
+            What the image backend adds per sample. The mesh renderer with a part drawn in front of the
+            head on (hair with volume, hats, clothes, glasses, hands, masks): ``parts`` (B,H,W) uint8, the
+            `synthforge_hf.constants.PART_CLASSES` id of the part each pixel shows (0 = none); with none
+            on, nothing. Next3D: ``depth``
             (B,H,W) its own rendered depth in metres, ``image_raw`` (B,3,64,64) its neural rendering, and
             the alignment residuals ``landmark_depth_error`` and ``depth_residual`` (B,) in metres (see
             `synthforge_hf.generators.next3d.alignment`).

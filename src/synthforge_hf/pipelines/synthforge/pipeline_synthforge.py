@@ -425,10 +425,9 @@ class SynthForgePipeline(DiffusionPipeline):
             pose=params.pose[rows].to(self._execution_device),
         )
         generated = self.face_generator(scene)
-        if generated.segmentation is not None:
-            annotations = replace(
-                annotations, segmentation=generated.segmentation.to(annotations.segmentation)
-            )
+        painted = generated.segmentation
+        if painted is not None:
+            annotations = replace(annotations, segmentation=painted.to(annotations.segmentation))
         if generated.occluder_depth is not None:
             annotations = annotations.occluded_by(generated.occluder_depth, generated.occluder_labels)
         pupils_2d, pupil_visibility = pupils_of(annotations, pupils_known)
@@ -444,7 +443,8 @@ class SynthForgePipeline(DiffusionPipeline):
             "depth": annotations.depth.float().cpu(),
             "camera": cameras.conditioning.float().cpu(),
         }
-        return labels, {k: v.float().cpu() for k, v in generated.extras.items()}
+        extras = {k: (v.float() if v.is_floating_point() else v).cpu() for k, v in generated.extras.items()}
+        return labels, extras
 
     @staticmethod
     def postprocess(
