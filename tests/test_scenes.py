@@ -1,11 +1,21 @@
 """Scene backdrops (`MeshFaceGenerator(scenes=True)`): rooms and outdoor scenes laid out by their numbers,
-behind the head only: labels, landmarks and depth are those of the abstract backdrop."""
+behind the head only: labels, landmarks and depth are those of the abstract backdrop; the face is lit
+as its scene would light it (the sun, clouds, lamps and a window)."""
 
 import numpy as np
+import pytest
 import torch
 
-from synthforge_hf.generators.mesh.maths import hsv_to_rgb
-from synthforge_hf.generators.mesh.scenes import NUMBERS_PER_SAMPLE, _box, render_scene
+from synthforge_hf.generators.mesh.lighting import LIGHT_COLOURS
+from synthforge_hf.generators.mesh.maths import hsv_to_rgb, palette
+from synthforge_hf.generators.mesh.parameters import LATENT_FIELDS
+from synthforge_hf.generators.mesh.scenes import (
+    CLEAR_SKY,
+    NUMBERS_PER_SAMPLE,
+    _box,
+    light_the_scene,
+    render_scene,
+)
 
 from .parts import without_and_with
 
@@ -61,3 +71,69 @@ def test_scenes_change_the_background_and_never_the_labels():
     assert changed[background].mean() > 0.8
     again = without_and_with("scenes", seeds, 64, yaw=None, pitch=None)[1]
     np.testing.assert_array_equal(again.images, scene.images)  # a pure function of the seed
+
+
+def _scene_lights(numbers: torch.Tensor):
+    """`light_the_scene` for one sample with mid-range latents, seen by a camera whose axes are the
+    world's (so light directions read in OpenCV camera axes: x right, y down, z away from the camera)."""
+    latents = torch.full((1, len(LATENT_FIELDS)), 0.5)
+    original = [
+        (torch.tensor([[0.0, 0.0, -1.0]]), torch.tensor([[1.0, 0.9, 0.8]])),  # key from the camera
+        (torch.tensor([[-1.0, 0.0, 0.0]]), torch.tensor([[0.3, 0.3, 0.3]])),  # fill
+        (torch.tensor([[0.0, -1.0, 1.0]]) / 2**0.5, torch.tensor([[0.6, 0.6, 0.6]])),  # rim
+    ]
+    lights, ambient = light_the_scene(original, numbers, latents, torch.eye(3)[None])
+    return original, lights, float(ambient[0])
+
+
+def _outdoors(clouds: float) -> torch.Tensor:
+    numbers = torch.full((1, NUMBERS_PER_SAMPLE), 0.5)
+    numbers[0, 31], numbers[0, 2] = 1.0, clouds
+    return numbers
+
+
+def test_under_a_clear_sky_the_sun_is_a_strong_high_key_light_with_a_weak_fill():
+    original, (sun, fill, rim), ambient = _scene_lights(_outdoors(CLEAR_SKY - 0.1))
+    # Mid-range latents: the sun at 0.45 + 0.6 * 0.5 rad above the view axis, in line with the camera
+    # (azimuth 0), 1.8 + 0.8 * 0.5 strong, in the palette's colour at 0.45.
+    elevation = 0.45 + 0.3
+    expected = torch.tensor([[0.0, -np.sin(elevation), -np.cos(elevation)]], dtype=torch.float32)
+    torch.testing.assert_close(sun[0], expected)
+    torch.testing.assert_close(sun[1], palette(LIGHT_COLOURS, torch.tensor([0.45])) * 2.2)
+    torch.testing.assert_close(fill[1], 0.4 * original[1][1])
+    torch.testing.assert_close(rim[1], original[2][1])
+    assert ambient == pytest.approx(1.3)
+
+
+def test_under_clouds_the_direct_light_dims_and_the_ambient_grows():
+    original, (key, fill, rim), ambient = _scene_lights(_outdoors(CLEAR_SKY + 0.1))
+    torch.testing.assert_close(key[0], original[0][0])
+    torch.testing.assert_close(key[1], 0.35 * original[0][1])
+    torch.testing.assert_close(rim[1], 0.5 * original[2][1])
+    torch.testing.assert_close(fill[1], original[1][1])
+    assert ambient == pytest.approx(1.8)
+
+
+def _room(window_number: float | None) -> torch.Tensor:
+    """A room whose first opening is a window at image x ``window_number * 1.2 - 0.6`` (none: no window)."""
+    numbers = torch.full((1, NUMBERS_PER_SAMPLE), 0.5)
+    numbers[0, 31] = 0.0
+    numbers[0, 9:21] = 0.9  # every opening absent...
+    if window_number is not None:  # ...but the first: a window (third number < 0.5), shown (fourth < 0.8)
+        numbers[0, 9:13] = torch.tensor([window_number, 0.5, 0.2, 0.5])
+    return numbers
+
+
+def test_indoors_a_window_rims_the_head_from_its_side_and_a_lamp_is_the_key():
+    original, (lamp, fill, rim), ambient = _scene_lights(_room(0.9))  # a window right of the head
+    assert rim[0][0, 0] > 0.5 and rim[0][0, 2] > 0 and rim[0][0, 1] < 0  # right, behind, a little above
+    torch.testing.assert_close(rim[1], palette(LIGHT_COLOURS, torch.tensor([0.75])) * 1.4)
+    _, (_, _, left_rim), _ = _scene_lights(_room(0.1))
+    assert left_rim[0][0, 0] < -0.5 and left_rim[0][0, 2] > 0
+    assert lamp[0][0, 1] < -np.sin(0.6) and lamp[1][0, 0] > lamp[1][0, 2]  # from above, warm
+    # warm (the palette at 0.3 of the key's temperature), as strong as the key it replaces
+    torch.testing.assert_close(lamp[1], palette(LIGHT_COLOURS, torch.tensor([0.15])) * original[0][1].mean())
+    torch.testing.assert_close(fill[1], original[1][1])
+    assert ambient == 1.0
+    _, (_, _, no_window_rim), _ = _scene_lights(_room(None))
+    torch.testing.assert_close(no_window_rim[1], original[2][1])

@@ -12,8 +12,7 @@ import torch.nn.functional as F
 from .maths import gaussian_blur, hsv_to_rgb, smoothstep
 from .noise import LOW, MID, SPECKLE, sample_noise
 from .parameters import latent_fields, seeded_uniforms
-from .scenes import NUMBERS_PER_SAMPLE as SCENE_NUMBERS
-from .scenes import render_scene
+from .scenes import render_scene, scene_numbers
 
 _NUM_SHAPES = 10  # background shapes drawn per sample (each present with a probability)
 _NUMBERS_PER_SHAPE = 10
@@ -120,7 +119,7 @@ def render_background(latents: torch.Tensor, resolution: int, scenes: bool = Fal
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
     yy, xx = yy[None].expand(batch, -1, -1), xx[None].expand(batch, -1, -1)
     if scenes:
-        image = render_scene(seeded_uniforms((field["background_seed"] + 0.5) % 1.0, SCENE_NUMBERS), xx, yy)
+        image = render_scene(scene_numbers(latents), xx, yy)
     else:
         image, texture = _backdrop(field, numbers, xx, yy, saturation, value)
         for index in range(_NUM_SHAPES):

@@ -34,6 +34,7 @@ from .maths import unit
 from .mouth import paint_mouth
 from .noise import noise_bank
 from .parameters import _FIELD, LATENT_FIELDS, SKIN_TONES, appearance_parameters, seeded_uniforms
+from .scenes import light_the_scene, scene_numbers
 from .skin_detail import makeup_and_age
 
 # Each sample's random numbers (from its texture seed), by use.
@@ -101,7 +102,8 @@ class MeshFaceGenerator(FaceGenerator):
         hair_styles: give hair with volume (implied) a style per head (`hair.HAIR_STYLES`): short, a fringe
             down to the brows, long hair falling past the jaw, or both; about one head in four curls.
         scenes: put the head in a room or outdoors (`scenes.render_scene`) instead of the abstract
-            backdrop; the ambient light takes the scene's colour as it takes the backdrop's.
+            backdrop, and light the face as the scene would (`scenes.light_the_scene`: the sun, clouds,
+            lamps and a window); the ambient light takes the scene's colour as it takes the backdrop's.
         occluders: raise a hand to the chin, a jaw or the mouth of about one face in six, and put a cloth
             face mask on about one in ten (`occluders.render_hand`, `occluders.render_face_mask`); they
             cover the face as the glasses' frames do.
@@ -227,6 +229,10 @@ class MeshFaceGenerator(FaceGenerator):
         lights = sample_lights(latents, cameras, numbers[:, _LIGHT_NUMBERS])
         background = render_background(latents, resolution, self.config.scenes)
         environment = environment_light(background)
+        if self.config.scenes:
+            cam2world = cameras.cam2world[:, :3, :3].float().cpu()
+            lights, ambient = light_the_scene(lights, scene_numbers(latents), latents, cam2world)
+            environment = environment * ambient[:, None]
 
         images, occluders, occluder_labels, part_maps = [], [], [], []
         for item in range(batch):

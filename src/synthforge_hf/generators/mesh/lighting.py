@@ -25,8 +25,8 @@ KEY, FILL, RIM = range(3)  # the lights, in the order `sample_lights` returns th
 Light = tuple[torch.Tensor, torch.Tensor]  # direction towards the light (3,) or (B,3); colour (3,) or (B,3)
 
 
-def _light_direction(
-    cam2world: torch.Tensor, azimuth: torch.Tensor, elevation: torch.Tensor | float, behind: bool = False
+def light_direction(
+    cam2world: torch.Tensor, azimuth: torch.Tensor, elevation: torch.Tensor, behind: bool = False
 ) -> torch.Tensor:
     """World directions (B,3) towards lights at ``azimuth`` and ``elevation`` (radians) about the
     camera's view axis: in front of the face, or ``behind`` it."""
@@ -52,10 +52,10 @@ def sample_lights(latents: torch.Tensor, cameras: Cameras, numbers: torch.Tensor
     fill_azimuth = -azimuth * 0.6 - torch.sign(azimuth) * 0.5 * numbers[:, 2]
     rim_azimuth = torch.sign(numbers[:, 4] - 0.5) * (0.5 + 0.9 * numbers[:, 5])
     return [
-        (_light_direction(cam2world, azimuth, elevation), key_colour * intensity[:, None]),
-        (_light_direction(cam2world, fill_azimuth, (numbers[:, 3] - 0.4) * 0.8), fill_colour * fill[:, None]),
+        (light_direction(cam2world, azimuth, elevation), key_colour * intensity[:, None]),
+        (light_direction(cam2world, fill_azimuth, (numbers[:, 3] - 0.4) * 0.8), fill_colour * fill[:, None]),
         (
-            _light_direction(cam2world, rim_azimuth, 0.2 + 0.5 * numbers[:, 6], True),
+            light_direction(cam2world, rim_azimuth, 0.2 + 0.5 * numbers[:, 6], True),
             rim_colour * rim[:, None],
         ),
     ]
