@@ -11,6 +11,7 @@ from synthforge_hf.constants import CLASS_ID
 from synthforge_hf.generators.mesh.hair import (
     _AZIMUTH_BINS,
     HAIR_STYLES,
+    _bun_hits,
     _curtain_hits,
     _shell_hits,
     hair_style,
@@ -81,8 +82,9 @@ def test_the_styles_are_drawn_in_their_shares():
     for row in numbers:
         counts[hair_style(row)] += 1
     shares = np.array([counts[style] / 4000 for style in HAIR_STYLES])
-    np.testing.assert_allclose(shares, [0.3, 0.25, 0.25, 0.2], atol=0.025)
-    assert hair_style(torch.full((8,), 0.999)) == "long with fringe"
+    np.testing.assert_allclose(shares, [0.25, 0.2, 0.2, 0.15, 0.2], atol=0.025)
+    assert hair_style(torch.full((8,), 0.999)) == "tied back"
+    assert hair_style(torch.full((8,), 0.75)) == "long with fringe"
 
 
 def test_a_fringe_comes_down_over_the_forehead_to_the_brows():
@@ -119,6 +121,23 @@ def test_long_hair_is_a_sheet_below_the_widest_line_from_the_ears_back():
     entry = 5.0 - math.sqrt(1 - 0.99**2)
     assert math.isclose(float(hits[3].distance[0]), entry, abs_tol=1e-4)
     assert float(hits[3].normals[0, 0]) > 0.98  # the outer side, facing +x
+
+
+def test_hair_tied_back_gathers_in_a_bun_at_the_back_of_the_head():
+    """On a unit shell, a bun of radius 0.3 at the centre's height sits at z = -(1 + 0.3 / 3) with a
+    depth radius of 0.8 * 0.3: a ray along +z from behind meets it 0.24 before that; a ray from the front
+    or one passing beside it does not; a bun at half the height sits lower into the back."""
+    axes, centre = torch.ones(3), torch.zeros(3)
+    forward = torch.tensor([[0.0, 0.0, 1.0]])
+    behind = _bun_hits(torch.tensor([0.0, 0.0, -5.0]), forward, axes, centre, 0.3, 0.0)
+    assert bool(behind.hit[0]) and math.isclose(float(behind.distance[0]), 5 - 1.1 - 0.24, abs_tol=1e-5)
+    assert torch.allclose(behind.normals[0], torch.tensor([0.0, 0.0, -1.0]), atol=1e-6)
+    beside = _bun_hits(torch.tensor([0.35, 0.0, -5.0]), forward, axes, centre, 0.3, 0.0)
+    front = _bun_hits(torch.tensor([0.0, 0.0, 5.0]), -forward, axes, centre, 0.3, 0.0)
+    assert not bool(beside.hit[0]) and float(front.distance[0]) > 5  # the bun is behind the head
+    high = _bun_hits(torch.tensor([0.0, 0.5, -5.0]), forward, axes, centre, 0.3, 0.5)
+    expected = 5 - (math.sqrt(1 - 0.25) + 0.1) - 0.24
+    assert bool(high.hit[0]) and math.isclose(float(high.distance[0]), expected, abs_tol=1e-5)
 
 
 def test_styles_hide_brows_under_fringes_and_hang_hair_below_the_jaw():

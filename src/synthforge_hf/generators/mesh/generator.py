@@ -100,7 +100,8 @@ class MeshFaceGenerator(FaceGenerator):
         hair_volume: give full heads of hair volume: a shell over the skull up to the head's hairline
             (`hair.render_hair_volume`); the pixels it covers become scalp in the labels.
         hair_styles: give hair with volume (implied) a style per head (`hair.HAIR_STYLES`): short, a fringe
-            down to the brows, long hair falling past the jaw, or both; about one head in four curls.
+            down to the brows, long hair falling past the jaw, both, or hair tied back in a bun; about one
+            head in four curls.
         scenes: put the head in a room or outdoors (`scenes.render_scene`) instead of the abstract
             backdrop, and light the face as the scene would (`scenes.light_the_scene`: the sun, clouds,
             lamps and a window); the ambient light takes the scene's colour as it takes the backdrop's.

@@ -3,7 +3,8 @@ thickness and ending at the head's own hairline (the edge of its scalp label, re
 from the skull's centre), so the head's outline is hair's, not a bald cap's. With styles, the shell takes
 one of `HAIR_STYLES`: a fringe lowers the hairline over the forehead to the brows; long hair adds a curtain
 that falls from the skull's widest line down past the jaw towards the shoulders, behind and beside the
-face; curls change the strands to tight locks. It is drawn with strands running down from the crown and
+face; hair tied back lies close to the skull and gathers in a bun at the back of the head; curls change
+the strands to tight locks. It is drawn with strands running down from the crown and
 a sheen across them; the pixels it covers become scalp in the labels (`GeneratorOutput.occluder_labels`)
 with its depth, and landmarks behind it (brows under a fringe, ears, a turned jaw) are hidden."""
 
@@ -22,11 +23,11 @@ from .maths import ellipsoid_crossings, ellipsoid_hits
 from .noise import MID, PORES, sample_noise
 
 # Per sample: whether the hair has volume, its thickness on top, on the sides and back, the strands'
-# phase; then, with styles, the style, the length of long hair, the fringe's hem, whether it curls and
-# how far the fringe comes down.
+# phase; then, with styles, the style, the length of long hair (the size of a bun), the fringe's hem,
+# whether it curls and how far the fringe comes down (how high a bun sits).
 NUMBERS_PER_SAMPLE = 9
-HAIR_STYLES = ("short", "fringe", "long", "long with fringe")
-_STYLE_SHARES = (0.3, 0.25, 0.25, 0.2)  # of the heads with volume, in the order of HAIR_STYLES
+HAIR_STYLES = ("short", "fringe", "long", "long with fringe", "tied back")
+_STYLE_SHARES = (0.25, 0.2, 0.2, 0.15, 0.2)  # of the heads with volume, in the order of HAIR_STYLES
 _AZIMUTH_BINS = 48
 # Long hair falls at azimuths beyond this (radians from the face's front): from the ears back.
 _CURTAIN_AZIMUTH = 1.35
@@ -183,6 +184,28 @@ def _curtain_hits(
     )
 
 
+def _bun_hits(
+    origin: torch.Tensor,
+    rays: torch.Tensor,
+    axes: torch.Tensor,
+    centre: torch.Tensor,
+    size: float,
+    height: float,
+) -> _Hits:
+    """Hair tied back: a bun of radius ``size`` (metres) on the back of the shell (``axes`` about
+    ``centre``), ``height`` half-heights above its centre (negative: below), sunk into the shell by a
+    third of its radius; its strands wrap around it, about the front-to-back axis."""
+    lift = height * float(axes[1])
+    depth_at_height = float(axes[2]) * math.sqrt(max(1 - height**2, 0.0))
+    bun_centre = centre + torch.tensor([0.0, lift, -(depth_at_height + size / 3)])
+    radii = torch.tensor([size, size, 0.8 * size])
+    distance, hit, surface = ellipsoid_hits(origin - bun_centre, rays, radii)
+    normals = F.normalize(surface / radii, dim=-1)
+    around = torch.atan2(surface[:, 1], surface[:, 0])
+    along = F.normalize(torch.stack([-surface[:, 1], surface[:, 0], torch.zeros_like(around)], -1), dim=-1)
+    return _Hits(distance, hit, normals, along, around / (2 * math.pi), surface[:, 2])
+
+
 class RestFrame(NamedTuple):
     """A camera's rays in the head's rest frame (metres), where the skull is measured: the camera's centre
     ``origin`` (3,), the ray directions ``rays`` (N,3), and the head's ``rotation`` (3,3) that takes rest
@@ -237,6 +260,8 @@ def render_hair_volume(
     radiance = torch.zeros(3, count)
     style = hair_style(numbers) if styled else "short"
     top, sides = 0.006 + 0.022 * float(numbers[1]), 0.003 + 0.012 * float(numbers[2])
+    if style == "tied back":  # pulled tight against the skull
+        top, sides = top / 3, sides / 3
     axes = skull.half + torch.tensor([sides, top, sides])
     if "fringe" in style:
         axes[2] = max(float(axes[2]), skull.fringe_depth + sides)
@@ -255,6 +280,9 @@ def render_hair_volume(
     ]
     if style.startswith("long"):
         surfaces.append(_curtain_hits(origin, rest_rays, axes, centre, 0.08 + 0.22 * float(numbers[5])))
+    if style == "tied back":
+        size, height = 0.025 + 0.02 * float(numbers[5]), 0.7 * float(numbers[8]) - 0.2
+        surfaces.append(_bun_hits(origin, rest_rays, axes, centre, size, height))
     distances = torch.stack([torch.where(s.hit, s.distance, torch.inf) for s in surfaces])
     nearest = distances.argmin(0)
     hit = distances.min(0).values < torch.inf
