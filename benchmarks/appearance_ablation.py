@@ -54,6 +54,7 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "clothes-accessories": ({"clothing": True, "glasses": True, "occluders": True, "hats": True}, {}),
     "skin": ({"skin_detail": True}, {}),
     "environment-poses": ({"scenes": True}, {"roll": 0.4, "yaw": 1.2}),
+    "environment": ({"scenes": True}, {}),  # the scenes and their light with today's pose ranges
     "all": (_EVERY_PART, {"roll": 0.4, "yaw": 1.2, "jaw_open": 0.3}),
     # every part with today's pose ranges: what the look alone is worth, apart from the wider poses
     "all-but-poses": (_EVERY_PART, {"jaw_open": 0.3}),
