@@ -73,17 +73,29 @@ def test_scenes_change_the_background_and_never_the_labels():
     np.testing.assert_array_equal(again.images, scene.images)  # a pure function of the seed
 
 
+AMBIENT = 0.2
+
+
 def _scene_lights(numbers: torch.Tensor):
-    """`light_the_scene` for one sample with mid-range latents, seen by a camera whose axes are the
-    world's (so light directions read in OpenCV camera axes: x right, y down, z away from the camera)."""
+    """`light_the_scene` for one sample with mid-range latents and an ambient strength of 0.2, seen by a
+    camera whose axes are the world's (so light directions read in OpenCV camera axes: x right, y down,
+    z away from the camera)."""
     latents = torch.full((1, len(LATENT_FIELDS)), 0.5)
     original = [
         (torch.tensor([[0.0, 0.0, -1.0]]), torch.tensor([[1.0, 0.9, 0.8]])),  # key from the camera
         (torch.tensor([[-1.0, 0.0, 0.0]]), torch.tensor([[0.3, 0.3, 0.3]])),  # fill
         (torch.tensor([[0.0, -1.0, 1.0]]) / 2**0.5, torch.tensor([[0.6, 0.6, 0.6]])),  # rim
     ]
-    lights, ambient = light_the_scene(original, numbers, latents, torch.eye(3)[None])
-    return original, lights, float(ambient[0])
+    lights, factor = light_the_scene(original, torch.tensor([AMBIENT]), numbers, latents, torch.eye(3)[None])
+    return original, lights, float(factor[0])
+
+
+def _metered(key_colour: torch.Tensor, fill_colour: torch.Tensor, ambient: float) -> float:
+    """The light on the face from the front that the camera keeps: key, fill and ambient."""
+    return float(key_colour.mean() + fill_colour.mean()) + ambient
+
+
+METERED = 0.9 + 0.3 + AMBIENT  # of the original lights
 
 
 def _outdoors(clouds: float) -> torch.Tensor:
@@ -93,25 +105,34 @@ def _outdoors(clouds: float) -> torch.Tensor:
 
 
 def test_under_a_clear_sky_the_sun_is_a_strong_high_key_light_with_a_weak_fill():
-    original, (sun, fill, rim), ambient = _scene_lights(_outdoors(CLEAR_SKY - 0.1))
+    original, (sun, fill, rim), factor = _scene_lights(_outdoors(CLEAR_SKY - 0.1))
     # Mid-range latents: the sun at 0.45 + 0.6 * 0.5 rad above the view axis, in line with the camera
-    # (azimuth 0), 1.8 + 0.8 * 0.5 strong, in the palette's colour at 0.45.
+    # (azimuth 0), 1.8 + 0.8 * 0.5 strong, in the palette's colour at 0.45; the fill at 0.4, the ambient
+    # at 1.3; then all of them scaled so that the metered light is the original's.
     elevation = 0.45 + 0.3
     expected = torch.tensor([[0.0, -np.sin(elevation), -np.cos(elevation)]], dtype=torch.float32)
     torch.testing.assert_close(sun[0], expected)
-    torch.testing.assert_close(sun[1], palette(LIGHT_COLOURS, torch.tensor([0.45])) * 2.2)
-    torch.testing.assert_close(fill[1], 0.4 * original[1][1])
-    torch.testing.assert_close(rim[1], original[2][1])
-    assert ambient == pytest.approx(1.3)
+    sun_colour = palette(LIGHT_COLOURS, torch.tensor([0.45])) * 2.2
+    exposure = METERED / _metered(sun_colour, 0.4 * original[1][1], 1.3 * AMBIENT)
+    torch.testing.assert_close(sun[1], sun_colour * exposure)
+    torch.testing.assert_close(fill[1], 0.4 * original[1][1] * exposure)
+    torch.testing.assert_close(rim[1], original[2][1] * exposure)
+    assert factor == pytest.approx(1.3 * exposure)
+    assert _metered(sun[1], fill[1], factor * AMBIENT) == pytest.approx(METERED)
+    # harder light: more of it from the sun, against the ambient and the fill
+    assert float(sun[1].mean()) / (factor * AMBIENT) > 1.5 * 0.9 / AMBIENT
+    assert float(fill[1].mean() / sun[1].mean()) < 0.2 * 0.3 / 0.9
 
 
 def test_under_clouds_the_direct_light_dims_and_the_ambient_grows():
-    original, (key, fill, rim), ambient = _scene_lights(_outdoors(CLEAR_SKY + 0.1))
+    original, (key, fill, rim), factor = _scene_lights(_outdoors(CLEAR_SKY + 0.1))
+    exposure = METERED / _metered(0.35 * original[0][1], original[1][1], 1.8 * AMBIENT)
     torch.testing.assert_close(key[0], original[0][0])
-    torch.testing.assert_close(key[1], 0.35 * original[0][1])
-    torch.testing.assert_close(rim[1], 0.5 * original[2][1])
-    torch.testing.assert_close(fill[1], original[1][1])
-    assert ambient == pytest.approx(1.8)
+    torch.testing.assert_close(key[1], 0.35 * original[0][1] * exposure)
+    torch.testing.assert_close(rim[1], 0.5 * original[2][1] * exposure)
+    torch.testing.assert_close(fill[1], original[1][1] * exposure)
+    assert factor == pytest.approx(1.8 * exposure)
+    assert float(key[1].mean()) / (factor * AMBIENT) < 0.25 * 0.9 / AMBIENT  # soft, mostly ambient
 
 
 def _room(window_number: float | None) -> torch.Tensor:
@@ -125,15 +146,17 @@ def _room(window_number: float | None) -> torch.Tensor:
 
 
 def test_indoors_a_window_rims_the_head_from_its_side_and_a_lamp_is_the_key():
-    original, (lamp, fill, rim), ambient = _scene_lights(_room(0.9))  # a window right of the head
+    original, (lamp, fill, rim), factor = _scene_lights(_room(0.9))  # a window right of the head
+    # warm (the palette at 0.3 of the key's temperature), as strong as the key it replaces
+    lamp_colour = palette(LIGHT_COLOURS, torch.tensor([0.15])) * original[0][1].mean()
+    exposure = METERED / _metered(lamp_colour, original[1][1], AMBIENT)
+    torch.testing.assert_close(lamp[1], lamp_colour * exposure)
+    assert lamp[0][0, 1] < -np.sin(0.6) and lamp[1][0, 0] > lamp[1][0, 2]  # from above, warm
     assert rim[0][0, 0] > 0.5 and rim[0][0, 2] > 0 and rim[0][0, 1] < 0  # right, behind, a little above
-    torch.testing.assert_close(rim[1], palette(LIGHT_COLOURS, torch.tensor([0.75])) * 1.4)
+    torch.testing.assert_close(rim[1], palette(LIGHT_COLOURS, torch.tensor([0.75])) * 1.4 * exposure)
     _, (_, _, left_rim), _ = _scene_lights(_room(0.1))
     assert left_rim[0][0, 0] < -0.5 and left_rim[0][0, 2] > 0
-    assert lamp[0][0, 1] < -np.sin(0.6) and lamp[1][0, 0] > lamp[1][0, 2]  # from above, warm
-    # warm (the palette at 0.3 of the key's temperature), as strong as the key it replaces
-    torch.testing.assert_close(lamp[1], palette(LIGHT_COLOURS, torch.tensor([0.15])) * original[0][1].mean())
-    torch.testing.assert_close(fill[1], original[1][1])
-    assert ambient == 1.0
+    torch.testing.assert_close(fill[1], original[1][1] * exposure)
+    assert factor == pytest.approx(exposure)
     _, (_, _, no_window_rim), _ = _scene_lights(_room(None))
-    torch.testing.assert_close(no_window_rim[1], original[2][1])
+    torch.testing.assert_close(no_window_rim[1], original[2][1] * exposure)

@@ -232,8 +232,9 @@ class MeshFaceGenerator(FaceGenerator):
         environment = environment_light(background)
         if self.config.scenes:
             cam2world = cameras.cam2world[:, :3, :3].float().cpu()
-            lights, ambient = light_the_scene(lights, scene_numbers(latents), latents, cam2world)
-            environment = environment * ambient[:, None]
+            ambient = params["ambient"] * environment.mean(1)
+            lights, factor = light_the_scene(lights, ambient, scene_numbers(latents), latents, cam2world)
+            environment = environment * factor[:, None]
 
         images, occluders, occluder_labels, part_maps = [], [], [], []
         for item in range(batch):

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import torch
 
-from .lighting import LIGHT_COLOURS, Light, light_direction
+from .lighting import FILL, KEY, LIGHT_COLOURS, Light, light_direction
 from .maths import hsv_to_rgb, palette, smoothstep
 from .noise import LOW, MID, SPECKLE, sample_noise
 from .parameters import latent_fields, seeded_uniforms
@@ -182,17 +182,24 @@ def render_scene(numbers: torch.Tensor, xx: torch.Tensor, yy: torch.Tensor) -> t
 
 
 def light_the_scene(
-    lights: list[Light], numbers: torch.Tensor, latents: torch.Tensor, cam2world: torch.Tensor
+    lights: list[Light],
+    ambient: torch.Tensor,
+    numbers: torch.Tensor,
+    latents: torch.Tensor,
+    cam2world: torch.Tensor,
 ) -> tuple[list[Light], torch.Tensor]:
     """Each sample's key, fill and rim ``lights`` (`lighting.sample_lights`, in that order) made those of
     its scene (``numbers``, B,NUMBERS_PER_SAMPLE), and a factor (B,) on its ambient light. Outdoors under a
     clear sky the key is the sun: high, strong and near white, with a weak fill, so shadows are hard and the
     blue sky lights them. Under clouds there is no direct light to speak of: the key and rim dim and the
     ambient grows. Indoors the key is warm lamp light from above, and daylight from the first window on
-    the wall behind the head rims the head from that side.
+    the wall behind the head rims the head from that side. Then the camera meters the face, as its
+    automatic exposure would: the light falling on it from the front (key, fill and ambient) is scaled
+    back to what it was, so a scene changes how the face is lit, not how bright it is.
 
     Args:
         lights: the sample's lights, direction (B,3) and colour times intensity (B,3) each.
+        ambient: (B,) the strength of each sample's ambient light.
         numbers: the scenes' numbers (`scene_numbers`).
         latents: the samples' latents (B,latent_dim), whose light fields place the key light.
         cam2world: the cameras' rotations (B,3,3).
@@ -226,8 +233,11 @@ def light_the_scene(
     rim_colour = torch.where(
         has_window[:, None], daylight_colour, rim_colour * torch.where(overcast, 0.5, 1.0)[:, None]
     )
-    ambient = torch.where(sunny, 1.3, torch.where(overcast, 1.8, 1.0))
-    return [(key, key_colour), (fill, fill_colour), (rim, rim_colour)], ambient
+    factor = torch.where(sunny, 1.3, torch.where(overcast, 1.8, 1.0))
+    metered = lights[KEY][1].mean(1) + lights[FILL][1].mean(1) + ambient
+    exposure = (metered / (key_colour.mean(1) + fill_colour.mean(1) + factor * ambient))[:, None]
+    lit = [(key, key_colour * exposure), (fill, fill_colour * exposure), (rim, rim_colour * exposure)]
+    return lit, factor * exposure[:, 0]
 
 
 def _first_window(numbers: torch.Tensor) -> torch.Tensor:
