@@ -113,6 +113,11 @@ def decode_depth(depth_image: PILImage.Image | np.ndarray, depth_scale: float) -
     return np.asarray(depth_image, dtype=np.float32) * np.float32(depth_scale)
 
 
+def _stored_mask(class_ids: np.ndarray, palette: list[int]) -> dict:
+    """An `Image` feature's value for a mask of class ids (`mask_png_bytes`)."""
+    return {"bytes": mask_png_bytes(class_ids, palette), "path": None}
+
+
 def encode_rows(
     out: Any,
     indices: list[int],
@@ -127,21 +132,13 @@ def encode_rows(
     rows = []
     for i in np.flatnonzero(keep):
         image = np.round(np.asarray(out.images[i]) * 255).astype(np.uint8)
-        if part_map:
-            parts = {
-                "parts": {
-                    "bytes": mask_png_bytes(out.generator_outputs["parts"][i], PART_PALETTE),
-                    "path": None,
-                }
-            }
-        else:
-            parts = {}
+        parts = {"parts": _stored_mask(out.generator_outputs["parts"][i], PART_PALETTE)} if part_map else {}
         rows.append(
             {
                 "index": int(indices[i]),
                 "seed": int(params["seed"][i]),
                 "image": {"bytes": png_bytes(image), "path": None},
-                "segmentation": {"bytes": mask_png_bytes(out.segmentation[i]), "path": None},
+                "segmentation": _stored_mask(out.segmentation[i], SEGMENTATION_PALETTE),
                 "depth": {"bytes": png_bytes(encode_depth(out.depth[i])), "path": None},
                 **parts,
                 "depth_scale": DEPTH_SCALE,
