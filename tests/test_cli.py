@@ -3,8 +3,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from synthforge_hf import MeshFaceGenerator, SynthForgePipeline
 from synthforge_hf.cli import main
 from synthforge_hf.constants import NUM_SEGMENTATION_CLASSES, SEGMENTATION_CLASSES, SEGMENTATION_COLORS
 from synthforge_hf.data.features import SEGMENTATION_PALETTE
@@ -257,6 +259,27 @@ def test_appearance_parts_from_the_command_line(tmp_path, capsys):
         main(["generate", "--appearance", "wings", "--out", str(tmp_path / "no")])
     assert "unknown part 'wings'" in str(exit_.value) and "glasses" in str(exit_.value)
     assert "\n" not in str(exit_.value) and not (tmp_path / "no").exists()
+    shown = tmp_path / "shown"
+    drawn = [
+        "--num-samples",
+        "4",
+        "--resolution",
+        "32",
+        "--seed",
+        "0",
+        "--appearance",
+        "glasses",
+        "occluders",
+    ]
+    assert main(["generate", *drawn, "--out", str(shown)]) == 0
+    parts = np.stack([np.asarray(Image.open(shown / "parts" / f"0000{i}.png")) for i in range(4)])
+    pipe = SynthForgePipeline.from_assets("default", MeshFaceGenerator(glasses=True, occluders=True))
+    expected = pipe(
+        num_samples=4, resolution=32, generator=torch.Generator().manual_seed(0), output_type="np"
+    )
+    assert np.array_equal(parts, expected.generator_outputs["parts"]) and parts.max() > 0
+    main(["generate", "--num-samples", "1", "--resolution", "32", "--out", str(tmp_path / "plain")])
+    assert not (tmp_path / "plain" / "parts").exists()  # nothing drawn in front of the head
     common = ["--limit", "2", "--shard-size", "2", "--resolution", "32", "--no-progress"]
     out = tmp_path / "faces"
     assert main(["make-dataset", "--out", str(out), "--appearance", "glasses", "teeth", *common]) == 0

@@ -46,8 +46,10 @@ def generate_main(argv: list[str] | None = None) -> int:
     Writes ``OUT/images/NNNNN.png``, ``OUT/segmentation/NNNNN.png`` (palette PNG whose values are the
     class ids), ``OUT/depth/NNNNN.npy`` (metres), ``OUT/annotations/NNNNN.json`` (landmarks, their
     visibility and every parameter of the sample) and ``OUT/contact_sheet.png`` (image | mask |
-    landmarks | depth). The pipeline is the embedded default head's, one built from ``--head`` and
-    ``--generator`` with their folders, or a saved one (``--pipeline``).
+    landmarks | depth); with a part drawn in front of the head (``--appearance``), also
+    ``OUT/parts/NNNNN.png`` (palette PNG of `synthforge_hf.constants.PART_CLASSES` ids). The pipeline
+    is the embedded default head's, one built from ``--head`` and ``--generator`` with their folders, or
+    a saved one (``--pipeline``).
 
     Args:
         argv (`list[str]`, *optional*):
@@ -68,7 +70,7 @@ def generate_main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from ..data.features import mask_png_bytes
+    from ..data.features import PART_PALETTE, mask_png_bytes
     from ..visualization import contact_sheet
 
     pipe = load_pipeline(pipeline, resolve_device(pipeline.device))
@@ -79,13 +81,16 @@ def generate_main(argv: list[str] | None = None) -> int:
         batch_size=pipeline.batch_size,
         output_type="pil",
     )
-    for sub in ("images", "segmentation", "depth", "annotations"):
+    parts = out.generator_outputs.get("parts")
+    for sub in ("images", "segmentation", "depth", "annotations") + (() if parts is None else ("parts",)):
         (options.out / sub).mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(out.images):
         name = f"{i:05d}"
         image.save(options.out / "images" / f"{name}.png")
         (options.out / "segmentation" / f"{name}.png").write_bytes(mask_png_bytes(out.segmentation[i]))
         np.save(options.out / "depth" / f"{name}.npy", out.depth[i].astype(np.float32))
+        if parts is not None:
+            (options.out / "parts" / f"{name}.png").write_bytes(mask_png_bytes(parts[i], PART_PALETTE))
         record = {
             "landmarks_2d": out.landmarks_2d[i].tolist(),
             "landmarks_3d": out.landmarks_3d[i].tolist(),
