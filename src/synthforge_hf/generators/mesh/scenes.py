@@ -43,9 +43,14 @@ class Opening(NamedTuple):
     shown: torch.Tensor
 
 
+def _room_horizon(numbers: torch.Tensor) -> torch.Tensor:
+    """(B,) the height (image units, y down) where a room's floor meets its wall."""
+    return 0.05 + 0.4 * numbers[:, 6]
+
+
 def openings(numbers: torch.Tensor) -> list[Opening]:
     """The `_WINDOWS` openings of each sample's room, from its numbers (B,NUMBERS_PER_SAMPLE)."""
-    horizon = 0.05 + 0.4 * numbers[:, 6]
+    horizon = _room_horizon(numbers)
     found = []
     for k in range(_WINDOWS):
         n = numbers[:, 9 + 4 * k : 13 + 4 * k]
@@ -90,7 +95,7 @@ def _room(numbers: torch.Tensor, xx: torch.Tensor, yy: torch.Tensor, noise: torc
     floor = (
         hsv_to_rgb(0.05 + 0.08 * numbers[:, 3], 0.3 + 0.4 * numbers[:, 4], 0.15 + 0.5 * numbers[:, 5]) ** 2.2
     )
-    horizon = (0.05 + 0.4 * numbers[:, 6])[:, None, None]
+    horizon = _room_horizon(numbers)[:, None, None]
     image = (
         wall[:, :, None, None] * (1 + 0.08 * noise[:, None, 0]) * (1 - 0.25 * (yy - horizon).abs()[:, None])
     )
