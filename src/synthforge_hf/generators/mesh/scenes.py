@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import torch
 
-from .lighting import FILL, KEY, LIGHT_COLOURS, Light, light_direction
+from .lighting import LIGHT_COLOURS, Light, light_direction
 from .maths import hsv_to_rgb, palette, smoothstep
 from .noise import LOW, MID, SPECKLE, sample_noise
 from .parameters import latent_fields, seeded_uniforms
@@ -217,6 +217,7 @@ def light_the_scene(
     sunny = ~indoors & (numbers[:, _CLOUDS] < CLEAR_SKY)
     overcast = ~indoors & ~sunny
     (key, key_colour), (fill, fill_colour), (rim, rim_colour) = lights
+    metered = key_colour.mean(1) + fill_colour.mean(1) + ambient  # what the camera keeps
     azimuth = (field["light_azimuth"] - 0.5) * 2.6
     sun = light_direction(cam2world, azimuth, 0.45 + 0.6 * field["light_elevation"])
     sun_colour = palette(LIGHT_COLOURS, 0.35 + 0.2 * field["light_temperature"])
@@ -239,7 +240,6 @@ def light_the_scene(
         has_window[:, None], daylight_colour, rim_colour * torch.where(overcast, 0.5, 1.0)[:, None]
     )
     factor = torch.where(sunny, 1.3, torch.where(overcast, 1.8, 1.0))
-    metered = lights[KEY][1].mean(1) + lights[FILL][1].mean(1) + ambient
     exposure = (metered / (key_colour.mean(1) + fill_colour.mean(1) + factor * ambient))[:, None]
     lit = [(key, key_colour * exposure), (fill, fill_colour * exposure), (rim, rim_colour * exposure)]
     return lit, factor * exposure[:, 0]
