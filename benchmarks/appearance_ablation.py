@@ -58,6 +58,8 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "all": (_EVERY_PART, {"roll": 0.4, "yaw": 1.2, "jaw_open": 0.3}),
     # every part with today's pose ranges: what the look alone is worth, apart from the wider poses
     "all-but-poses": (_EVERY_PART, {"jaw_open": 0.3}),
+    # every part with today's sampling ranges, the jaw's included: the look alone
+    "look": (_EVERY_PART, {}),
 }
 
 
