@@ -60,6 +60,9 @@ VARIANTS: dict[str, tuple[dict, dict]] = {
     "all-but-poses": (_EVERY_PART, {"jaw_open": 0.3}),
     # every part with today's sampling ranges, the jaw's included: the look alone
     "look": (_EVERY_PART, {}),
+    # the pose ranges apart: in-plane roll alone, and a narrower camera pitch than today's
+    "roll": ({}, {"roll": 0.3}),
+    "narrow-pitch": ({}, {"pitch": 0.5}),
 }
 
 
