@@ -22,7 +22,8 @@ command scores today's appearance and each new part.
   measuring the distance once the classifier tells every face apart.
 - Detection: dlib's HOG frontal detector, run at 256 px with no upsampling, on the near-frontal
   generated faces (|yaw| < 0.3 rad, the head's yaw as the camera sees it): the share it finds
-  (`realism.evaluate`'s ``found_fraction``). It finds near-frontal real faces almost always.
+  (`realism.evaluate`'s ``found_fraction``), overall and per band of head pitch
+  (``frontal_hog_found_by_pitch``). It finds near-frontal real faces almost always.
 
 Prints the figures and writes benchmarks/results/realism-score.json (or ``--out``).
 """
@@ -46,6 +47,7 @@ from synthforge_hf.pipelines.synthforge import SynthForgePipeline
 
 REAL_FACES = Path(__file__).resolve().parents[1].parent / "shared" / "real-faces"
 FRONTAL_YAW = 0.3  # radians
+PITCH_BANDS = (-90, -30, -20, -10, 0, 10, 20, 30, 90)  # degrees
 FOLDS, REPEATS, PERMUTATIONS = 5, 20, 100
 OUTER_EYE_CORNERS = (36, 45)
 
@@ -147,6 +149,23 @@ def mmd_squared(real: np.ndarray, generated: np.ndarray) -> float:
     )
 
 
+def found_by_pitch(pitch_degrees: np.ndarray, found: np.ndarray) -> list[dict]:
+    """The detector's share of faces found per band of head pitch (`PITCH_BANDS`, degrees; > 0 looking
+    up), for the bands with faces: where looking up or down loses it."""
+    bands = []
+    for low, high in zip(PITCH_BANDS[:-1], PITCH_BANDS[1:], strict=True):
+        inside = (pitch_degrees >= low) & (pitch_degrees < high)
+        if inside.any():
+            bands.append(
+                {
+                    "pitch_degrees": [low, high],
+                    "count": int(inside.sum()),
+                    "found_fraction": float(found[inside].mean()),
+                }
+            )
+    return bands
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -203,6 +222,7 @@ def main() -> None:
         "frontal_level_hog_found_fraction": float(found[level[frontal]].mean()),
         "frontal_unoccluded_count": int(unoccluded.sum()),
         "frontal_unoccluded_hog_found_fraction": float(found[unoccluded[frontal]].mean()),
+        "frontal_hog_found_by_pitch": found_by_pitch(out.head_pose[frontal, 1], found),
     }
     print(
         f"two-sample accuracy {report['two_sample_accuracy']:.3f} +- {report['two_sample_accuracy_std']:.3f} "

@@ -104,3 +104,15 @@ def test_mmd_by_hand_and_for_near_and_far_distributions():
     near = score.mmd_squared(real, rng.normal(size=(200, 16)))
     far = score.mmd_squared(real, rng.normal(size=(200, 16)) + 1.0)
     assert abs(near) < 0.02 < far
+
+
+def test_found_by_pitch_counts_each_band_by_hand_and_leaves_out_empty_ones():
+    """Pitches -25 (missed), -15 (found), -12 (missed), 5 (found), 0 (found): bands [-30,-20) 0 of 1,
+    [-20,-10) 1 of 2, [0,10) 2 of 2; no band without a face; a band's lower edge is in it."""
+    score = load_benchmark("realism_score.py")
+    pitch = np.array([-25.0, -15.0, -12.0, 5.0, 0.0])
+    found = np.array([False, True, False, True, True])
+    bands = score.found_by_pitch(pitch, found)
+    assert [band["pitch_degrees"] for band in bands] == [[-30, -20], [-20, -10], [0, 10]]
+    assert [band["count"] for band in bands] == [1, 2, 2]
+    assert [band["found_fraction"] for band in bands] == [0.0, 0.5, 1.0]
