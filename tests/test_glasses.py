@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from scipy.ndimage import binary_dilation
 
-from synthforge_hf.generators.mesh.glasses import _ray_segment_hits, _rounded_box_distance
+from synthforge_hf.generators.mesh.glasses import _ray_segment_hits
+from synthforge_hf.generators.mesh.maths import rounded_box_distance
 
 from .parts import without_and_with
 
@@ -21,7 +22,7 @@ def test_rounded_box_distance_by_hand():
     # a 6 x 4 box (half sizes 3, 2) with corners rounded by 1: centre 2 inside, the right edge, 0.5 above
     # the top edge, the rounded corner's gap (sqrt(2) - 1 outside), and beyond the corner circle
     expected = torch.tensor([-2.0, 0.0, 0.5, math.sqrt(2) - 1, math.hypot(1.5, 1.5) - 1])
-    assert torch.allclose(_rounded_box_distance(x, y, (3.0, 2.0), 1.0), expected, atol=1e-6)
+    assert torch.allclose(rounded_box_distance(x, y, (3.0, 2.0), 1.0), expected, atol=1e-6)
 
 
 def test_ray_segment_hits_by_hand():

@@ -21,7 +21,7 @@ PARTS = {
     "glasses": {"eye_g"},
     "hats": {"hat"},
     "clothing": {"cloth"},
-    "occluders": {"hand", "face_mask"},
+    "occluders": {"hand", "face_mask", "object"},
     "hair_volume": {"hair"},
 }
 

@@ -81,7 +81,7 @@ SEGMENTATION_FLIP_PERMUTATION = _flip_permutation_from_pairs(
 
 # What the mesh renderer draws in front of the head (`MeshFaceGenerator`'s optional parts), one class per
 # pixel in its ``parts`` map beside the segmentation: CelebAMask-HQ's names where it has the class.
-PART_CLASSES: tuple[str, ...] = ("none", "hair", "hat", "eye_g", "cloth", "hand", "face_mask")
+PART_CLASSES: tuple[str, ...] = ("none", "hair", "hat", "eye_g", "cloth", "hand", "face_mask", "object")
 PART_ID = {name: i for i, name in enumerate(PART_CLASSES)}
 PART_COLORS: dict[str, tuple[int, int, int]] = {
     "none": (0x00, 0x00, 0x00),
@@ -91,6 +91,7 @@ PART_COLORS: dict[str, tuple[int, int, int]] = {
     "cloth": (0x00, 0x80, 0x00),
     "hand": (0xFF, 0x99, 0x33),
     "face_mask": (0x99, 0x66, 0xFF),
+    "object": (0xFF, 0x33, 0x99),
 }
 
 NUM_LANDMARKS = 68

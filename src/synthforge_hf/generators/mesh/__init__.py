@@ -16,11 +16,11 @@ what the mesh does not hold and say so in the labels (`GeneratorOutput.occluder_
   painted inside its own classes (or on skin).
 - `eyes`: irises with fibres, a limbal ring and pupil; lashes and lid lines along the eye openings, and
   the lid's shadow; optionally the lids closed to the eye landmarks' margins.
-- `mouth`, `clothing`, `glasses`, `hair`, `hats`, `occluders`, `skin_detail`, `scenes` (optional
-  parts): teeth and tongue; shoulders in a garment; eyeglasses and sunglasses; hair with volume over the
-  skull, in styles (fringes, long, curls); beanies and caps; hands and face masks; make-up and lines of
-  age; rooms and outdoor scenes behind the head. `in_front` composites the parts drawn in front of the
-  head by depth and records the labels they take.
+- `mouth`, `clothing`, `glasses`, `hair`, `hats`, `occluders`, `held_objects`, `skin_detail`, `scenes`
+  (optional parts): teeth and tongue; shoulders in a garment; eyeglasses and sunglasses; hair with volume
+  over the skull, in styles (fringes, long, curls); beanies and caps; hands and face masks; a phone, a cup
+  or a microphone held up; make-up and lines of age; rooms and outdoor scenes behind the head. `in_front`
+  composites the parts drawn in front of the head by depth and records the labels they take.
 - `lighting`: in linear RGB, a key, a fill and a rim light with colour temperatures, a hemisphere
   ambient tinted by the background, screen-space ambient occlusion from the depth map, the key light's
   cast shadow, wrapped diffuse with a subsurface-like softening of the light on skin, Blinn-Phong

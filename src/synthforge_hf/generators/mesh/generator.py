@@ -105,9 +105,10 @@ class MeshFaceGenerator(FaceGenerator):
         scenes: put the head in a room or outdoors (`scenes.render_scene`) instead of the abstract
             backdrop, and light the face as the scene would (`scenes.light_the_scene`: the sun, clouds,
             lamps and a window); the ambient light takes the scene's colour as it takes the backdrop's.
-        occluders: raise a hand to the chin, a jaw or the mouth of about one face in six, and put a cloth
-            face mask on about one in ten (`occluders.render_hand`, `occluders.render_face_mask`); they
-            cover the face as the glasses' frames do.
+        occluders: raise a hand to the chin, a jaw or the mouth of about one face in six, put a cloth
+            face mask on about one in ten (`occluders.render_hand`, `occluders.render_face_mask`), and
+            have about one in twelve hold up a phone to an ear, a cup to the mouth or a microphone below
+            it (`held_objects.render_held_object`); they cover the face as the glasses' frames do.
         skin_detail: make-up (lipstick, eye shadow, blush) on about one face in three and lines of age
             (forehead, crow's feet, folds beside the nose) on older faces (`skin_detail.makeup_and_age`).
         hats: a knitted beanie or a cap with a brim on about one head in seven (`hats.render_hat`); it covers

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ...rendering.cameras import world_to_head
-from .maths import hsv_to_rgb, smoothstep
+from .maths import hsv_to_rgb, rounded_box_distance, smoothstep
 
 NUMBERS_PER_SAMPLE = 10
 # iBUG points that place the glasses: outer and inner eye corners, the top of the nose bridge.
@@ -20,16 +20,6 @@ _RIGHT_OUTER, _RIGHT_INNER, _LEFT_INNER, _LEFT_OUTER, _NOSE_BRIDGE = 36, 39, 42,
 def wears_glasses(numbers: torch.Tensor) -> bool:
     """Whether a sample's ``numbers`` (NUMBERS_PER_SAMPLE,) give it glasses (about one face in three)."""
     return float(numbers[0]) < 0.35
-
-
-def _rounded_box_distance(
-    x: torch.Tensor, y: torch.Tensor, half: tuple[float, float], radius: float
-) -> torch.Tensor:
-    """Signed distance (metres) from points (x, y) to a box of half sizes ``half`` with corners rounded by
-    ``radius``: negative inside."""
-    qx, qy = x.abs() - (half[0] - radius), y.abs() - (half[1] - radius)
-    outside = torch.sqrt(qx.clamp_min(0) ** 2 + qy.clamp_min(0) ** 2)
-    return outside + torch.minimum(torch.maximum(qx, qy), torch.zeros_like(qx)) - radius
 
 
 def _ray_segment_hits(
@@ -104,8 +94,8 @@ def render_glasses(
     distance = ((centre - origin) @ forward) / facing
     hits = origin + distance[:, None] * rays - centre
     x, y = hits @ across, hits @ up
-    right = _rounded_box_distance(x + lens_offset, y, (half_width, half_height), radius)
-    left = _rounded_box_distance(x - lens_offset, y, (half_width, half_height), radius)
+    right = rounded_box_distance(x + lens_offset, y, (half_width, half_height), radius)
+    left = rounded_box_distance(x - lens_offset, y, (half_width, half_height), radius)
     inside_either = torch.minimum(right, left)
     in_front = distance > 0
     rims = (inside_either.abs() < thickness / 2) & in_front

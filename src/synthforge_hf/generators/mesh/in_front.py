@@ -1,8 +1,8 @@
-"""The parts drawn in front of the head mesh (hair with volume, hats, clothes, glasses, hands and masks):
-`Layers` composites them into a sample's image by depth and records what each pixel shows, and
-`draw_in_front` draws those a generator's configuration turns on. Each part's random numbers come from one
-table per sample (`PART_NUMBERS`), in a fixed order: a part added later appends its numbers, so the
-others' stay as they were."""
+"""The parts drawn in front of the head mesh (hair with volume, hats, clothes, glasses, hands, masks and
+held objects): `Layers` composites them into a sample's image by depth and records what each pixel
+shows, and `draw_in_front` draws those a generator's configuration turns on. Each part's random numbers
+come from one table per sample (`PART_NUMBERS`), in a fixed order: a part added later appends its
+numbers, so the others' stay as they were."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from .hair import NUMBERS_PER_SAMPLE as HAIR_NUMBERS
 from .hair import Skull, has_hair_volume, render_hair_volume, rest_frame
 from .hats import NUMBERS_PER_SAMPLE as HAT_NUMBERS
 from .hats import hat_kind, render_hat
+from .held_objects import render_held_object
 from .occluders import NUMBERS_PER_SAMPLE as OCCLUDER_NUMBERS
 from .occluders import occluder_kind, render_face_mask, render_hand
 from .skin_detail import NUMBERS_PER_SAMPLE as SKIN_NUMBERS
@@ -92,7 +93,8 @@ class Layers:
 
 def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchors, view: SampleView) -> None:
     """Draw the parts in front of the head that ``parts`` (`MeshFaceGenerator`'s configuration) turns on
-    into one sample's ``layers``: hair with volume, a hat, clothes, glasses, then a hand or a face mask."""
+    into one sample's ``layers``: hair with volume, a hat, clothes, glasses, then a hand, a face mask or a
+    held object."""
     sample, numbers = view.sample, view.numbers
     rotation = head_rotation(scene.pose[sample.index : sample.index + 1])[0]
     skull = anchors.skull
@@ -164,6 +166,19 @@ def draw_in_front(parts: dict, layers: Layers, scene: Scene, anchors: HeadAnchor
                 view.lights,
                 view.ambient,
                 view.params["skin"],
+                view.resolution,
+                numbers[OCCLUDER],
+            ),
+        )
+    elif kind == "object":
+        layers.draw(
+            "object",
+            *render_held_object(
+                landmarks,
+                skin_depth,
+                view.rays,
+                view.lights,
+                view.ambient,
                 view.resolution,
                 numbers[OCCLUDER],
             ),

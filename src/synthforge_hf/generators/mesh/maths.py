@@ -34,6 +34,16 @@ def smoothstep(edge0: float | torch.Tensor, edge1: float | torch.Tensor, x: torc
     return t * t * (3 - 2 * t)
 
 
+def rounded_box_distance(
+    x: torch.Tensor, y: torch.Tensor, half: tuple[float, float], radius: float
+) -> torch.Tensor:
+    """Signed distance from points (x, y) to a box about the origin of half sizes ``half`` with corners
+    rounded by ``radius``, in their units: negative inside."""
+    qx, qy = x.abs() - (half[0] - radius), y.abs() - (half[1] - radius)
+    outside = torch.sqrt(qx.clamp_min(0) ** 2 + qy.clamp_min(0) ** 2)
+    return outside + torch.minimum(torch.maximum(qx, qy), torch.zeros_like(qx)) - radius
+
+
 def gaussian_bump(
     x: torch.Tensor, y: torch.Tensor, centre_x: float, centre_y: float, width_x: float, width_y: float
 ) -> torch.Tensor:

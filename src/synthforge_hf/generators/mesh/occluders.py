@@ -2,7 +2,8 @@
 (palm, four fingers and a thumb) raised to the chin, a jaw or the mouth, a few centimetres in front of
 the face's nearest point, in the sample's skin tone under its lights; or a cloth face mask from the nose
 bridge over the chin, lying on the face, lit as the skin under it was. Both cover what is behind them
-(the generator reports their depth; landmarks behind them are hidden)."""
+(the generator reports their depth; landmarks behind them are hidden). `occluder_kind` also picks the
+faces that hold up an object instead (`held_objects`)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ _MASK_FRONT = 0.004  # metres in front of the skin
 
 def occluder_kind(numbers: torch.Tensor) -> str | None:
     """What a sample's ``numbers`` (NUMBERS_PER_SAMPLE,) put in front of its face: "hand" (about one face in
-    six), "mask" (one in ten) or None."""
+    six), "mask" (one in ten), "object" (one in twelve: `held_objects`) or None."""
     if float(numbers[0]) >= 0.26:
-        return None
+        return "object" if float(numbers[0]) < 0.34 else None
     return "hand" if float(numbers[1]) < 0.62 else "mask"
 
 
