@@ -183,10 +183,11 @@ def test_save_pretrained_round_trip(head, tmp_path):
 
 
 def test_component_names_match_the_bases():
-    from synthforge_hf.head import default_head
+    from synthforge_hf.head.default_head.blendshapes import displacement_fields
+    from synthforge_hf.head.default_head.sculpt import build_topology, sculpt_neutral
 
-    topology = default_head._topology()
-    identity, expression = default_head._fields(default_head._sculpt(topology), topology)
+    topology = build_topology()
+    identity, expression = displacement_fields(sculpt_neutral(topology), topology)
     assert tuple(identity) == IDENTITY_COMPONENTS and tuple(expression) == EXPRESSION_COMPONENTS
 
 
@@ -259,17 +260,17 @@ def test_closed_skin_covers_the_eyeballs_outside_the_opening():
     # shows) no eyeball point lies in front of the skin at the same (x, y).
     from scipy.spatial import cKDTree
 
-    from synthforge_hf.head import default_head
+    from synthforge_hf.head.default_head.sculpt import EYE_Z, build_topology, sculpt_neutral
 
-    topology = default_head._topology()
-    neutral = default_head._sculpt(topology)
+    topology = build_topology()
+    neutral = sculpt_neutral(topology)
     grid = neutral.vertices[: topology.num_head]
     closed = grid[(np.cos(topology.phi) > 0.3) & (neutral.opening < 0.05)]
     tree = cKDTree(closed[:, :2])
     for part in ("left_eye", "right_eye"):
         eyeball = neutral.vertices[topology.block(part)]
         distance, nearest = tree.query(eyeball[:, :2])
-        beside_skin = (distance < 0.0008) & (eyeball[:, 2] > default_head.EYE_Z)
+        beside_skin = (distance < 0.0008) & (eyeball[:, 2] > EYE_Z)
         assert beside_skin.sum() > 10
         assert (eyeball[beside_skin, 2] < closed[nearest[beside_skin], 2]).all(), part
 
