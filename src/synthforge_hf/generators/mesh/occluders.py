@@ -94,8 +94,8 @@ def render_hand(
     and its radiance (3,R*R) in linear RGB.
 
     Args:
-        landmarks: (68,2) the posed iBUG points in pixels; ``face_depth`` (R*R,) the head's depth in
-            metres (inf off the head), whose nearest point the hand stands in front of.
+        landmarks: (68,2) the posed iBUG points in pixels; ``face_depth`` the head's depth in metres
+            at its pixels (N,), whose nearest point the hand stands in front of.
         rays: (R*R,3) the camera's rays, world frame; ``lights`` (direction towards the light (3,),
             colour (3,)) per light and ``ambient`` (3,) the ambient light's colour.
         skin: (3,) the sample's skin albedo, which the hand shares.
