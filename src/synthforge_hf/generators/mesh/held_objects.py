@@ -10,11 +10,10 @@ import math
 
 import torch
 
-from .lighting import diffuse_irradiance
 from .maths import hsv_to_rgb, rounded_box_distance, smoothstep
+from .occluders import held_in_front
 
 OBJECT_KINDS = ("phone", "cup", "microphone")
-_FRONT = 0.03  # metres in front of the face's nearest point
 _CHIN, _NOSE_BRIDGE, _LOWER_LIP, _UPPER_LIP = 8, 27, 57, 51
 _EARS = (1, 15)  # the jaw's top points, by the ears (the subject's right, left)
 
@@ -147,13 +146,8 @@ def render_held_object(
     """
     distance, albedo, facing_camera = object_distance(landmarks, resolution, numbers)
     covered = distance < 0
-    depth = torch.full((resolution * resolution,), torch.inf)
+    depth, irradiance = held_in_front(covered, face_depth, rays, lights, ambient)
     radiance = torch.zeros(3, resolution * resolution)
-    if not bool(covered.any()):
-        return depth, radiance
-    depth[covered] = float(face_depth.min()) - _FRONT
-    facing = -torch.nn.functional.normalize(rays[covered].float(), dim=-1)
-    irradiance = diffuse_irradiance(facing, lights, ambient)
     edge = smoothstep(0.0, 0.02, -distance[covered])  # darker at the outline
     shade = (0.5 + 0.5 * facing_camera[covered]) * (0.7 + 0.3 * edge)
     radiance[:, covered] = albedo[:, covered] * irradiance.T * shade[None]

@@ -21,7 +21,7 @@ _HAND_ANCHORS = ((8,), (4,), (12,), (48, 54))  # iBUG points a hand is raised to
 _MASK_TOP = (1, 28, 15)  # from ear to ear over the nose bridge
 _JAW = tuple(range(15, 0, -1))
 _FACE_WIDTH = (0, 16)
-_HAND_FRONT = 0.03  # metres in front of the face's nearest point
+_HELD_FRONT = 0.03  # metres in front of the face's nearest point: hands and held objects
 _MASK_FRONT = 0.004  # metres in front of the skin
 
 
@@ -43,6 +43,26 @@ def _capsule_distance(x: torch.Tensor, y: torch.Tensor, start, end, radius: floa
     ax, ay = end[0] - start[0], end[1] - start[1]
     along = (((x - start[0]) * ax + (y - start[1]) * ay) / max(ax * ax + ay * ay, 1e-6)).clamp(0, 1)
     return torch.hypot(x - start[0] - along * ax, y - start[1] - along * ay) - radius
+
+
+def held_in_front(
+    covered: torch.Tensor,
+    face_depth: torch.Tensor,
+    rays: torch.Tensor,
+    lights: list[tuple[torch.Tensor, torch.Tensor]],
+    ambient: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Something held up over the ``covered`` pixels (R*R,) bool of an image, a hand or an object, standing a
+    few centimetres in front of the face's nearest point (``face_depth``: the head's depth in metres at
+    its pixels (N,)) and facing the camera along its ``rays`` (R*R,3): its depth (R*R,) in metres along the
+    optical axis (inf where absent) and the light (M,3) falling on its M covered pixels from the
+    ``lights`` (direction towards the light (3,), colour (3,)) and the ``ambient`` colour (3,)."""
+    depth = torch.full(covered.shape, torch.inf)
+    if not bool(covered.any()):
+        return depth, torch.zeros(0, 3)
+    depth[covered] = float(face_depth.min()) - _HELD_FRONT
+    facing = -torch.nn.functional.normalize(rays[covered].float(), dim=-1)
+    return depth, diffuse_irradiance(facing, lights, ambient)
 
 
 def hand_distance(landmarks: torch.Tensor, resolution: int, numbers: torch.Tensor) -> torch.Tensor:
@@ -103,17 +123,10 @@ def render_hand(
     """
     distance = hand_distance(landmarks, resolution, numbers)
     covered = distance < 0
-    depth = torch.full((resolution * resolution,), torch.inf)
+    depth, irradiance = held_in_front(covered, face_depth, rays, lights, ambient)
     radiance = torch.zeros(3, resolution * resolution)
-    if not bool(covered.any()):
-        return depth, radiance
-    width = _face_width(landmarks)
-    depth[covered] = float(face_depth.min()) - _HAND_FRONT
-    facing = -torch.nn.functional.normalize(rays[covered].float(), dim=-1)
-    rounded = smoothstep(0.0, 0.05 * width, -distance[covered])  # darker towards the outline
-    irradiance = diffuse_irradiance(facing, lights, ambient)
-    shaded = skin.float()[None] * irradiance * (0.55 + 0.45 * rounded)[:, None]
-    radiance[:, covered] = shaded.T
+    rounded = smoothstep(0.0, 0.05 * _face_width(landmarks), -distance[covered])  # darker at the outline
+    radiance[:, covered] = (skin.float()[None] * irradiance * (0.55 + 0.45 * rounded)[:, None]).T
     return depth, radiance
 
 
